@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// The ehrsync command. Runs the TypeScript sources directly through tsx's loader, so there is no
+// build step between `git clone`, `npm install` and `npx ehrsync`.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('../src/cli/main.ts');

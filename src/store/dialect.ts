@@ -1,0 +1,29 @@
+/**
+ * @module store/dialect — every difference between the SQLite and PostgreSQL SQL that the store
+ * writes, in one table. Everything else is the same SQL text for both.
+ */
+
+/** The SQL fragments that differ per dialect. */
+export interface Dialect {
+  /** A subquery yielding the elements of a JSON array bound to one `?` (text values). */
+  jsonTextList: string;
+  /** Same, for integer values. */
+  jsonIntList: string;
+  /** Appended to a leasing SELECT so concurrent workers skip each other's rows. */
+  skipLocked: string;
+}
+
+/** The dialect table. */
+export const DIALECTS: Record<'sqlite' | 'postgres', Dialect> = {
+  sqlite: {
+    jsonTextList: '(SELECT value FROM json_each(?))',
+    jsonIntList: '(SELECT value FROM json_each(?))',
+    // SQLite has one writer at a time; the lease runs inside BEGIN IMMEDIATE instead.
+    skipLocked: '',
+  },
+  postgres: {
+    jsonTextList: '(SELECT jsonb_array_elements_text(?::jsonb))',
+    jsonIntList: '(SELECT jsonb_array_elements_text(?::jsonb)::bigint)',
+    skipLocked: 'FOR UPDATE SKIP LOCKED',
+  },
+};

@@ -1,0 +1,24 @@
+/**
+ * @module store/open — opens the store a database setting names: a file path (SQLite, the default)
+ * or a `postgres://` URL.
+ */
+import { ConfigError } from '../domain/errors.js';
+import { SqliteClient } from './sqlite/sqlite-client.js';
+import { SqlStore } from './sql-store.js';
+import type { Store } from './store.js';
+
+/** True when the setting names a PostgreSQL database. */
+export function isPostgresUrl(database: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(database);
+}
+
+/** Opens and migrates the store. */
+export async function openStore(database: string): Promise<Store> {
+  if (database.trim() === '') throw new ConfigError('database is empty: pass a SQLite file path (e.g. ./data/ehrsync.db) or a postgres:// URL.');
+  if (isPostgresUrl(database)) {
+    throw new ConfigError('database: PostgreSQL is not available in this build yet; use a SQLite file path.');
+  }
+  const store = new SqlStore(new SqliteClient(database));
+  await store.migrate();
+  return store;
+}

@@ -1,0 +1,29 @@
+/**
+ * @module store/sql-client — the narrow door between the SQL store and a database driver. SQL is
+ * written once with `?` placeholders; each client adapts it to its driver. Dialect differences that
+ * are not just placeholders live in store/dialect.ts, nowhere else.
+ */
+
+/** A value that can be bound to a placeholder. */
+export type SqlValue = string | number | null;
+
+/** Runs SQL. Inside a transaction, the callback's client runs on the transaction. */
+export interface SqlRunner {
+  /** Rows of a SELECT (or a statement with RETURNING). */
+  all<T = Record<string, unknown>>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  /** Statement without result rows; resolves with the number of rows changed. */
+  run(sql: string, params?: readonly SqlValue[]): Promise<number>;
+}
+
+/** A database connection (or pool) that can also run a transaction. */
+export interface SqlClient extends SqlRunner {
+  readonly dialect: 'sqlite' | 'postgres';
+  /**
+   * Runs `fn` in one transaction: committed when it resolves, rolled back when it throws.
+   * `immediate` takes the write lock at BEGIN (SQLite), so a read-then-write cannot deadlock.
+   */
+  transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T>;
+  /** Applies the numbered migrations of the dialect that are not applied yet. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,479 @@
+/**
+ * @module store/sql-store — the Store, written once in SQL over a SqlClient. SQLite and PostgreSQL
+ * differ only in their client, their migrations and the fragments in store/dialect.ts.
+ */
+import type { EpochMs } from '../domain/clock.js';
+import type { EventType } from '../domain/events.js';
+import { SEED_EVENT_TYPES } from '../domain/events.js';
+import { newId } from '../domain/ids.js';
+import type { AppointmentRecord, PatientRecord, ProviderRecord } from '../domain/records.js';
+import type { Projected } from '../detection/diff.js';
+import type { ProjectionSnapshot } from '../detection/plan.js';
+import type { Dialect } from './dialect.js';
+import { DIALECTS } from './dialect.js';
+import { toAccount, toConnection, toDelivery, toEndpoint, toEvent, toProvider, toQuarantine, toSyncRun } from './rows.js';
+import type { SqlClient, SqlRunner, SqlValue } from './sql-client.js';
+import type {
+  Account,
+  Connection,
+  ConnectionPatch,
+  DeliveryRow,
+  Endpoint,
+  EndpointPatch,
+  EventQuery,
+  EventRow,
+  NewConnection,
+  NewEndpoint,
+  QuarantineRow,
+  Store,
+  SyncCommit,
+  SyncFailure,
+  SyncRun,
+} from './store.js';
+import { CONNECTION_DEFAULTS, subscribes } from './store.js';
+
+type Row = Record<string, unknown>;
+
+/** Rows per multi-row INSERT: few round trips on PostgreSQL, well under SQLite's parameter limit. */
+const INSERT_CHUNK = 100;
+
+/**
+ * Inserts rows with multi-row VALUES in chunks. `suffix` is appended (e.g. `RETURNING seq, id`);
+ * the rows the statements return are concatenated.
+ */
+export async function insertMany(
+  db: SqlRunner,
+  table: string,
+  columns: readonly string[],
+  rows: readonly (readonly SqlValue[])[],
+  suffix = '',
+): Promise<Row[]> {
+  const out: Row[] = [];
+  const tuple = `(${columns.map(() => '?').join(', ')})`;
+  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+    const chunk = rows.slice(i, i + INSERT_CHUNK);
+    const sql = `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${chunk.map(() => tuple).join(', ')} ${suffix}`;
+    const params = chunk.flat();
+    if (suffix.includes('RETURNING')) out.push(...(await db.all(sql, params)));
+    else await db.run(sql, params);
+  }
+  return out;
+}
+
+const CONNECTION_COLUMNS: Record<keyof ConnectionPatch, string> = {
+  config: 'config',
+  referenceId: 'reference_id',
+  timezone: 'timezone',
+  windowPastDays: 'window_past_days',
+  windowFutureDays: 'window_future_days',
+  statusMap: 'status_map',
+  syncIntervalMs: 'sync_interval_ms',
+  replayBaseline: 'replay_baseline',
+  enabled: 'enabled',
+  nextSyncAt: 'next_sync_at',
+};
+
+const ENDPOINT_COLUMNS: Record<keyof EndpointPatch, string> = {
+  url: 'url',
+  secret: 'secret',
+  previousSecret: 'previous_secret',
+  previousSecretExpiresAt: 'previous_secret_expires_at',
+  signatureScheme: 'signature_scheme',
+  retryPolicy: 'retry_policy',
+  eventTypes: 'event_types',
+  enabled: 'enabled',
+  disabledReason: 'disabled_reason',
+  failingSince: 'failing_since',
+};
+
+/** Converts a domain value to a bindable SQL value (objects as JSON, booleans as 0/1). */
+function toSql(v: unknown): SqlValue {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (typeof v === 'number' || typeof v === 'string') return v;
+  return JSON.stringify(v);
+}
+
+/** Builds `SET a = ?, b = ?` from a patch and a column table; null when the patch is empty. */
+function setClause<P extends object>(patch: P, columns: Record<keyof P, string>): { sql: string; params: SqlValue[] } | null {
+  const parts: string[] = [];
+  const params: SqlValue[] = [];
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === undefined) continue;
+    const column = columns[key as keyof P];
+    if (!column) continue;
+    parts.push(`${column} = ?`);
+    params.push(toSql(value));
+  }
+  return parts.length === 0 ? null : { sql: parts.join(', '), params };
+}
+
+/** The Store over any SqlClient. */
+export class SqlStore implements Store {
+  protected readonly d: Dialect;
+
+  constructor(protected readonly db: SqlClient) {
+    this.d = DIALECTS[db.dialect];
+  }
+
+  async migrate(): Promise<void> {
+    await this.db.migrate();
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+
+  // ── accounts ──────────────────────────────────────────────────────────────
+
+  async createAccount(input: { name: string; clientId: string; clientSecretHash: string; now: EpochMs }): Promise<Account> {
+    const id = newId();
+    await this.db.run('INSERT INTO accounts (id, name, client_id, client_secret_hash, created_at) VALUES (?, ?, ?, ?, ?)', [
+      id,
+      input.name,
+      input.clientId,
+      input.clientSecretHash,
+      input.now,
+    ]);
+    return { id, name: input.name, clientId: input.clientId, createdAt: input.now };
+  }
+
+  async getAccount(id: string): Promise<Account | null> {
+    const [r] = await this.db.all('SELECT * FROM accounts WHERE id = ?', [id]);
+    return r ? toAccount(r) : null;
+  }
+
+  async findAccountByClientId(clientId: string): Promise<{ account: Account; clientSecretHash: string } | null> {
+    const [r] = await this.db.all('SELECT * FROM accounts WHERE client_id = ?', [clientId]);
+    return r ? { account: toAccount(r), clientSecretHash: String(r.client_secret_hash) } : null;
+  }
+
+  async listAccounts(): Promise<Account[]> {
+    return (await this.db.all('SELECT * FROM accounts ORDER BY created_at, id')).map(toAccount);
+  }
+
+  // ── connections ───────────────────────────────────────────────────────────
+
+  async createConnection(input: NewConnection): Promise<Connection> {
+    const id = newId();
+    await this.db.run(
+      `INSERT INTO connections (id, account_id, connector, config, access_token_hash, reference_id, timezone,
+         window_past_days, window_future_days, status_map, sync_interval_ms, replay_baseline, enabled,
+         next_sync_at, consecutive_failures, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, 0, ?)`,
+      [
+        id,
+        input.accountId,
+        input.connector,
+        JSON.stringify(input.config ?? {}),
+        input.accessTokenHash ?? null,
+        input.referenceId ?? null,
+        input.timezone ?? CONNECTION_DEFAULTS.timezone,
+        input.windowPastDays ?? CONNECTION_DEFAULTS.windowPastDays,
+        input.windowFutureDays ?? CONNECTION_DEFAULTS.windowFutureDays,
+        input.statusMap ? JSON.stringify(input.statusMap) : null,
+        input.syncIntervalMs ?? CONNECTION_DEFAULTS.syncIntervalMs,
+        input.replayBaseline ? 1 : 0,
+        input.now,
+        input.now,
+      ],
+    );
+    return (await this.getConnection(id)) as Connection;
+  }
+
+  async getConnection(id: string): Promise<Connection | null> {
+    const [r] = await this.db.all('SELECT * FROM connections WHERE id = ?', [id]);
+    return r ? toConnection(r) : null;
+  }
+
+  async findConnectionByTokenHash(accessTokenHash: string): Promise<Connection | null> {
+    const [r] = await this.db.all('SELECT * FROM connections WHERE access_token_hash = ?', [accessTokenHash]);
+    return r ? toConnection(r) : null;
+  }
+
+  async listConnections(accountId?: string): Promise<Connection[]> {
+    const rows =
+      accountId === undefined
+        ? await this.db.all('SELECT * FROM connections ORDER BY created_at, id')
+        : await this.db.all('SELECT * FROM connections WHERE account_id = ? ORDER BY created_at, id', [accountId]);
+    return rows.map(toConnection);
+  }
+
+  async updateConnection(id: string, patch: ConnectionPatch): Promise<Connection | null> {
+    const set = setClause(patch, CONNECTION_COLUMNS);
+    if (set) await this.db.run(`UPDATE connections SET ${set.sql} WHERE id = ?`, [...set.params, id]);
+    return this.getConnection(id);
+  }
+
+  async claimDueConnections(now: EpochMs, limit: number, leaseUntil: EpochMs, owner: string): Promise<Connection[]> {
+    const rows = await this.db.transaction((tx) =>
+      tx.all(
+        `UPDATE connections SET sync_lease_until = ?, sync_lease_owner = ?
+         WHERE id IN (
+           SELECT id FROM connections
+           WHERE enabled = 1 AND next_sync_at <= ? AND (sync_lease_until IS NULL OR sync_lease_until < ?)
+           ORDER BY next_sync_at, id LIMIT ? ${this.d.skipLocked})
+         RETURNING *`,
+        [leaseUntil, owner, now, now, limit],
+      ),
+    );
+    return rows.map(toConnection).sort((a, b) => a.nextSyncAt - b.nextSyncAt || a.id.localeCompare(b.id));
+  }
+
+  async claimConnection(id: string, now: EpochMs, leaseUntil: EpochMs, owner: string): Promise<Connection | null> {
+    const [r] = await this.db.transaction((tx) =>
+      tx.all(
+        `UPDATE connections SET sync_lease_until = ?, sync_lease_owner = ?
+         WHERE id = ? AND (sync_lease_until IS NULL OR sync_lease_until < ? OR sync_lease_owner = ?)
+         RETURNING *`,
+        [leaseUntil, owner, id, now, owner],
+      ),
+    );
+    return r ? toConnection(r) : null;
+  }
+
+  async releaseConnection(id: string, owner: string): Promise<void> {
+    await this.db.run('UPDATE connections SET sync_lease_until = NULL, sync_lease_owner = NULL WHERE id = ? AND sync_lease_owner = ?', [id, owner]);
+  }
+
+  // ── providers ─────────────────────────────────────────────────────────────
+
+  async listProviders(connectionId: string): Promise<ProviderRecord[]> {
+    return (await this.db.all('SELECT * FROM providers WHERE connection_id = ? ORDER BY name, ehr_id', [connectionId])).map(toProvider);
+  }
+
+  async setProviderStatus(connectionId: string, providerId: string, status: ProviderRecord['status']): Promise<ProviderRecord | null> {
+    const [r] = await this.db.all('UPDATE providers SET status = ? WHERE connection_id = ? AND id = ? RETURNING *', [status, connectionId, providerId]);
+    return r ? toProvider(r) : null;
+  }
+
+  // ── sync ──────────────────────────────────────────────────────────────────
+
+  async loadProjection(connectionId: string): Promise<ProjectionSnapshot> {
+    const appointments = new Map<string, Projected<AppointmentRecord>>();
+    const patients = new Map<string, Projected<PatientRecord>>();
+    for (const r of await this.db.all<{ ehr_id: string; id: string; record: string }>(
+      'SELECT ehr_id, id, record FROM projection_appointments WHERE connection_id = ?',
+      [connectionId],
+    )) {
+      appointments.set(r.ehr_id, { id: r.id, record: JSON.parse(r.record) as AppointmentRecord });
+    }
+    for (const r of await this.db.all<{ ehr_id: string; id: string; record: string }>(
+      'SELECT ehr_id, id, record FROM projection_patients WHERE connection_id = ?',
+      [connectionId],
+    )) {
+      patients.set(r.ehr_id, { id: r.id, record: JSON.parse(r.record) as PatientRecord });
+    }
+    return { appointments, patients };
+  }
+
+  async startSyncRun(connectionId: string, startedAt: EpochMs): Promise<SyncRun> {
+    const id = newId();
+    await this.db.transaction(async (tx) => {
+      // The caller holds the connection's sync lease, so any run still marked running was cut
+      // short by a crash: none of it was committed, and the record says so.
+      await tx.run(
+        "UPDATE sync_runs SET status = 'failed', finished_at = ?, error_code = 'sync_interrupted', error_message = 'The process stopped during this sync; nothing of it was committed.' WHERE connection_id = ? AND status = 'running'",
+        [startedAt, connectionId],
+      );
+      await tx.run("INSERT INTO sync_runs (id, connection_id, started_at, status, counts, quarantined) VALUES (?, ?, ?, 'running', '{}', 0)", [id, connectionId, startedAt]);
+    });
+    return { id, connectionId, startedAt, finishedAt: null, status: 'running', counts: {}, quarantined: 0, errorCode: null, errorMessage: null };
+  }
+
+  async commitSync(c: SyncCommit): Promise<void> {
+    const { plan } = c;
+    const at = c.finishedAt;
+    await this.db.transaction(async (tx) => {
+      const [conn] = await tx.all<{ account_id: string }>('SELECT account_id FROM connections WHERE id = ?', [c.connectionId]);
+      if (!conn) throw new Error(`connection ${c.connectionId} does not exist`);
+
+      await insertMany(
+        tx,
+        'projection_appointments',
+        ['connection_id', 'ehr_id', 'id', 'patient_ehr_id', 'record', 'updated_at'],
+        plan.upsertAppointments.map((p) => [c.connectionId, p.record.ehr_appointment_id, p.id, p.record.patient_ehr_id, JSON.stringify(p.record), at]),
+        'ON CONFLICT (connection_id, ehr_id) DO UPDATE SET record = excluded.record, patient_ehr_id = excluded.patient_ehr_id, updated_at = excluded.updated_at',
+      );
+      if (plan.deleteAppointmentIds.length > 0) {
+        await tx.run(`DELETE FROM projection_appointments WHERE connection_id = ? AND ehr_id IN ${this.d.jsonTextList}`, [
+          c.connectionId,
+          JSON.stringify(plan.deleteAppointmentIds),
+        ]);
+      }
+      await insertMany(
+        tx,
+        'projection_patients',
+        ['connection_id', 'ehr_id', 'id', 'record', 'updated_at'],
+        plan.upsertPatients.map((p) => [c.connectionId, p.record.ehr_patient_id, p.id, JSON.stringify(p.record), at]),
+        'ON CONFLICT (connection_id, ehr_id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at',
+      );
+      await insertMany(
+        tx,
+        'providers',
+        ['connection_id', 'ehr_id', 'id', 'name', 'npi', 'status', 'updated_at'],
+        plan.upsertProviders.map((p) => [c.connectionId, p.ehr_id, p.id, p.name, p.npi, p.status, at]),
+        'ON CONFLICT (connection_id, ehr_id) DO UPDATE SET name = excluded.name, npi = excluded.npi, updated_at = excluded.updated_at',
+      );
+      await insertMany(
+        tx,
+        'quarantine',
+        ['id', 'connection_id', 'sync_run_id', 'kind', 'ehr_id', 'reason', 'raw', 'created_at'],
+        plan.quarantined.map((q) => [newId(), c.connectionId, c.runId, q.kind, q.ehr_id, q.reason, q.raw, at]),
+      );
+      await this.insertEventsWithDeliveries(tx, conn.account_id, c.connectionId, plan.events);
+
+      await tx.run("UPDATE sync_runs SET status = 'succeeded', finished_at = ?, counts = ?, quarantined = ? WHERE id = ?", [
+        at,
+        JSON.stringify(plan.counts),
+        plan.quarantined.length,
+        c.runId,
+      ]);
+      await tx.run(
+        `UPDATE connections SET
+           baseline_at = CASE WHEN ? = 1 THEN COALESCE(baseline_at, ?) ELSE baseline_at END,
+           patient_cursor = COALESCE(?, patient_cursor),
+           next_sync_at = ?, consecutive_failures = 0, last_sync_at = ?
+         WHERE id = ?`,
+        [c.baselineDone ? 1 : 0, at, c.patientCursor ?? null, c.nextSyncAt, at, c.connectionId],
+      );
+    });
+  }
+
+  /**
+   * Inserts events and, in the same transaction, one delivery per endpoint of the account that
+   * subscribes to the event's type: `pending` when the endpoint is enabled, `skipped` (visible,
+   * recoverable) when it is disabled.
+   */
+  protected async insertEventsWithDeliveries(
+    tx: SqlRunner,
+    accountId: string,
+    connectionId: string,
+    events: readonly { id: string; type: EventType; orderingKey: string; jobId: string | null; patientEhrId: string | null; createdAt: number; body: string }[],
+  ): Promise<void> {
+    if (events.length === 0) return;
+    const inserted = await insertMany(
+      tx,
+      'events',
+      ['id', 'account_id', 'connection_id', 'type', 'ordering_key', 'job_id', 'patient_ehr_id', 'created_at', 'body'],
+      events.map((e) => [e.id, accountId, connectionId, e.type, e.orderingKey, e.jobId, e.patientEhrId, e.createdAt, e.body]),
+      'RETURNING seq, id',
+    );
+    const seqById = new Map(inserted.map((r) => [String(r.id), Number(r.seq)]));
+    const endpoints = (await tx.all('SELECT * FROM endpoints WHERE account_id = ?', [accountId])).map(toEndpoint);
+    if (endpoints.length === 0) return;
+    const deliveries: SqlValue[][] = [];
+    for (const e of events) {
+      const seq = seqById.get(e.id) as number;
+      for (const ep of endpoints) {
+        if (!subscribes(ep, e.type)) continue;
+        deliveries.push([seq, ep.id, accountId, e.orderingKey, ep.enabled ? 'pending' : 'skipped', e.createdAt, e.createdAt, e.createdAt]);
+      }
+    }
+    await insertMany(
+      tx,
+      'deliveries',
+      ['event_seq', 'endpoint_id', 'account_id', 'ordering_key', 'status', 'next_attempt_at', 'created_at', 'updated_at'],
+      deliveries,
+    );
+  }
+
+  async failSyncRun(f: SyncFailure): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.run("UPDATE sync_runs SET status = 'failed', finished_at = ?, error_code = ?, error_message = ? WHERE id = ?", [
+        f.finishedAt,
+        f.errorCode,
+        f.errorMessage,
+        f.runId,
+      ]);
+      await tx.run('UPDATE connections SET consecutive_failures = consecutive_failures + 1, next_sync_at = ? WHERE id = ?', [f.nextSyncAt, f.connectionId]);
+    });
+  }
+
+  async listSyncRuns(connectionId: string, limit: number): Promise<SyncRun[]> {
+    return (await this.db.all('SELECT * FROM sync_runs WHERE connection_id = ? ORDER BY started_at DESC, id LIMIT ?', [connectionId, limit])).map(toSyncRun);
+  }
+
+  async listQuarantine(connectionId: string, limit: number): Promise<QuarantineRow[]> {
+    return (await this.db.all('SELECT * FROM quarantine WHERE connection_id = ? ORDER BY created_at DESC, id LIMIT ?', [connectionId, limit])).map(toQuarantine);
+  }
+
+  // ── endpoints ─────────────────────────────────────────────────────────────
+
+  async createEndpoint(input: NewEndpoint): Promise<Endpoint> {
+    const id = newId();
+    await this.db.run(
+      `INSERT INTO endpoints (id, account_id, url, secret, signature_scheme, retry_policy, event_types, enabled, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)`,
+      [
+        id,
+        input.accountId,
+        input.url,
+        input.secret,
+        input.signatureScheme ?? 'cobalt',
+        input.retryPolicy ?? 'durable',
+        JSON.stringify(input.eventTypes ?? [...SEED_EVENT_TYPES]),
+        input.now,
+      ],
+    );
+    return (await this.getEndpoint(id)) as Endpoint;
+  }
+
+  async getEndpoint(id: string): Promise<Endpoint | null> {
+    const [r] = await this.db.all('SELECT * FROM endpoints WHERE id = ?', [id]);
+    return r ? toEndpoint(r) : null;
+  }
+
+  async listEndpoints(accountId: string): Promise<Endpoint[]> {
+    return (await this.db.all('SELECT * FROM endpoints WHERE account_id = ? ORDER BY created_at, id', [accountId])).map(toEndpoint);
+  }
+
+  async updateEndpoint(id: string, patch: EndpointPatch): Promise<Endpoint | null> {
+    const set = setClause(patch, ENDPOINT_COLUMNS);
+    if (set) await this.db.run(`UPDATE endpoints SET ${set.sql} WHERE id = ?`, [...set.params, id]);
+    return this.getEndpoint(id);
+  }
+
+  async deleteEndpoint(id: string): Promise<boolean> {
+    // Pending deliveries to a deleted endpoint can never be made; they are kept, marked skipped.
+    return this.db.transaction(async (tx) => {
+      await tx.run("UPDATE deliveries SET status = 'skipped', last_error = 'endpoint deleted' WHERE endpoint_id = ? AND status = 'pending'", [id]);
+      return (await tx.run('DELETE FROM endpoints WHERE id = ?', [id])) > 0;
+    });
+  }
+
+  // ── events ────────────────────────────────────────────────────────────────
+
+  async listEvents(q: EventQuery): Promise<EventRow[]> {
+    const where = ['account_id = ?'];
+    const params: SqlValue[] = [q.accountId];
+    const add = (cond: string, v: SqlValue | undefined): void => {
+      if (v === undefined) return;
+      where.push(cond);
+      params.push(v);
+    };
+    add('connection_id = ?', q.connectionId);
+    add('type = ?', q.type);
+    add('job_id = ?', q.jobId);
+    add('created_at >= ?', q.createdFrom);
+    add('created_at <= ?', q.createdTo);
+    add('seq > ?', q.afterSeq);
+    const order = q.order === 'desc' ? 'DESC' : 'ASC';
+    params.push(q.limit, q.offset ?? 0);
+    const rows = await this.db.all(`SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY seq ${order} LIMIT ? OFFSET ?`, params);
+    return rows.map(toEvent);
+  }
+
+  async getEvent(id: string): Promise<EventRow | null> {
+    const [r] = await this.db.all('SELECT * FROM events WHERE id = ?', [id]);
+    return r ? toEvent(r) : null;
+  }
+
+  async listDeliveries(eventId: string): Promise<DeliveryRow[]> {
+    const rows = await this.db.all(
+      'SELECT d.*, e.id AS event_id FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE e.id = ? ORDER BY d.id',
+      [eventId],
+    );
+    return rows.map(toDelivery);
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * @module store/sqlite/sqlite-client — better-sqlite3 behind the async SqlClient door.
+ *
+ * Durability: WAL with synchronous=FULL, so a committed sync survives power loss (DESIGN §8).
+ * Concurrency: one connection serves the whole process. better-sqlite3 is synchronous, but a
+ * transaction callback is async, so other tasks could slip their statements into an open
+ * transaction between two awaits. A single-writer gate prevents that: while a transaction is open,
+ * every other statement waits for it to finish.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import type { SqlClient, SqlRunner, SqlValue } from '../sql-client.js';
+
+const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+
+/** Numbered migration files of a folder, in order: `001_init.sql` → `{version: 1, name, sql}`. */
+export function readMigrations(dir: string): { version: number; name: string; sql: string }[] {
+  return readdirSync(dir)
+    .filter((f) => /^\d+_.+\.sql$/.test(f))
+    .sort()
+    .map((f) => ({ version: Number(f.slice(0, f.indexOf('_'))), name: f, sql: readFileSync(join(dir, f), 'utf8') }));
+}
+
+/** Opens (creating if needed) a SQLite database file; `:memory:` for a throwaway one. */
+export class SqliteClient implements SqlClient {
+  readonly dialect = 'sqlite' as const;
+  private readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
+  /** Resolves when the open transaction ends; null when none is open. */
+  private active: Promise<void> | null = null;
+  private readonly runner: SqlRunner;
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 10000');
+    this.db.pragma('foreign_keys = ON');
+    this.runner = {
+      all: async <T>(sql: string, params: readonly SqlValue[] = []) => this.allNow<T>(sql, params),
+      run: async (sql: string, params: readonly SqlValue[] = []) => this.runNow(sql, params),
+    };
+  }
+
+  private statement(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+
+  private allNow<T>(sql: string, params: readonly SqlValue[]): T[] {
+    const s = this.statement(sql);
+    if (s.reader) return s.all(...params) as T[];
+    s.run(...params);
+    return [];
+  }
+
+  private runNow(sql: string, params: readonly SqlValue[]): number {
+    return this.statement(sql).run(...params).changes;
+  }
+
+  // The wait loop is written out in each method on purpose: the statement (or the claim of the
+  // gate) must run in the same microtask as the check that the gate is free. Awaiting a helper
+  // would resolve a tick later, when another waiter may already have claimed the gate.
+
+  async all<T = Record<string, unknown>>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    while (this.active) await this.active;
+    return this.allNow<T>(sql, params);
+  }
+
+  async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+    while (this.active) await this.active;
+    return this.runNow(sql, params);
+  }
+
+  async transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
+    while (this.active) await this.active;
+    let release!: () => void;
+    this.active = new Promise<void>((resolve) => (release = resolve));
+    try {
+      // IMMEDIATE takes the write lock now, so another process cannot make us fail mid-transaction.
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await fn(this.runner);
+        this.db.exec('COMMIT');
+        return result;
+      } catch (err) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw err;
+      }
+    } finally {
+      this.active = null;
+      release();
+    }
+  }
+
+  async migrate(): Promise<void> {
+    await this.transaction(async () => {
+      this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+      const applied = new Set(
+        (this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
+      );
+      for (const m of readMigrations(MIGRATIONS_DIR)) {
+        if (applied.has(m.version)) continue;
+        this.db.exec(m.sql);
+        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
+      }
+    });
+    this.statements.clear();
+  }
+
+  async close(): Promise<void> {
+    while (this.active) await this.active;
+    this.statements.clear();
+    if (this.db.open) this.db.close();
+  }
+}

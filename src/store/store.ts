@@ -1,0 +1,272 @@
+/**
+ * @module store/store — the one interface between ehrsync and its database (DESIGN §8). SQLite and
+ * PostgreSQL implement it; the contract suite in test/contract/store-contract.ts runs against both.
+ *
+ * What it guarantees: `commitSync` writes a sync's projection changes, its events and one delivery
+ * row per (event, subscribed endpoint) in ONE transaction — the outbox. A crash leaves all of it or
+ * none. What it deliberately does not expose: connections, transactions, SQL or driver types.
+ * Times are epoch milliseconds; ids are strings.
+ */
+import type { EpochMs } from '../domain/clock.js';
+import type { EventType } from '../domain/events.js';
+import type { ProviderRecord, QuarantineItem } from '../domain/records.js';
+import type { StatusMap } from '../domain/status.js';
+import type { ProjectionSnapshot, SyncPlan } from '../detection/plan.js';
+
+/** A customer account (one API client). */
+export interface Account {
+  id: string;
+  name: string;
+  clientId: string;
+  createdAt: EpochMs;
+}
+
+/** One clinic's EHR connection. */
+export interface Connection {
+  id: string;
+  accountId: string;
+  /** Connector kind: `memory`, `demo`, `fhir`, ... */
+  connector: string;
+  /** Connector settings (base URL, identifier systems, ...); secrets in it are stored encrypted by the caller. */
+  config: Record<string, unknown>;
+  /** The customer's label, echoed as `access_token_reference_id` in every event (null until set). */
+  referenceId: string | null;
+  timezone: string;
+  windowPastDays: number;
+  windowFutureDays: number;
+  statusMap: StatusMap | null;
+  syncIntervalMs: number;
+  /** Replay the baseline as `created` events instead of emitting nothing. */
+  replayBaseline: boolean;
+  enabled: boolean;
+  /** When the baseline sync committed; null until then. */
+  baselineAt: EpochMs | null;
+  /** Where the next `patients changed since` read starts (EHR server time, ISO 8601). */
+  patientCursor: string | null;
+  nextSyncAt: EpochMs;
+  consecutiveFailures: number;
+  lastSyncAt: EpochMs | null;
+  createdAt: EpochMs;
+}
+
+/** Fields a caller sets when creating a connection. */
+export interface NewConnection {
+  accountId: string;
+  connector: string;
+  config?: Record<string, unknown>;
+  /** SHA-256 of the access token (the token itself is never stored). */
+  accessTokenHash?: string | null;
+  referenceId?: string | null;
+  timezone?: string;
+  windowPastDays?: number;
+  windowFutureDays?: number;
+  statusMap?: StatusMap | null;
+  syncIntervalMs?: number;
+  replayBaseline?: boolean;
+  now: EpochMs;
+}
+
+/** Connection fields that can change after creation. */
+export type ConnectionPatch = Partial<
+  Pick<Connection, 'config' | 'referenceId' | 'timezone' | 'windowPastDays' | 'windowFutureDays' | 'statusMap' | 'syncIntervalMs' | 'replayBaseline' | 'enabled' | 'nextSyncAt'>
+>;
+
+/** Defaults for a new connection (documented in docs/configuration.md). */
+export const CONNECTION_DEFAULTS = {
+  timezone: 'UTC',
+  windowPastDays: 7,
+  windowFutureDays: 60,
+  syncIntervalMs: 60_000,
+} as const;
+
+/** How webhooks to an endpoint are signed. */
+export type SignatureScheme = 'cobalt' | 'standard';
+/** How failed deliveries to an endpoint are retried. */
+export type RetryPolicyName = 'cobalt' | 'durable';
+
+/** A webhook endpoint of an account. */
+export interface Endpoint {
+  id: string;
+  accountId: string;
+  url: string;
+  /** The signing secret as stored (encrypted by the caller). */
+  secret: string;
+  /** The secret before the last rotation, valid until `previousSecretExpiresAt`. */
+  previousSecret: string | null;
+  previousSecretExpiresAt: EpochMs | null;
+  signatureScheme: SignatureScheme;
+  retryPolicy: RetryPolicyName;
+  /** Event types delivered to this endpoint. */
+  eventTypes: EventType[];
+  enabled: boolean;
+  disabledReason: string | null;
+  /** Start of the current run of only-failures; null after any success. */
+  failingSince: EpochMs | null;
+  createdAt: EpochMs;
+}
+
+/** Fields a caller sets when creating an endpoint. */
+export interface NewEndpoint {
+  accountId: string;
+  url: string;
+  secret: string;
+  signatureScheme?: SignatureScheme;
+  retryPolicy?: RetryPolicyName;
+  eventTypes?: EventType[];
+  now: EpochMs;
+}
+
+/** Endpoint fields that can change after creation. */
+export type EndpointPatch = Partial<
+  Pick<Endpoint, 'url' | 'secret' | 'previousSecret' | 'previousSecretExpiresAt' | 'signatureScheme' | 'retryPolicy' | 'eventTypes' | 'enabled' | 'disabledReason' | 'failingSince'>
+>;
+
+/** One sync of one connection. */
+export interface SyncRun {
+  id: string;
+  connectionId: string;
+  startedAt: EpochMs;
+  finishedAt: EpochMs | null;
+  status: 'running' | 'succeeded' | 'failed';
+  counts: Partial<Record<EventType, number>>;
+  quarantined: number;
+  errorCode: string | null;
+  errorMessage: string | null;
+}
+
+/** A quarantined record as stored. */
+export interface QuarantineRow extends QuarantineItem {
+  id: string;
+  connectionId: string;
+  syncRunId: string;
+  createdAt: EpochMs;
+}
+
+/** A stored event. */
+export interface EventRow {
+  seq: number;
+  id: string;
+  accountId: string;
+  connectionId: string;
+  type: EventType;
+  orderingKey: string;
+  jobId: string | null;
+  createdAt: EpochMs;
+  /** The exact bytes (UTF-8 JSON) that are signed and sent. */
+  body: string;
+}
+
+/** Where a delivery stands: `pending` (due or waiting for a retry), `succeeded`, `failed` (exhausted or not retryable), `skipped` (endpoint disabled or deleted). */
+export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'skipped';
+
+/** One (event, endpoint) delivery. */
+export interface DeliveryRow {
+  id: number;
+  eventSeq: number;
+  eventId: string;
+  endpointId: string;
+  accountId: string;
+  orderingKey: string;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: EpochMs;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  createdAt: EpochMs;
+  updatedAt: EpochMs;
+}
+
+/** Everything a successful sync commits, in one transaction. */
+export interface SyncCommit {
+  runId: string;
+  connectionId: string;
+  plan: SyncPlan;
+  finishedAt: EpochMs;
+  /** Marks the baseline done (first successful sync). */
+  baselineDone: boolean;
+  /** New `patients changed since` cursor, or undefined to keep it. */
+  patientCursor?: string;
+  nextSyncAt: EpochMs;
+}
+
+/** What a failed sync records. */
+export interface SyncFailure {
+  runId: string;
+  connectionId: string;
+  finishedAt: EpochMs;
+  errorCode: string;
+  errorMessage: string;
+  nextSyncAt: EpochMs;
+}
+
+/** Filters for listing events. */
+export interface EventQuery {
+  accountId: string;
+  connectionId?: string;
+  type?: EventType;
+  jobId?: string;
+  createdFrom?: EpochMs;
+  createdTo?: EpochMs;
+  /** After this sequence number (exclusive). */
+  afterSeq?: number;
+  limit: number;
+  offset?: number;
+  order?: 'asc' | 'desc';
+}
+
+/** The database behind ehrsync. Every method is atomic on its own. */
+export interface Store {
+  /** Applies pending numbered migrations; safe to call on every start. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  createAccount(input: { name: string; clientId: string; clientSecretHash: string; now: EpochMs }): Promise<Account>;
+  getAccount(id: string): Promise<Account | null>;
+  /** The account and its stored secret hash, for authentication. */
+  findAccountByClientId(clientId: string): Promise<{ account: Account; clientSecretHash: string } | null>;
+  listAccounts(): Promise<Account[]>;
+
+  createConnection(input: NewConnection): Promise<Connection>;
+  getConnection(id: string): Promise<Connection | null>;
+  findConnectionByTokenHash(accessTokenHash: string): Promise<Connection | null>;
+  listConnections(accountId?: string): Promise<Connection[]>;
+  updateConnection(id: string, patch: ConnectionPatch): Promise<Connection | null>;
+  /**
+   * Leases up to `limit` enabled connections whose sync is due, so no other worker syncs them until
+   * `leaseUntil` or `releaseConnection`. Never returns a connection whose lease is still held.
+   */
+  claimDueConnections(now: EpochMs, limit: number, leaseUntil: EpochMs, owner: string): Promise<Connection[]>;
+  /** Leases one connection now (manual "sync now"); null when another worker holds it. */
+  claimConnection(id: string, now: EpochMs, leaseUntil: EpochMs, owner: string): Promise<Connection | null>;
+  releaseConnection(id: string, owner: string): Promise<void>;
+
+  listProviders(connectionId: string): Promise<ProviderRecord[]>;
+  setProviderStatus(connectionId: string, providerId: string, status: ProviderRecord['status']): Promise<ProviderRecord | null>;
+
+  loadProjection(connectionId: string): Promise<ProjectionSnapshot>;
+  startSyncRun(connectionId: string, startedAt: EpochMs): Promise<SyncRun>;
+  /** The outbox write: projection + events + deliveries + run outcome, all or nothing. */
+  commitSync(commit: SyncCommit): Promise<void>;
+  failSyncRun(failure: SyncFailure): Promise<void>;
+  listSyncRuns(connectionId: string, limit: number): Promise<SyncRun[]>;
+  listQuarantine(connectionId: string, limit: number): Promise<QuarantineRow[]>;
+
+  createEndpoint(input: NewEndpoint): Promise<Endpoint>;
+  getEndpoint(id: string): Promise<Endpoint | null>;
+  listEndpoints(accountId: string): Promise<Endpoint[]>;
+  updateEndpoint(id: string, patch: EndpointPatch): Promise<Endpoint | null>;
+  deleteEndpoint(id: string): Promise<boolean>;
+
+  listEvents(query: EventQuery): Promise<EventRow[]>;
+  getEvent(id: string): Promise<EventRow | null>;
+  /** The deliveries of one event, one per endpoint it was fanned out to. */
+  listDeliveries(eventId: string): Promise<DeliveryRow[]>;
+}
+
+/** Default event types of a new endpoint: the four seed types (DESIGN §3). */
+export { SEED_EVENT_TYPES as DEFAULT_ENDPOINT_EVENT_TYPES } from '../domain/events.js';
+
+/** Helper for implementations: the endpoints (of an event's account) that receive an event type. */
+export function subscribes(endpoint: Pick<Endpoint, 'eventTypes'>, type: EventType): boolean {
+  return endpoint.eventTypes.includes(type);
+}

@@ -1,0 +1,150 @@
+/**
+ * @module sync/sync-engine — runs one sync of one connection: read the EHR through its connector,
+ * confirm what went missing with direct reads, plan (pure), and commit the plan with its events and
+ * deliveries in one transaction. A failure at any step records a failed run and leaves the
+ * projection untouched.
+ */
+import type { Clock } from '../domain/clock.js';
+import { isoUtc, syncWindow } from '../domain/clock.js';
+import { describeError, EhrError } from '../domain/errors.js';
+import type { EventType } from '../domain/events.js';
+import { newId } from '../domain/ids.js';
+import type { Logger } from '../domain/logger.js';
+import { silentLogger } from '../domain/logger.js';
+import type { AppointmentRecord, Candidate, PatientRecord, QuarantineItem } from '../domain/records.js';
+import { effectiveStatusMap } from '../domain/status.js';
+import type { EhrConnector } from '../connectors/connector.js';
+import { candidateIds, findMissingAppointments, planSync } from '../detection/plan.js';
+import type { Connection, Store } from '../store/store.js';
+import { nextSyncDelay } from './sync-policy.js';
+
+/** What the engine needs from the outside world. */
+export interface SyncEngineDeps {
+  store: Store;
+  /** The connector of a connection (the caller caches instances). */
+  connectorFor: (connection: Connection) => EhrConnector;
+  clock: Clock;
+  logger?: Logger;
+  /** A sync (all reads) that takes longer is aborted and recorded as failed. Default 120 s. */
+  timeoutMs?: number;
+  /** At most this many direct reads of missing appointments per sync; the rest wait for the next. Default 200. */
+  maxDirectReads?: number;
+  /** How far back a `patients changed since` read reaches before its cursor, for clock skew. Default 5 min. */
+  patientLookbackMs?: number;
+  /** Source of randomness for jitter. */
+  random?: () => number;
+  /** Source of ids (tests make them predictable). */
+  newId?: () => string;
+}
+
+/** The outcome of one sync. */
+export type SyncOutcome =
+  | { status: 'succeeded'; runId: string; counts: Partial<Record<EventType, number>>; quarantined: number; baseline: boolean }
+  | { status: 'failed'; runId: string; errorCode: string; errorMessage: string };
+
+/** Runs one sync of `connection`. Never throws for EHR problems; the outcome says what happened. */
+export async function syncConnection(deps: SyncEngineDeps, connection: Connection): Promise<SyncOutcome> {
+  const { store, clock } = deps;
+  const log = deps.logger ?? silentLogger;
+  const random = deps.random ?? Math.random;
+  const startedAt = clock.now();
+  const run = await store.startSyncRun(connection.id, startedAt);
+  // Not AbortSignal.timeout(): its timer is unref'd, so a process whose only work is a hung read
+  // would exit instead of failing the run.
+  const timeoutMs = deps.timeoutMs ?? 120_000;
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new EhrError('ehr_timeout', `The EHR did not answer within ${timeoutMs} ms.`)), timeoutMs);
+  const signal = controller.signal;
+  try {
+    const connector = deps.connectorFor(connection);
+    const window = syncWindow(startedAt, connection.windowPastDays, connection.windowFutureDays);
+    const [projection, providerList] = await Promise.all([store.loadProjection(connection.id), store.listProviders(connection.id)]);
+    const providers = new Map(providerList.map((p) => [p.ehr_id, p]));
+    const baseline = connection.baselineAt === null ? (connection.replayBaseline ? 'replay' : 'silent') : null;
+
+    const schedule = await connector.readSchedule(window, { signal });
+
+    // Appointments that should be in the window but are not: moved, or deleted? Ask directly.
+    const missing = findMissingAppointments(projection, candidateIds(schedule.appointments), window, providers).slice(0, deps.maxDirectReads ?? 200);
+    const directAppointments: Candidate<AppointmentRecord>[] = [];
+    const directPatients: Candidate<PatientRecord>[] = [];
+    const gone: string[] = [];
+    for (const ehrId of missing) {
+      const lookup = await connector.readAppointment(ehrId, { signal });
+      if (lookup.found) {
+        directAppointments.push(lookup.appointment);
+        if (lookup.patient) directPatients.push(lookup.patient);
+      } else {
+        gone.push(ehrId);
+      }
+    }
+
+    // Patients edited without touching an appointment: read what changed since the last cursor.
+    let changedPatients: Candidate<PatientRecord>[] = [];
+    const extraQuarantine: QuarantineItem[] = [];
+    // The baseline reads the lookback period too, so patients edited just before it are known
+    // afterwards and the next read's overlap does not mistake them for new ones.
+    if (connector.capabilities.patientsChangedSince) {
+      const cursor = connection.patientCursor === null || baseline !== null ? startedAt : Date.parse(connection.patientCursor);
+      const since = isoUtc(cursor - (deps.patientLookbackMs ?? 300_000));
+      const read = await connector.readPatients({ changedSince: since }, { signal });
+      changedPatients = read.patients;
+      extraQuarantine.push(...read.quarantined);
+    }
+    signal.throwIfAborted();
+
+    const plan = planSync({
+      connection: {
+        id: connection.id,
+        referenceId: connection.referenceId,
+        timezone: connection.timezone,
+        statusMap: effectiveStatusMap({ ...connector.statusMap, ...connection.statusMap }),
+      },
+      now: clock.now(),
+      baseline,
+      projection,
+      providers,
+      appointmentReads: [schedule.appointments, directAppointments],
+      patientReads: [schedule.patients, changedPatients, directPatients],
+      seenProviders: schedule.providers,
+      goneAppointmentIds: gone,
+      connectorQuarantine: [...schedule.quarantined, ...extraQuarantine],
+      newId: deps.newId ?? newId,
+    });
+
+    const finishedAt = clock.now();
+    await store.commitSync({
+      runId: run.id,
+      connectionId: connection.id,
+      plan,
+      finishedAt,
+      baselineDone: baseline !== null,
+      // The cursor is when this read began: anything changed later is read next time (with lookback).
+      patientCursor: connector.capabilities.patientsChangedSince ? isoUtc(startedAt) : undefined,
+      nextSyncAt: finishedAt + nextSyncDelay(connection.syncIntervalMs, 0, random()),
+    });
+    log.info(
+      { connection_id: connection.id, run_id: run.id, events: plan.events.length, quarantined: plan.quarantined.length, baseline: baseline !== null, ms: finishedAt - startedAt },
+      'sync succeeded',
+    );
+    return { status: 'succeeded', runId: run.id, counts: plan.counts, quarantined: plan.quarantined.length, baseline: baseline !== null };
+  } catch (err) {
+    // A read cut short by our timeout may surface as any error the connector's client throws.
+    let e = describeError(err);
+    if (signal.aborted && e.code === 'internal') e = describeError(signal.reason);
+    const finishedAt = clock.now();
+    const failures = connection.consecutiveFailures + 1;
+    await store.failSyncRun({
+      runId: run.id,
+      connectionId: connection.id,
+      finishedAt,
+      errorCode: e.code,
+      errorMessage: e.message,
+      nextSyncAt: finishedAt + nextSyncDelay(connection.syncIntervalMs, failures, random()),
+    });
+    log.warn({ connection_id: connection.id, run_id: run.id, error_code: e.code, failures }, 'sync failed');
+    return { status: 'failed', runId: run.id, errorCode: e.code, errorMessage: e.message };
+  } finally {
+    clearTimeout(timer);
+  }
+}

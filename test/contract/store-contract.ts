@@ -1,0 +1,268 @@
+/**
+ * The Store contract: one suite every Store implementation passes (SQLite now, PostgreSQL next).
+ * Call `storeContract(name, open)` from a test file; `open` returns a fresh, migrated, empty store.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { TestContext } from 'node:test';
+import type { EventEnvelope } from '../../src/domain/events.js';
+import { DEFAULT_STATUS_MAP } from '../../src/domain/status.js';
+import type { SyncInput, SyncPlan } from '../../src/detection/plan.js';
+import { planSync } from '../../src/detection/plan.js';
+import type { Store } from '../../src/store/store.js';
+import { appointment, patient } from '../helpers/fixtures.js';
+
+/** Opens a fresh, migrated, empty store for one test. */
+export type OpenStore = (t: TestContext) => Promise<Store>;
+
+const T0 = Date.parse('2026-11-02T15:00:00.000Z');
+
+function plan(connectionId: string, over: Partial<SyncInput> = {}): SyncPlan {
+  let n = 0;
+  return planSync({
+    connection: { id: connectionId, referenceId: 'clinic_1', timezone: 'UTC', statusMap: DEFAULT_STATUS_MAP },
+    now: T0,
+    baseline: null,
+    projection: { appointments: new Map(), patients: new Map() },
+    providers: new Map(),
+    appointmentReads: [],
+    patientReads: [],
+    seenProviders: [],
+    goneAppointmentIds: [],
+    connectorQuarantine: [],
+    newId: () => `${connectionId.slice(0, 8)}${String(++n).padStart(24, '0')}`,
+    ...over,
+  });
+}
+
+async function setup(store: Store) {
+  const account = await store.createAccount({ name: 'Acme Health', clientId: `ci_${Math.random()}`, clientSecretHash: 'hash', now: T0 });
+  const connection = await store.createConnection({ accountId: account.id, connector: 'memory', referenceId: 'clinic_1', now: T0 });
+  return { account, connection };
+}
+
+/** Registers the contract suite for one implementation. */
+export function storeContract(name: string, open: OpenStore): void {
+  describe(`Store contract: ${name}`, () => {
+    it('accounts: created, found by client id with the secret hash, listed', async (t) => {
+      const store = await open(t);
+      const a = await store.createAccount({ name: 'Acme', clientId: 'ci_acme', clientSecretHash: 'h1', now: T0 });
+      const found = await store.findAccountByClientId('ci_acme');
+      assert.deepEqual(found, { account: a, clientSecretHash: 'h1' });
+      assert.equal(await store.findAccountByClientId('ci_other'), null);
+      assert.deepEqual(await store.getAccount(a.id), a);
+      assert.deepEqual(await store.listAccounts(), [a]);
+      await assert.rejects(store.createAccount({ name: 'Dup', clientId: 'ci_acme', clientSecretHash: 'h', now: T0 }), 'client ids are unique');
+    });
+
+    it('connections: defaults, patch, token lookup, per-account listing', async (t) => {
+      const store = await open(t);
+      const a = await store.createAccount({ name: 'A', clientId: 'ci_a', clientSecretHash: 'h', now: T0 });
+      const b = await store.createAccount({ name: 'B', clientId: 'ci_b', clientSecretHash: 'h', now: T0 });
+      const c = await store.createConnection({ accountId: a.id, connector: 'fhir', config: { baseUrl: 'https://ehr.example/fhir' }, accessTokenHash: 'tok-hash', now: T0 });
+      await store.createConnection({ accountId: b.id, connector: 'demo', now: T0 });
+      assert.equal(c.referenceId, null);
+      assert.equal(c.windowPastDays, 7);
+      assert.equal(c.windowFutureDays, 60);
+      assert.equal(c.baselineAt, null);
+      assert.equal(c.enabled, true);
+      assert.deepEqual(c.config, { baseUrl: 'https://ehr.example/fhir' });
+      assert.equal((await store.findConnectionByTokenHash('tok-hash'))?.id, c.id);
+      assert.equal(await store.findConnectionByTokenHash('nope'), null);
+      const updated = await store.updateConnection(c.id, { referenceId: 'clinic_9', statusMap: { BK: 'scheduled' }, enabled: false });
+      assert.equal(updated?.referenceId, 'clinic_9');
+      assert.deepEqual(updated?.statusMap, { BK: 'scheduled' });
+      assert.equal(updated?.enabled, false);
+      assert.deepEqual((await store.listConnections(a.id)).map((x) => x.id), [c.id]);
+      assert.equal((await store.listConnections()).length, 2);
+    });
+
+    it('sync leases: a due connection is leased once until released or expired', async (t) => {
+      const store = await open(t);
+      const { connection } = await setup(store);
+      const first = await store.claimDueConnections(T0, 10, T0 + 60_000, 'w1');
+      assert.deepEqual(first.map((c) => c.id), [connection.id]);
+      assert.deepEqual(await store.claimDueConnections(T0 + 1, 10, T0 + 60_000, 'w2'), [], 'held by w1');
+      assert.equal(await store.claimConnection(connection.id, T0 + 1, T0 + 60_000, 'w2'), null, 'manual claim also respects the lease');
+      assert.deepEqual((await store.claimDueConnections(T0 + 60_001, 10, T0 + 120_000, 'w2')).map((c) => c.id), [connection.id], 'an expired lease is reclaimed');
+      await store.releaseConnection(connection.id, 'w1');
+      assert.deepEqual(await store.claimDueConnections(T0 + 60_002, 10, T0 + 120_000, 'w3'), [], 'only the holder releases');
+      await store.releaseConnection(connection.id, 'w2');
+      assert.notEqual(await store.claimConnection(connection.id, T0 + 60_003, T0 + 120_000, 'w3'), null);
+    });
+
+    it('sync leases: not-yet-due and disabled connections are not leased', async (t) => {
+      const store = await open(t);
+      const { connection } = await setup(store);
+      await store.updateConnection(connection.id, { nextSyncAt: T0 + 5_000 });
+      assert.deepEqual(await store.claimDueConnections(T0, 10, T0 + 1000, 'w'), []);
+      await store.updateConnection(connection.id, { nextSyncAt: T0, enabled: false });
+      assert.deepEqual(await store.claimDueConnections(T0, 10, T0 + 1000, 'w'), []);
+    });
+
+    it('commitSync: projection, events with their exact bytes, deliveries and run outcome land together', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      const seedOnly = await store.createEndpoint({ accountId: account.id, url: 'https://a.example/hook', secret: 's1', now: T0 });
+      const everything = await store.createEndpoint({
+        accountId: account.id,
+        url: 'https://b.example/hook',
+        secret: 's2',
+        eventTypes: ['appointment.created', 'patient.created'],
+        now: T0,
+      });
+      const disabled = await store.createEndpoint({ accountId: account.id, url: 'https://c.example/hook', secret: 's3', now: T0 });
+      await store.updateEndpoint(disabled.id, { enabled: false, disabledReason: 'test' });
+      const p = plan(connection.id, { patientReads: [[patient()]], appointmentReads: [[appointment({ patient_ehr_id: 'p-123456' })]] });
+      const run = await store.startSyncRun(connection.id, T0);
+      await store.commitSync({ runId: run.id, connectionId: connection.id, plan: p, finishedAt: T0 + 5, baselineDone: true, patientCursor: '2026-11-02T15:00:00.000Z', nextSyncAt: T0 + 60_000 });
+
+      const projection = await store.loadProjection(connection.id);
+      assert.deepEqual([...projection.appointments.values()].map((x) => x.record), [appointment({ patient_ehr_id: 'p-123456' })]);
+      assert.deepEqual([...projection.patients.values()].map((x) => x.record), [patient()]);
+      const events = await store.listEvents({ accountId: account.id, limit: 10 });
+      assert.deepEqual(events.map((e) => e.type), ['patient.created', 'appointment.created']);
+      assert.deepEqual(events.map((e) => e.body), p.events.map((e) => e.body), 'stored bytes are the serialized bytes, unchanged');
+      assert.ok(events[0] && events[1] && events[0].seq < events[1].seq, 'sequence follows detection order');
+      const created = JSON.parse(events[1]?.body ?? '{}') as EventEnvelope;
+      assert.equal(created.access_token_reference_id, 'clinic_1');
+
+      const deliveries = await deliveryRows(store, account.id);
+      assert.deepEqual(deliveries, [
+        { type: 'patient.created', endpoint: everything.id, status: 'pending' },
+        { type: 'appointment.created', endpoint: seedOnly.id, status: 'pending' },
+        { type: 'appointment.created', endpoint: everything.id, status: 'pending' },
+        { type: 'appointment.created', endpoint: disabled.id, status: 'skipped' },
+      ].sort(byKey));
+
+      const [savedRun] = await store.listSyncRuns(connection.id, 5);
+      assert.equal(savedRun?.status, 'succeeded');
+      assert.deepEqual(savedRun?.counts, { 'patient.created': 1, 'appointment.created': 1 });
+      const after = await store.getConnection(connection.id);
+      assert.equal(after?.baselineAt, T0 + 5);
+      assert.equal(after?.patientCursor, '2026-11-02T15:00:00.000Z');
+      assert.equal(after?.nextSyncAt, T0 + 60_000);
+      assert.equal(after?.lastSyncAt, T0 + 5);
+    });
+
+    it('commitSync is all or nothing: a failing write leaves no projection, no events, no deliveries', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      await store.createEndpoint({ accountId: account.id, url: 'https://a.example/hook', secret: 's', now: T0 });
+      const p = plan(connection.id, { appointmentReads: [[appointment(), appointment({ ehr_appointment_id: 'B' })]] });
+      // Two events with one id violate the events' unique key on the second insert row.
+      const broken: SyncPlan = { ...p, events: [p.events[0]!, { ...p.events[1]!, id: p.events[0]!.id }] };
+      const run = await store.startSyncRun(connection.id, T0);
+      await assert.rejects(store.commitSync({ runId: run.id, connectionId: connection.id, plan: broken, finishedAt: T0, baselineDone: true, nextSyncAt: T0 }));
+      const projection = await store.loadProjection(connection.id);
+      assert.equal(projection.appointments.size, 0);
+      assert.deepEqual(await store.listEvents({ accountId: account.id, limit: 10 }), []);
+      assert.equal((await store.getConnection(connection.id))?.baselineAt, null);
+      assert.equal((await store.listSyncRuns(connection.id, 1))[0]?.status, 'running');
+    });
+
+    it('commitSync: upserts keep ids, deletes remove rows, providers keep their status', async (t) => {
+      const store = await open(t);
+      const { connection } = await setup(store);
+      const first = plan(connection.id, { baseline: 'silent', appointmentReads: [[appointment(), appointment({ ehr_appointment_id: 'GONE' })]] });
+      const r1 = await store.startSyncRun(connection.id, T0);
+      await store.commitSync({ runId: r1.id, connectionId: connection.id, plan: first, finishedAt: T0, baselineDone: true, nextSyncAt: T0 });
+      const [provider] = await store.listProviders(connection.id);
+      assert.equal(provider?.status, 'active');
+      await store.setProviderStatus(connection.id, provider!.id, 'inactive');
+
+      const projection = await store.loadProjection(connection.id);
+      const providers = new Map((await store.listProviders(connection.id)).map((x) => [x.ehr_id, x]));
+      const second = plan(connection.id, {
+        projection,
+        providers,
+        seenProviders: [{ ehr_id: 'dr-denenberg', name: 'Michael Denenberg, MD', npi: '1234567890' }],
+        goneAppointmentIds: ['GONE'],
+      });
+      const r2 = await store.startSyncRun(connection.id, T0 + 1);
+      await store.commitSync({ runId: r2.id, connectionId: connection.id, plan: second, finishedAt: T0 + 1, baselineDone: false, nextSyncAt: T0 });
+      const after = await store.loadProjection(connection.id);
+      assert.deepEqual([...after.appointments.keys()], ['482129']);
+      assert.equal(after.appointments.get('482129')?.id, projection.appointments.get('482129')?.id);
+      const [renamed] = await store.listProviders(connection.id);
+      assert.deepEqual(renamed, { ...provider, name: 'Michael Denenberg, MD', npi: '1234567890', status: 'inactive' });
+    });
+
+    it('failSyncRun: records the error, counts consecutive failures, reschedules; success resets the count', async (t) => {
+      const store = await open(t);
+      const { connection } = await setup(store);
+      for (let i = 1; i <= 2; i++) {
+        const run = await store.startSyncRun(connection.id, T0 + i);
+        await store.failSyncRun({ runId: run.id, connectionId: connection.id, finishedAt: T0 + i, errorCode: 'ehr_unavailable', errorMessage: 'EHR answered 503', nextSyncAt: T0 + i * 1000 });
+      }
+      const c = await store.getConnection(connection.id);
+      assert.equal(c?.consecutiveFailures, 2);
+      assert.equal(c?.nextSyncAt, T0 + 2000);
+      const [last] = await store.listSyncRuns(connection.id, 1);
+      assert.deepEqual([last?.status, last?.errorCode, last?.errorMessage], ['failed', 'ehr_unavailable', 'EHR answered 503']);
+      const run = await store.startSyncRun(connection.id, T0 + 10);
+      await store.commitSync({ runId: run.id, connectionId: connection.id, plan: plan(connection.id), finishedAt: T0 + 10, baselineDone: true, nextSyncAt: T0 + 20 });
+      assert.equal((await store.getConnection(connection.id))?.consecutiveFailures, 0);
+    });
+
+    it('quarantine: items are listed with their reason and run', async (t) => {
+      const store = await open(t);
+      const { connection } = await setup(store);
+      const p = plan(connection.id, { appointmentReads: [[{ ...appointment(), datetime: 'soon' }]] });
+      const run = await store.startSyncRun(connection.id, T0);
+      await store.commitSync({ runId: run.id, connectionId: connection.id, plan: p, finishedAt: T0, baselineDone: true, nextSyncAt: T0 });
+      const [q] = await store.listQuarantine(connection.id, 10);
+      assert.equal(q?.ehr_id, '482129');
+      assert.equal(q?.syncRunId, run.id);
+      assert.match(q?.reason ?? '', /datetime/);
+      assert.equal((await store.listSyncRuns(connection.id, 1))[0]?.quarantined, 1);
+    });
+
+    it('events: filters by type, job, time; pagination and order', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      const p = plan(connection.id, { appointmentReads: [['A', 'B', 'C'].map((id) => appointment({ ehr_appointment_id: id }))] });
+      const run = await store.startSyncRun(connection.id, T0);
+      await store.commitSync({ runId: run.id, connectionId: connection.id, plan: p, finishedAt: T0, baselineDone: true, nextSyncAt: T0 });
+      const all = await store.listEvents({ accountId: account.id, limit: 10 });
+      assert.equal(all.length, 3);
+      assert.deepEqual((await store.listEvents({ accountId: account.id, limit: 2, offset: 1 })).map((e) => e.id), all.slice(1).map((e) => e.id));
+      assert.deepEqual((await store.listEvents({ accountId: account.id, limit: 10, order: 'desc' })).map((e) => e.id), all.map((e) => e.id).reverse());
+      assert.equal((await store.listEvents({ accountId: account.id, limit: 10, type: 'patient.updated' })).length, 0);
+      assert.equal((await store.listEvents({ accountId: account.id, limit: 10, createdFrom: T0 + 1 })).length, 0);
+      assert.equal((await store.listEvents({ accountId: account.id, limit: 10, afterSeq: all[1]!.seq })).length, 1);
+      assert.equal((await store.listEvents({ accountId: 'someone-else', limit: 10 })).length, 0, 'tenants see only their own events');
+      assert.equal((await store.getEvent(all[0]!.id))?.body, all[0]!.body);
+    });
+
+    it('endpoints: create with defaults, patch, delete keeps undelivered deliveries visible as skipped', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      const ep = await store.createEndpoint({ accountId: account.id, url: 'https://a.example/hook', secret: 'enc', now: T0 });
+      assert.deepEqual([ep.signatureScheme, ep.retryPolicy, ep.enabled], ['cobalt', 'durable', true]);
+      assert.deepEqual(ep.eventTypes, ['appointment.created', 'appointment.updated', 'appointment.status_updated', 'patient.updated']);
+      const patched = await store.updateEndpoint(ep.id, { signatureScheme: 'standard', previousSecret: 'old', previousSecretExpiresAt: T0 + 1 });
+      assert.deepEqual([patched?.signatureScheme, patched?.previousSecret, patched?.previousSecretExpiresAt], ['standard', 'old', T0 + 1]);
+      const run = await store.startSyncRun(connection.id, T0);
+      await store.commitSync({ runId: run.id, connectionId: connection.id, plan: plan(connection.id, { appointmentReads: [[appointment()]] }), finishedAt: T0, baselineDone: true, nextSyncAt: T0 });
+      assert.equal(await store.deleteEndpoint(ep.id), true);
+      assert.equal(await store.getEndpoint(ep.id), null);
+      assert.deepEqual(await deliveryRows(store, account.id), [{ type: 'appointment.created', endpoint: ep.id, status: 'skipped' }]);
+      assert.equal(await store.deleteEndpoint(ep.id), false);
+    });
+  });
+}
+
+function byKey(a: { type: string; endpoint: string }, b: { type: string; endpoint: string }): number {
+  return `${a.type}${a.endpoint}`.localeCompare(`${b.type}${b.endpoint}`);
+}
+
+/** Delivery rows of an account as {type, endpoint, status}, sorted; reads through the store's own listing. */
+async function deliveryRows(store: Store, accountId: string): Promise<{ type: string; endpoint: string; status: string }[]> {
+  const events = await store.listEvents({ accountId, limit: 1000 });
+  const rows: { type: string; endpoint: string; status: string }[] = [];
+  for (const e of events) {
+    for (const d of await store.listDeliveries(e.id)) rows.push({ type: e.type, endpoint: d.endpointId, status: d.status });
+  }
+  return rows.sort(byKey);
+}

@@ -1,0 +1,41 @@
+/** The SQLite client's single-writer gate: concurrent async transactions never interleave. */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SqliteClient } from '../../src/store/sqlite/sqlite-client.js';
+import { tempDir } from '../helpers/temp.js';
+
+it('statements outside a transaction wait for it, so a rollback never takes them along', async (t) => {
+  const db = new SqliteClient(join(tempDir(t), 'gate.db'));
+  t.after(() => db.close());
+  await db.run('CREATE TABLE t (v TEXT)');
+  const failing = db
+    .transaction(async (tx) => {
+      await tx.run("INSERT INTO t VALUES ('in-rolled-back-tx')");
+      await sleep(20);
+      throw new Error('boom');
+    })
+    .catch((e: Error) => e.message);
+  const outside = db.run("INSERT INTO t VALUES ('outside')");
+  assert.equal(await failing, 'boom');
+  await outside;
+  assert.deepEqual(await db.all('SELECT v FROM t'), [{ v: 'outside' }]);
+});
+
+it('many concurrent transactions run one at a time and all commit', async (t) => {
+  const db = new SqliteClient(join(tempDir(t), 'gate.db'));
+  t.after(() => db.close());
+  await db.run('CREATE TABLE c (n INTEGER)');
+  await db.run('INSERT INTO c VALUES (0)');
+  await Promise.all(
+    Array.from({ length: 50 }, (_, i) =>
+      db.transaction(async (tx) => {
+        const [row] = await tx.all<{ n: number }>('SELECT n FROM c');
+        if (i % 7 === 0) await sleep(1);
+        await tx.run('UPDATE c SET n = ?', [(row?.n ?? 0) + 1]);
+      }),
+    ),
+  );
+  assert.deepEqual(await db.all('SELECT n FROM c'), [{ n: 50 }]);
+});
