@@ -35,11 +35,12 @@ const PREFIX = 'enc:v1:';
  * (base64url parts), so a value's format says how to read it.
  */
 export class SecretBox {
-  private readonly key: Buffer;
+  // A true private field: util.inspect and console.log cannot show it.
+  readonly #key: Buffer;
 
   /** @param key 32 bytes, given as 64 hex characters or base64/base64url. */
   constructor(key: string) {
-    this.key = SecretBox.parseKey(key);
+    this.#key = SecretBox.parseKey(key);
   }
 
   /** A fresh random key, base64url (for `ehrsync` to print when none is configured). */
@@ -59,7 +60,7 @@ export class SecretBox {
 
   encrypt(plaintext: string): string {
     const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
+    const cipher = createCipheriv('aes-256-gcm', this.#key, iv);
     const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
     return `${PREFIX}${iv.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}.${ct.toString('base64url')}`;
   }
@@ -69,7 +70,7 @@ export class SecretBox {
     const [iv, tag, ct] = stored.slice(PREFIX.length).split('.');
     if (iv === undefined || tag === undefined || ct === undefined) throw new ConfigError('a stored secret is malformed.');
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'));
+      const decipher = createDecipheriv('aes-256-gcm', this.#key, Buffer.from(iv, 'base64url'));
       decipher.setAuthTag(Buffer.from(tag, 'base64url'));
       return Buffer.concat([decipher.update(Buffer.from(ct, 'base64url')), decipher.final()]).toString('utf8');
     } catch {
