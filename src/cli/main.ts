@@ -1,0 +1,38 @@
+/**
+ * @module cli/main — the `ehrsync` command. Each subcommand lives in cli/commands/<name>.ts and
+ * registers itself here; commands are thin wrappers over the same services the API uses.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { EhrsyncError } from '../domain/errors.js';
+import { registerDemo } from './commands/demo.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/** Builds the program (tests call commands through it without a process). */
+export function buildProgram(): Command {
+  const program = new Command('ehrsync')
+    .description('Detects what changed in clinics\' EHRs and delivers signed, Cobalt-compatible webhook events.')
+    .version(pkg.version, '-v, --version', 'print the version')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureHelp({ sortSubcommands: true });
+  registerDemo(program);
+  return program;
+}
+
+/** Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram().exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof EhrsyncError) {
+      process.stderr.write(`ehrsync: ${err.message}\n`);
+      return err.code === 'config_invalid' || err.code === 'bad_request' ? 2 : 1;
+    }
+    process.stderr.write(`ehrsync: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
