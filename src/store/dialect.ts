@@ -11,6 +11,8 @@ export interface Dialect {
   jsonIntList: string;
   /** Appended to a leasing SELECT so concurrent workers skip each other's rows. */
   skipLocked: string;
+  /** The text of a top-level field of a JSON column, e.g. `jsonText('record', 'first_name')`. */
+  jsonText(column: string, field: string): string;
 }
 
 /** The dialect table. */
@@ -20,10 +22,12 @@ export const DIALECTS: Record<'sqlite' | 'postgres', Dialect> = {
     jsonIntList: '(SELECT value FROM json_each(?))',
     // SQLite has one writer at a time; the lease runs inside BEGIN IMMEDIATE instead.
     skipLocked: '',
+    jsonText: (column, field) => `json_extract(${column}, '$.${field}')`,
   },
   postgres: {
     jsonTextList: '(SELECT jsonb_array_elements_text(?::jsonb))',
     jsonIntList: '(SELECT jsonb_array_elements_text(?::jsonb)::bigint)',
     skipLocked: 'FOR UPDATE SKIP LOCKED',
+    jsonText: (column, field) => `(${column}::jsonb ->> '${field}')`,
   },
 };

@@ -3,8 +3,8 @@
  * the same column names and types: TEXT, integer milliseconds, 0/1 flags, JSON as TEXT).
  */
 import type { EventType } from '../domain/events.js';
-import type { ProviderRecord } from '../domain/records.js';
-import type { Account, Connection, DeliveryRow, DeliveryStatus, Endpoint, EventRow, QuarantineRow, SyncRun } from './store.js';
+import type { AppointmentRecord, PatientRecord, ProviderRecord } from '../domain/records.js';
+import type { Account, AppointmentRow, Connection, DeliveryRow, DeliveryStatus, Endpoint, EventRow, PatientRow, QuarantineRow, SyncRun } from './store.js';
 
 type Row = Record<string, unknown>;
 
@@ -127,6 +127,30 @@ export function toDelivery(r: Row): DeliveryRow {
     nextAttemptAt: num(r.next_attempt_at),
     lastStatusCode: numOrNull(r.last_status_code),
     lastError: strOrNull(r.last_error),
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+/** projection_appointments row → AppointmentRow. */
+export function toAppointmentRow(r: Row): AppointmentRow {
+  return {
+    id: str(r.id),
+    connectionId: str(r.connection_id),
+    record: json<AppointmentRecord>(r.record, {} as AppointmentRecord),
+    source: r.source === 'operation' ? 'operation' : 'ehr_sync',
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+/** projection_patients row → PatientRow. */
+export function toPatientRow(r: Row): PatientRow {
+  return {
+    id: str(r.id),
+    connectionId: str(r.connection_id),
+    record: json<PatientRecord>(r.record, {} as PatientRecord),
+    source: r.source === 'operation' ? 'operation' : 'ehr_sync',
     createdAt: num(r.created_at),
     updatedAt: num(r.updated_at),
   };

@@ -11,19 +11,26 @@ import type { Projected } from '../detection/diff.js';
 import type { ProjectionSnapshot } from '../detection/plan.js';
 import type { Dialect } from './dialect.js';
 import { DIALECTS } from './dialect.js';
-import { toAccount, toConnection, toDelivery, toEndpoint, toEvent, toProvider, toQuarantine, toSyncRun } from './rows.js';
+import { toAccount, toAppointmentRow, toConnection, toDelivery, toEndpoint, toEvent, toPatientRow, toProvider, toQuarantine, toSyncRun } from './rows.js';
 import type { SqlClient, SqlRunner, SqlValue } from './sql-client.js';
 import type {
   Account,
+  AppointmentFilter,
+  AppointmentRow,
   Connection,
   ConnectionPatch,
   DeliveryRow,
+  DeliveryStatus,
+  EventDeliveryFilter,
+  EventDeliveryRow,
   Endpoint,
   EndpointPatch,
   EventQuery,
   EventRow,
   NewConnection,
   NewEndpoint,
+  PatientFilter,
+  PatientRow,
   QuarantineRow,
   Store,
   SyncCommit,
@@ -85,6 +92,11 @@ const ENDPOINT_COLUMNS: Record<keyof EndpointPatch, string> = {
   disabledReason: 'disabled_reason',
   failingSince: 'failing_since',
 };
+
+/** Escapes LIKE wildcards in user input (the statements use the default escape-less LIKE, so they are dropped). */
+function likeEscape(v: string): string {
+  return v.replace(/[%_]/g, '');
+}
 
 /** Converts a domain value to a bindable SQL value (objects as JSON, booleans as 0/1). */
 function toSql(v: unknown): SqlValue {
@@ -291,9 +303,18 @@ export class SqlStore implements Store {
       await insertMany(
         tx,
         'projection_appointments',
-        ['connection_id', 'ehr_id', 'id', 'patient_ehr_id', 'record', 'updated_at'],
-        plan.upsertAppointments.map((p) => [c.connectionId, p.record.ehr_appointment_id, p.id, p.record.patient_ehr_id, JSON.stringify(p.record), at]),
-        'ON CONFLICT (connection_id, ehr_id) DO UPDATE SET record = excluded.record, patient_ehr_id = excluded.patient_ehr_id, updated_at = excluded.updated_at',
+        ['connection_id', 'ehr_id', 'id', 'patient_ehr_id', 'start_ms', 'record', 'created_at', 'updated_at'],
+        plan.upsertAppointments.map((p) => [
+          c.connectionId,
+          p.record.ehr_appointment_id,
+          p.id,
+          p.record.patient_ehr_id,
+          Date.parse(p.record.datetime),
+          JSON.stringify(p.record),
+          at,
+          at,
+        ]),
+        'ON CONFLICT (connection_id, ehr_id) DO UPDATE SET record = excluded.record, patient_ehr_id = excluded.patient_ehr_id, start_ms = excluded.start_ms, updated_at = excluded.updated_at',
       );
       if (plan.deleteAppointmentIds.length > 0) {
         await tx.run(`DELETE FROM projection_appointments WHERE connection_id = ? AND ehr_id IN ${this.d.jsonTextList}`, [
@@ -304,9 +325,9 @@ export class SqlStore implements Store {
       await insertMany(
         tx,
         'projection_patients',
-        ['connection_id', 'ehr_id', 'id', 'record', 'updated_at'],
-        plan.upsertPatients.map((p) => [c.connectionId, p.record.ehr_patient_id, p.id, JSON.stringify(p.record), at]),
-        'ON CONFLICT (connection_id, ehr_id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at',
+        ['connection_id', 'ehr_id', 'id', 'mrn', 'record', 'created_at', 'updated_at'],
+        plan.upsertPatients.map((p) => [c.connectionId, p.record.ehr_patient_id, p.id, p.record.mrn, JSON.stringify(p.record), at, at]),
+        'ON CONFLICT (connection_id, ehr_id) DO UPDATE SET record = excluded.record, mrn = excluded.mrn, updated_at = excluded.updated_at',
       );
       await insertMany(
         tx,
@@ -396,6 +417,100 @@ export class SqlStore implements Store {
 
   async listQuarantine(connectionId: string, limit: number): Promise<QuarantineRow[]> {
     return (await this.db.all('SELECT * FROM quarantine WHERE connection_id = ? ORDER BY created_at DESC, id LIMIT ?', [connectionId, limit])).map(toQuarantine);
+  }
+
+  // ── projection reads (the API's cached data) ─────────────────────────────
+
+  async listAppointments(f: AppointmentFilter): Promise<AppointmentRow[]> {
+    const where = ['connection_id = ?', 'start_ms >= ?', 'start_ms < ?'];
+    const params: SqlValue[] = [f.connectionId, f.fromMs, f.toMs];
+    if (f.patientMrn !== undefined) {
+      where.push(`${this.d.jsonText('record', 'patient_mrn')} = ?`);
+      params.push(f.patientMrn);
+    }
+    if (f.patientName !== undefined) {
+      where.push(`LOWER(${this.d.jsonText('record', 'patient_name')}) LIKE ?`);
+      params.push(`%${likeEscape(f.patientName.toLowerCase())}%`);
+    }
+    if (f.appointmentMode !== undefined) {
+      where.push(`${this.d.jsonText('record', 'appointment_mode')} = ?`);
+      params.push(f.appointmentMode);
+    }
+    params.push(f.limit);
+    const rows = await this.db.all(`SELECT * FROM projection_appointments WHERE ${where.join(' AND ')} ORDER BY start_ms, id LIMIT ?`, params);
+    return rows.map(toAppointmentRow);
+  }
+
+  async getAppointment(connectionId: string, id: string): Promise<AppointmentRow | null> {
+    const [r] = await this.db.all('SELECT * FROM projection_appointments WHERE connection_id = ? AND (id = ? OR ehr_id = ?) ORDER BY (id = ?) DESC LIMIT 1', [
+      connectionId,
+      id,
+      id,
+      id,
+    ]);
+    return r ? toAppointmentRow(r) : null;
+  }
+
+  async listPatients(f: PatientFilter): Promise<{ rows: PatientRow[]; total: number }> {
+    const where = ['connection_id = ?'];
+    const params: SqlValue[] = [f.connectionId];
+    const exact = (column: string, v: string | undefined): void => {
+      if (v === undefined) return;
+      where.push(`${column} = ?`);
+      params.push(v);
+    };
+    const partial = (field: string, v: string | undefined): void => {
+      if (v === undefined) return;
+      where.push(`LOWER(${this.d.jsonText('record', field)}) LIKE ?`);
+      params.push(`%${likeEscape(v.toLowerCase())}%`);
+    };
+    exact('mrn', f.mrn);
+    exact('ehr_id', f.ehrId);
+    exact(this.d.jsonText('record', 'dob'), f.dob);
+    partial('first_name', f.firstName);
+    partial('last_name', f.lastName);
+    partial('phone', f.phone);
+    const whereSql = where.join(' AND ');
+    const [count] = await this.db.all<{ n: number }>(`SELECT COUNT(*) AS n FROM projection_patients WHERE ${whereSql}`, params);
+    const rows = await this.db.all(`SELECT * FROM projection_patients WHERE ${whereSql} ORDER BY mrn, id LIMIT ? OFFSET ?`, [...params, f.limit, f.offset]);
+    return { rows: rows.map(toPatientRow), total: Number(count?.n ?? 0) };
+  }
+
+  async listEventDeliveries(f: EventDeliveryFilter): Promise<{ rows: EventDeliveryRow[]; total: number }> {
+    const where = ['e.account_id = ?'];
+    const params: SqlValue[] = [f.accountId];
+    const add = (cond: string, v: SqlValue | undefined): void => {
+      if (v === undefined) return;
+      where.push(cond);
+      params.push(v);
+    };
+    add('e.job_id = ?', f.jobId);
+    add('e.type = ?', f.type);
+    add('d.status = ?', f.deliveryStatus);
+    add('e.created_at >= ?', f.createdFrom);
+    add('e.created_at <= ?', f.createdTo);
+    const from = 'events e LEFT JOIN deliveries d ON d.event_seq = e.seq LEFT JOIN endpoints p ON p.id = d.endpoint_id';
+    const whereSql = where.join(' AND ');
+    const [count] = await this.db.all<{ n: number }>(`SELECT COUNT(*) AS n FROM ${from} WHERE ${whereSql}`, params);
+    const order = f.order === 'asc' ? 'ASC' : 'DESC';
+    const rows = await this.db.all(
+      `SELECT e.*, d.id AS delivery_id, d.endpoint_id AS delivery_endpoint_id, p.url AS endpoint_url, d.status AS delivery_status,
+              d.attempts AS delivery_attempts, d.last_status_code AS delivery_last_status_code
+       FROM ${from} WHERE ${whereSql} ORDER BY e.seq ${order}, d.id LIMIT ? OFFSET ?`,
+      [...params, f.limit, f.offset],
+    );
+    return {
+      total: Number(count?.n ?? 0),
+      rows: rows.map((r) => ({
+        event: toEvent(r),
+        deliveryId: r.delivery_id === null || r.delivery_id === undefined ? null : Number(r.delivery_id),
+        endpointId: r.delivery_endpoint_id === null || r.delivery_endpoint_id === undefined ? null : String(r.delivery_endpoint_id),
+        endpointUrl: r.endpoint_url === null || r.endpoint_url === undefined ? null : String(r.endpoint_url),
+        deliveryStatus: r.delivery_status === null || r.delivery_status === undefined ? null : (String(r.delivery_status) as DeliveryStatus),
+        attempts: Number(r.delivery_attempts ?? 0),
+        lastStatusCode: r.delivery_last_status_code === null || r.delivery_last_status_code === undefined ? null : Number(r.delivery_last_status_code),
+      })),
+    };
   }
 
   // ── endpoints ─────────────────────────────────────────────────────────────

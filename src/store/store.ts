@@ -9,7 +9,7 @@
  */
 import type { EpochMs } from '../domain/clock.js';
 import type { EventType } from '../domain/events.js';
-import type { ProviderRecord, QuarantineItem } from '../domain/records.js';
+import type { AppointmentRecord, PatientRecord, ProviderRecord, QuarantineItem } from '../domain/records.js';
 import type { StatusMap } from '../domain/status.js';
 import type { ProjectionSnapshot, SyncPlan } from '../detection/plan.js';
 
@@ -156,6 +156,80 @@ export interface EventRow {
   body: string;
 }
 
+/** Who wrote a projection row: a sync that read the EHR, or ehrsync's own write (an operation). */
+export type RecordSource = 'ehr_sync' | 'operation';
+
+/** An appointment as the projection holds it (the API's cached reads). */
+export interface AppointmentRow {
+  id: string;
+  connectionId: string;
+  record: AppointmentRecord;
+  source: RecordSource;
+  createdAt: EpochMs;
+  updatedAt: EpochMs;
+}
+
+/** A patient as the projection holds it. */
+export interface PatientRow {
+  id: string;
+  connectionId: string;
+  record: PatientRecord;
+  source: RecordSource;
+  createdAt: EpochMs;
+  updatedAt: EpochMs;
+}
+
+/** Filters for reading projected appointments; the range is on the appointment's start. */
+export interface AppointmentFilter {
+  connectionId: string;
+  fromMs: EpochMs;
+  /** Exclusive. */
+  toMs: EpochMs;
+  patientMrn?: string;
+  /** Case-insensitive substring. */
+  patientName?: string;
+  appointmentMode?: string;
+  limit: number;
+}
+
+/** Filters for reading projected patients. Names match case-insensitive substrings. */
+export interface PatientFilter {
+  connectionId: string;
+  mrn?: string;
+  ehrId?: string;
+  firstName?: string;
+  lastName?: string;
+  dob?: string;
+  phone?: string;
+  limit: number;
+  offset: number;
+}
+
+/** Filters for the event log with its deliveries (Cobalt's `GET /v1/webhook-events`). */
+export interface EventDeliveryFilter {
+  accountId: string;
+  jobId?: string;
+  type?: EventType;
+  deliveryStatus?: DeliveryStatus;
+  createdFrom?: EpochMs;
+  /** Inclusive. */
+  createdTo?: EpochMs;
+  order: 'asc' | 'desc';
+  limit: number;
+  offset: number;
+}
+
+/** One event and one of its deliveries (an event no endpoint received appears once, without a delivery). */
+export interface EventDeliveryRow {
+  event: EventRow;
+  deliveryId: number | null;
+  endpointId: string | null;
+  endpointUrl: string | null;
+  deliveryStatus: DeliveryStatus | null;
+  attempts: number;
+  lastStatusCode: number | null;
+}
+
 /** Where a delivery stands: `pending` (due or waiting for a retry), `succeeded`, `failed` (exhausted or not retryable), `skipped` (endpoint disabled or deleted). */
 export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'skipped';
 
@@ -250,6 +324,15 @@ export interface Store {
   failSyncRun(failure: SyncFailure): Promise<void>;
   listSyncRuns(connectionId: string, limit: number): Promise<SyncRun[]>;
   listQuarantine(connectionId: string, limit: number): Promise<QuarantineRow[]>;
+
+  /** Projected appointments of a connection starting in a range, ordered by start. */
+  listAppointments(filter: AppointmentFilter): Promise<AppointmentRow[]>;
+  /** One projected appointment by ehrsync id, or by the EHR's id. */
+  getAppointment(connectionId: string, id: string): Promise<AppointmentRow | null>;
+  /** Projected patients of a connection, with the total for pagination. */
+  listPatients(filter: PatientFilter): Promise<{ rows: PatientRow[]; total: number }>;
+  /** The event log joined with deliveries and endpoint URLs, with the total for pagination. */
+  listEventDeliveries(filter: EventDeliveryFilter): Promise<{ rows: EventDeliveryRow[]; total: number }>;
 
   createEndpoint(input: NewEndpoint): Promise<Endpoint>;
   getEndpoint(id: string): Promise<Endpoint | null>;

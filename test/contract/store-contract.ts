@@ -17,8 +17,9 @@ export type OpenStore = (t: TestContext) => Promise<Store>;
 
 const T0 = Date.parse('2026-11-02T15:00:00.000Z');
 
+let n = 0;
+
 function plan(connectionId: string, over: Partial<SyncInput> = {}): SyncPlan {
-  let n = 0;
   return planSync({
     connection: { id: connectionId, referenceId: 'clinic_1', timezone: 'UTC', statusMap: DEFAULT_STATUS_MAP },
     now: T0,
@@ -233,6 +234,64 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.equal((await store.listEvents({ accountId: account.id, limit: 10, afterSeq: all[1]!.seq })).length, 1);
       assert.equal((await store.listEvents({ accountId: 'someone-else', limit: 10 })).length, 0, 'tenants see only their own events');
       assert.equal((await store.getEvent(all[0]!.id))?.body, all[0]!.body);
+    });
+
+    it('projection reads: appointments by start range and filters, by either id; patients with filters and totals', async (t) => {
+      const store = await open(t);
+      const { connection } = await setup(store);
+      const appts = [
+        appointment({ ehr_appointment_id: 'A', datetime: '2026-11-02T15:00:00.000Z', patient_name: 'John Doe', patient_mrn: '804' }),
+        appointment({ ehr_appointment_id: 'B', datetime: '2026-11-03T15:00:00.000Z', patient_name: 'Jane Roe', patient_mrn: '805', appointment_mode: 'telehealth' }),
+        appointment({ ehr_appointment_id: 'C', datetime: '2026-11-05T15:00:00.000Z', patient_name: 'Johnny Doe', patient_mrn: '806' }),
+      ];
+      const p = plan(connection.id, {
+        baseline: 'silent',
+        appointmentReads: [appts],
+        patientReads: [[patient({ ehr_patient_id: 'p1', mrn: '804', first_name: 'John', last_name: 'Doe', phone: '555-0101' }), patient({ ehr_patient_id: 'p2', mrn: '805', first_name: 'Jane', last_name: 'Roe', dob: '1980-01-02' })]],
+      });
+      const run = await store.startSyncRun(connection.id, T0);
+      await store.commitSync({ runId: run.id, connectionId: connection.id, plan: p, finishedAt: T0, baselineDone: true, nextSyncAt: T0 });
+      const range = { connectionId: connection.id, fromMs: Date.parse('2026-11-02T00:00:00Z'), toMs: Date.parse('2026-11-04T00:00:00Z'), limit: 100 };
+      assert.deepEqual((await store.listAppointments(range)).map((a) => a.record.ehr_appointment_id), ['A', 'B']);
+      assert.deepEqual((await store.listAppointments({ ...range, toMs: Date.parse('2026-12-01T00:00:00Z'), patientName: 'JOHN' })).map((a) => a.record.ehr_appointment_id), ['A', 'C']);
+      assert.deepEqual((await store.listAppointments({ ...range, appointmentMode: 'telehealth' })).map((a) => a.record.ehr_appointment_id), ['B']);
+      assert.deepEqual((await store.listAppointments({ ...range, patientMrn: '804' })).map((a) => a.record.ehr_appointment_id), ['A']);
+      const a = (await store.listAppointments(range))[0]!;
+      assert.equal(a.source, 'ehr_sync');
+      assert.equal((await store.getAppointment(connection.id, a.id))?.record.ehr_appointment_id, 'A');
+      assert.equal((await store.getAppointment(connection.id, 'A'))?.id, a.id, 'the EHR id finds it too');
+      assert.equal(await store.getAppointment('other-connection', a.id), null);
+      const all = await store.listPatients({ connectionId: connection.id, limit: 10, offset: 0 });
+      assert.equal(all.total, 2);
+      assert.deepEqual((await store.listPatients({ connectionId: connection.id, lastName: 'ro', limit: 10, offset: 0 })).rows.map((r) => r.record.mrn), ['805']);
+      assert.deepEqual((await store.listPatients({ connectionId: connection.id, dob: '1980-01-02', limit: 10, offset: 0 })).rows.map((r) => r.record.mrn), ['805']);
+      assert.deepEqual((await store.listPatients({ connectionId: connection.id, phone: '0101', limit: 10, offset: 0 })).rows.map((r) => r.record.mrn), ['804']);
+      const page2 = await store.listPatients({ connectionId: connection.id, limit: 1, offset: 1 });
+      assert.deepEqual([page2.total, page2.rows.map((r) => r.record.mrn)], [2, ['805']]);
+    });
+
+    it('event log: one row per (event, endpoint), events without endpoints once, filters and totals', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      const p1 = plan(connection.id, { appointmentReads: [[appointment({ ehr_appointment_id: 'A' })]] });
+      const r1 = await store.startSyncRun(connection.id, T0);
+      await store.commitSync({ runId: r1.id, connectionId: connection.id, plan: p1, finishedAt: T0, baselineDone: true, nextSyncAt: T0 });
+      const e1 = await store.createEndpoint({ accountId: account.id, url: 'https://a.example/hook', secret: 's', now: T0 });
+      const e2 = await store.createEndpoint({ accountId: account.id, url: 'https://b.example/hook', secret: 's', now: T0 });
+      const p2 = plan(connection.id, { appointmentReads: [[appointment({ ehr_appointment_id: 'B' })]] });
+      const r2 = await store.startSyncRun(connection.id, T0);
+      await store.commitSync({ runId: r2.id, connectionId: connection.id, plan: p2, finishedAt: T0, baselineDone: false, nextSyncAt: T0 });
+      const all = await store.listEventDeliveries({ accountId: account.id, order: 'asc', limit: 100, offset: 0 });
+      assert.equal(all.total, 3);
+      assert.deepEqual(all.rows.map((r) => [r.endpointUrl, r.deliveryStatus]), [
+        [null, null],
+        [e1.url, 'pending'],
+        [e2.url, 'pending'],
+      ]);
+      const pending = await store.listEventDeliveries({ accountId: account.id, deliveryStatus: 'pending', order: 'desc', limit: 1, offset: 0 });
+      assert.equal(pending.total, 2);
+      assert.equal(pending.rows[0]?.endpointId, e2.id);
+      assert.equal((await store.listEventDeliveries({ accountId: 'other', order: 'asc', limit: 100, offset: 0 })).total, 0);
     });
 
     it('endpoints: create with defaults, patch, delete keeps undelivered deliveries visible as skipped', async (t) => {

@@ -52,19 +52,27 @@ CREATE TABLE projection_appointments (
   ehr_id         TEXT NOT NULL,
   id             TEXT NOT NULL UNIQUE,
   patient_ehr_id TEXT,
+  start_ms       INTEGER NOT NULL,            -- the appointment's start, for date-range reads
   record         TEXT NOT NULL,               -- JSON AppointmentRecord
+  source         TEXT NOT NULL DEFAULT 'ehr_sync', -- ehr_sync | operation (written by ehrsync itself)
+  created_at     INTEGER NOT NULL,
   updated_at     INTEGER NOT NULL,
   PRIMARY KEY (connection_id, ehr_id)
 );
+CREATE INDEX projection_appointments_start ON projection_appointments(connection_id, start_ms);
 
 CREATE TABLE projection_patients (
   connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
   ehr_id        TEXT NOT NULL,
   id            TEXT NOT NULL UNIQUE,
+  mrn           TEXT NOT NULL,
   record        TEXT NOT NULL,                -- JSON PatientRecord
+  source        TEXT NOT NULL DEFAULT 'ehr_sync',
+  created_at    INTEGER NOT NULL,
   updated_at    INTEGER NOT NULL,
   PRIMARY KEY (connection_id, ehr_id)
 );
+CREATE INDEX projection_patients_mrn ON projection_patients(connection_id, mrn);
 
 CREATE TABLE sync_runs (
   id            TEXT PRIMARY KEY,
