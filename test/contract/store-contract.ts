@@ -290,7 +290,7 @@ export function storeContract(name: string, open: OpenStore): void {
       ]);
       const pending = await store.listEventDeliveries({ accountId: account.id, deliveryStatus: 'pending', order: 'desc', limit: 1, offset: 0 });
       assert.equal(pending.total, 2);
-      assert.equal(pending.rows[0]?.endpointId, e2.id);
+      assert.equal(pending.rows[0]?.endpointId, e1.id, 'newest event first, its deliveries in endpoint order');
       assert.equal((await store.listEventDeliveries({ accountId: 'other', order: 'asc', limit: 100, offset: 0 })).total, 0);
     });
 
