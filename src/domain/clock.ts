@@ -38,3 +38,29 @@ export function syncWindow(now: EpochMs, pastDays: number, futureDays: number): 
 export function inWindow(ms: EpochMs, window: TimeWindow): boolean {
   return ms >= window.startMs && ms < window.endMs;
 }
+
+/** Offset of `zone` from UTC at instant `ms`, in milliseconds (positive east of Greenwich). */
+export function zoneOffsetMs(ms: EpochMs, zone: string): number {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone: zone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  }).formatToParts(new Date(ms));
+  const get = (t: string): number => Number(parts.find((p) => p.type === t)?.value);
+  const asUtc = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
+  return asUtc - Math.floor(ms / 1000) * 1000;
+}
+
+/** The instant a calendar day (`YYYY-MM-DD`) starts in `zone` (clinic days, for date-range reads). */
+export function zonedStartOfDay(date: string, zone: string): EpochMs {
+  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
+  const guess = Date.UTC(y, m - 1, d);
+  // Two passes settle days that start next to a DST change.
+  const first = guess - zoneOffsetMs(guess, zone);
+  return guess - zoneOffsetMs(first, zone);
+}

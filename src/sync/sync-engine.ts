@@ -10,6 +10,7 @@ import { describeError, EhrError } from '../domain/errors.js';
 import type { EventType } from '../domain/events.js';
 import { newId } from '../domain/ids.js';
 import type { Logger } from '../domain/logger.js';
+import type { Metrics } from '../domain/metrics.js';
 import { silentLogger } from '../domain/logger.js';
 import type { AppointmentRecord, Candidate, PatientRecord, QuarantineItem } from '../domain/records.js';
 import { effectiveStatusMap } from '../domain/status.js';
@@ -35,6 +36,8 @@ export interface SyncEngineDeps {
   random?: () => number;
   /** Source of ids (tests make them predictable). */
   newId?: () => string;
+  /** Where sync figures are counted. */
+  metrics?: Metrics;
 }
 
 /** The outcome of one sync. */
@@ -123,6 +126,10 @@ export async function syncConnection(deps: SyncEngineDeps, connection: Connectio
       patientCursor: connector.capabilities.patientsChangedSince ? isoUtc(startedAt) : undefined,
       nextSyncAt: finishedAt + nextSyncDelay(connection.syncIntervalMs, 0, random()),
     });
+    deps.metrics?.syncRuns.inc({ outcome: 'succeeded' });
+    deps.metrics?.syncDuration.observe((finishedAt - startedAt) / 1000);
+    for (const [type, n] of Object.entries(plan.counts)) deps.metrics?.eventsDetected.inc({ type }, n);
+    for (const q of plan.quarantined) deps.metrics?.quarantined.inc({ kind: q.kind });
     log.info(
       { connection_id: connection.id, run_id: run.id, events: plan.events.length, quarantined: plan.quarantined.length, baseline: baseline !== null, ms: finishedAt - startedAt },
       'sync succeeded',
@@ -142,6 +149,7 @@ export async function syncConnection(deps: SyncEngineDeps, connection: Connectio
       errorMessage: e.message,
       nextSyncAt: finishedAt + nextSyncDelay(connection.syncIntervalMs, failures, random()),
     });
+    deps.metrics?.syncRuns.inc({ outcome: 'failed', error_code: e.code });
     log.warn({ connection_id: connection.id, run_id: run.id, error_code: e.code, failures }, 'sync failed');
     return { status: 'failed', runId: run.id, errorCode: e.code, errorMessage: e.message };
   } finally {

@@ -1,0 +1,87 @@
+/**
+ * @module api/app — builds the HTTP API: Cobalt-compatible routes, ehrsync's own, the OpenAPI
+ * document (`/openapi.json`) and docs page (`/docs`), health, readiness and Prometheus metrics.
+ * Requests are logged by route pattern, status and duration only — never URLs with query values
+ * (they can hold patient names) nor bodies.
+ */
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { EhrsyncError } from '../domain/errors.js';
+import type { ApiDeps } from './context.js';
+import { installErrorHandling } from './http-errors.js';
+import { RateLimiter } from './rate-limit.js';
+import { clinicRoutes } from './routes/clinic.js';
+import { connectionRoutes } from './routes/connections.js';
+import { eventRoutes } from './routes/events.js';
+import { webhookRoutes } from './routes/webhooks.js';
+
+const API_DESCRIPTION = `ehrsync's API. Cobalt-compatible routes use Cobalt's headers: \`client_id\` and
+\`client_secret\` for the account, plus \`access_token\` for one clinic connection. Bodies are JSON;
+success is \`{"success": true, ...}\`, errors \`{"success": false, "message", "code"}\` with a 4xx status.`;
+
+/** Builds the API (not listening yet: call `listen` or use `inject` in tests). */
+export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: deps.bodyLimit ?? 1024 * 1024,
+    // Cobalt's header names contain underscores; keep them as sent.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  installErrorHandling(app, deps.logger);
+
+  const limiter = new RateLimiter(deps.rateLimitPerSecond ?? 50);
+  app.addHook('onRequest', async (req) => {
+    if (!req.url.startsWith('/v1/')) return;
+    const key = (typeof req.headers.client_id === 'string' && req.headers.client_id) || req.ip;
+    if (!limiter.take(key, deps.clock.now())) throw new EhrsyncError('rate_limited', 'Too many requests for this client; slow down and retry after a second.');
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    deps.metrics.httpRequests.inc({ route, method: req.method, status: String(reply.statusCode) });
+    deps.metrics.httpDuration.observe(reply.elapsedTime / 1000, { route });
+    if (reply.statusCode >= 500) deps.logger.error({ route, method: req.method, status: reply.statusCode }, 'request failed');
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'ehrsync API', version: '1', description: API_DESCRIPTION },
+      components: {
+        securitySchemes: {
+          client_id: { type: 'apiKey', in: 'header', name: 'client_id' },
+          client_secret: { type: 'apiKey', in: 'header', name: 'client_secret' },
+          access_token: { type: 'apiKey', in: 'header', name: 'access_token' },
+        },
+      },
+      security: [{ client_id: [], client_secret: [], access_token: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  webhookRoutes(app, deps);
+  eventRoutes(app, deps);
+  clinicRoutes(app, deps);
+  connectionRoutes(app, deps);
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/healthz', { schema: { tags: ['operations'], summary: 'Liveness: the process is up' } }, async () => ({ success: true, status: 'ok' }));
+  app.get('/readyz', { schema: { tags: ['operations'], summary: 'Readiness: the database answers and the roles are running' } }, async (_req, reply) => {
+    let ready = false;
+    try {
+      await deps.store.listAccounts();
+      ready = deps.ready ? await deps.ready() : true;
+    } catch {
+      ready = false;
+    }
+    void reply.status(ready ? 200 : 503);
+    return ready ? { success: true, status: 'ready' } : { success: false, status: 'not ready', message: 'The database or a role is not ready yet.', code: 'store_unavailable' };
+  });
+  app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics' } }, async (_req, reply) => {
+    void reply.type('text/plain; version=0.0.4');
+    return deps.metrics.render();
+  });
+  return app;
+}

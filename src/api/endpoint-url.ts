@@ -1,0 +1,50 @@
+/**
+ * @module api/endpoint-url — the check a webhook URL must pass at registration: https, no
+ * credentials in it, and a host that resolves only to global addresses (unless the explicit dev
+ * mode or an allow-list says otherwise). Delivery checks the address again at connect time, since
+ * DNS can change after registration.
+ */
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { isLoopbackAddress, isNonGlobalAddress } from '../domain/network.js';
+
+/** What endpoint URLs may be. */
+export interface EndpointUrlPolicy {
+  /** Dev mode (`EHRSYNC_ALLOW_INSECURE_ENDPOINTS=1`): http and loopback targets are allowed. */
+  allowInsecure: boolean;
+  /** Host names allowed whatever they resolve to (e.g. an internal receiver you run yourself). */
+  allowHosts: readonly string[];
+}
+
+/** Resolves a host to its addresses (injected in tests). */
+export type Resolve = (host: string) => Promise<string[]>;
+
+const defaultResolve: Resolve = async (host) => (await dnsLookup(host, { all: true, verbatim: true })).map((a) => a.address);
+
+/** Returns why `raw` is not an acceptable endpoint URL, or null when it is. */
+export async function endpointUrlProblem(raw: string, policy: EndpointUrlPolicy, resolve: Resolve = defaultResolve): Promise<string | null> {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return `webhook_url is not a valid URL: ${JSON.stringify(raw.slice(0, 200))}`;
+  }
+  if (url.protocol !== 'https:' && !(policy.allowInsecure && url.protocol === 'http:')) {
+    return policy.allowInsecure ? 'webhook_url must use http or https.' : 'webhook_url must use https (http is allowed only with EHRSYNC_ALLOW_INSECURE_ENDPOINTS=1, for development).';
+  }
+  if (url.username || url.password) return 'webhook_url must not contain credentials; authenticate receivers with the signature instead.';
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (policy.allowHosts.includes(host.toLowerCase())) return null;
+  let addresses: string[];
+  try {
+    addresses = isIP(host) ? [host] : await resolve(host);
+  } catch {
+    return `webhook_url host ${JSON.stringify(host)} does not resolve.`;
+  }
+  for (const address of addresses) {
+    if (!isNonGlobalAddress(address)) continue;
+    if (policy.allowInsecure && isLoopbackAddress(address)) continue;
+    return `webhook_url host ${JSON.stringify(host)} resolves to a private, loopback or link-local address (${address}); such targets are refused unless allow-listed.`;
+  }
+  return null;
+}

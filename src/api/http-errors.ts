@@ -1,0 +1,71 @@
+/**
+ * @module api/http-errors — every error leaves the API as `{success: false, message, code}` with a
+ * 4xx status when the caller can fix it. Only a bug is a 500, and its message says nothing about
+ * internals or data.
+ */
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { EhrsyncError } from '../domain/errors.js';
+import type { Logger } from '../domain/logger.js';
+
+/** The error body. */
+export interface ErrorBody {
+  success: false;
+  message: string;
+  code: string;
+}
+
+interface AjvError {
+  instancePath?: string;
+  keyword?: string;
+  message?: string;
+  params?: Record<string, unknown>;
+}
+
+/** Turns Ajv validation errors into one sentence naming the fields, in Cobalt's wording where it has one. */
+export function validationMessage(context: string | undefined, errors: readonly AjvError[]): string {
+  const where = context === 'querystring' ? 'query parameter' : context === 'params' ? 'path parameter' : context === 'headers' ? 'header' : 'field';
+  const unexpected = errors.filter((e) => e.keyword === 'additionalProperties').map((e) => String(e.params?.additionalProperty));
+  if (unexpected.length > 0) return `Unexpected ${context === 'body' ? 'fields in request body' : `${where}s`}: ${unexpected.join(', ')}`;
+  const missing = errors.filter((e) => e.keyword === 'required').map((e) => String(e.params?.missingProperty));
+  if (missing.length > 0) return `Missing required ${where}${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`;
+  const e = errors[0];
+  if (!e) return 'Invalid request.';
+  const name = (e.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.') || where;
+  if (e.keyword === 'enum') return `${name} must be one of: ${(e.params?.allowedValues as unknown[] | undefined)?.join(', ')}`;
+  return `${name} ${e.message ?? 'is invalid'}`;
+}
+
+/** Installs the error and not-found handlers. */
+export function installErrorHandling(app: FastifyInstance, log: Logger): void {
+  app.setErrorHandler((err: FastifyError & { validationContext?: string }, request, reply) => {
+    let status: number;
+    let body: ErrorBody;
+    if (err instanceof EhrsyncError) {
+      status = err.status;
+      body = { success: false, message: err.message, code: err.code };
+      if (err.code === 'rate_limited') reply.header('retry-after', '1');
+    } else if (err.validation) {
+      status = 400;
+      body = { success: false, message: validationMessage(err.validationContext, err.validation as AjvError[]), code: 'bad_request' };
+    } else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      status = 413;
+      body = { success: false, message: 'Request body is too large.', code: 'payload_too_large' };
+    } else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      status = 415;
+      body = { success: false, message: 'Send the request body as application/json.', code: 'bad_request' };
+    } else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      // Fastify's own client errors: bad JSON, empty body with a JSON content type, bad headers.
+      status = err.statusCode;
+      const message = err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError ? `Request body is not valid JSON: ${err.message}` : err.message;
+      body = { success: false, message, code: 'bad_request' };
+    } else {
+      status = 500;
+      body = { success: false, message: 'Internal error. It has been logged; please report it.', code: 'internal' };
+      log.error({ route: request.routeOptions.url, error: err.message, stack: err.stack }, 'unhandled API error');
+    }
+    void reply.status(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send({ success: false, message: `No route ${request.method} ${request.url.split('?')[0]}.`, code: 'not_found' } satisfies ErrorBody);
+  });
+}

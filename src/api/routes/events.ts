@@ -1,0 +1,91 @@
+/**
+ * @module api/routes/events — the event log, `GET /v1/webhook-events` in Cobalt's shape: one row per
+ * (event, webhook URL) with its delivery status, filterable and paginated. It is the documented
+ * way to recover events missed during downtime.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import { BadRequestError } from '../../domain/errors.js';
+import type { EventType } from '../../domain/events.js';
+import type { DeliveryStatus } from '../../store/store.js';
+import { isIsoDate } from '../../detection/validate.js';
+import type { ApiDeps } from '../context.js';
+import { authenticateAccount } from '../context.js';
+import { EventTypeSchema, PageQuery, pagination, StringEnum, Strict } from '../schemas.js';
+
+/** Cobalt's delivery status words ↔ ours. */
+const TO_COBALT: Record<DeliveryStatus, string> = { succeeded: 'success', failed: 'failed', pending: 'pending', skipped: 'skipped' };
+const FROM_COBALT: Record<string, DeliveryStatus> = { success: 'succeeded', failed: 'failed', pending: 'pending', skipped: 'skipped' };
+const DELIVERY_WORDS = ['success', 'failed', 'pending', 'skipped'] as const;
+
+const Query = Strict({
+  job_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Only the events of one API call (operation events).' })),
+  event_type: Type.Optional(EventTypeSchema),
+  delivery_status: Type.Optional(StringEnum(DELIVERY_WORDS, { description: 'Delivery status to that webhook URL.' })),
+  status: Type.Optional(StringEnum(DELIVERY_WORDS, { description: 'Alias of delivery_status (Cobalt\'s older name).' })),
+  start_date: Type.Optional(Type.String({ description: 'YYYY-MM-DD (UTC), inclusive.' })),
+  end_date: Type.Optional(Type.String({ description: 'YYYY-MM-DD (UTC), inclusive.' })),
+  sort: Type.Optional(StringEnum(['created_at', '-created_at', 'created', '-created'] as const, { description: 'Default -created_at (newest first).' })),
+  ...PageQuery,
+});
+
+function day(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!isIsoDate(value)) throw new BadRequestError(`Invalid date format for ${name}. Use ISO format (YYYY-MM-DD).`);
+  return Date.parse(`${value}T00:00:00.000Z`);
+}
+
+/** Registers the event log route. */
+export function eventRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  app.get('/v1/webhook-events', { schema: { tags: ['events'], summary: 'List events with their delivery status per webhook URL', querystring: Query } }, async (req) => {
+    const account = await authenticateAccount(deps, req);
+    const q = req.query as {
+      job_id?: string;
+      event_type?: EventType;
+      delivery_status?: string;
+      status?: string;
+      start_date?: string;
+      end_date?: string;
+      sort?: string;
+      page?: number;
+      page_size?: number;
+    };
+    const from = day('start_date', q.start_date);
+    const toDay = day('end_date', q.end_date);
+    if (from !== undefined && toDay !== undefined && toDay < from) throw new BadRequestError('end_date must be after start_date.');
+    const page = q.page ?? 1;
+    const pageSize = q.page_size ?? 50;
+    const statusWord = q.delivery_status ?? q.status;
+    const { rows, total } = await deps.store.listEventDeliveries({
+      accountId: account.id,
+      jobId: q.job_id,
+      type: q.event_type,
+      deliveryStatus: statusWord === undefined ? undefined : FROM_COBALT[statusWord],
+      createdFrom: from,
+      createdTo: toDay === undefined ? undefined : toDay + 86_400_000 - 1,
+      order: q.sort === 'created_at' || q.sort === 'created' ? 'asc' : 'desc',
+      limit: pageSize,
+      offset: (page - 1) * pageSize,
+    });
+    return {
+      success: true,
+      webhook_events: rows.map((r) => {
+        const envelope = JSON.parse(r.event.body) as { access_token_reference_id: string | null; created: string; data: unknown };
+        return {
+          event_id: r.event.id,
+          event_type: r.event.type,
+          webhook_id: r.endpointId,
+          webhook_url: r.endpointUrl,
+          delivery_status: r.deliveryStatus === null ? 'no_endpoint' : TO_COBALT[r.deliveryStatus],
+          delivery_attempts: r.attempts,
+          response_status_code: r.lastStatusCode,
+          data: envelope.data,
+          created_at: envelope.created,
+          job_id: r.event.jobId,
+          access_token_reference_id: envelope.access_token_reference_id,
+        };
+      }),
+      pagination: pagination(page, pageSize, total),
+    };
+  });
+}

@@ -1,0 +1,96 @@
+/**
+ * @module api/services — account and connection creation, shared by the HTTP API and the CLI so
+ * both make credentials the same way: random tokens shown once, stored hashed; connector secrets
+ * stored encrypted.
+ */
+import { BadRequestError } from '../domain/errors.js';
+import { newToken } from '../domain/ids.js';
+import type { SecretBox } from '../domain/secrets.js';
+import { hashSecret } from '../domain/secrets.js';
+import type { StatusMap } from '../domain/status.js';
+import { isTimeZone } from '../detection/validate.js';
+import type { Account, Connection, Store } from '../store/store.js';
+
+/** Connector kinds that can be created through the API and CLI. */
+export const CONNECTOR_KINDS = ['demo', 'fhir'] as const;
+
+/** Connector config keys whose values are secrets: stored encrypted, shown as `***`. */
+export const SECRET_CONFIG_KEYS = ['token', 'bearer_token', 'client_secret', 'private_key', 'privateKey', 'clientSecret'] as const;
+
+/** Creates an account; the client secret is returned once and stored only as a hash. */
+export async function createAccount(store: Store, name: string, now: number): Promise<{ account: Account; clientSecret: string }> {
+  if (name.trim() === '') throw new BadRequestError('name is empty: give the account a name, e.g. --name "Acme Health".');
+  const clientId = newToken('ci_', 12);
+  const clientSecret = newToken('cs_', 24);
+  const account = await store.createAccount({ name: name.trim(), clientId, clientSecretHash: hashSecret(clientSecret), now });
+  return { account, clientSecret };
+}
+
+/** What a new connection is made of. */
+export interface ConnectionInput {
+  accountId: string;
+  connector: string;
+  baseUrl?: string;
+  config?: Record<string, unknown>;
+  referenceId?: string | null;
+  timezone?: string;
+  windowPastDays?: number;
+  windowFutureDays?: number;
+  syncIntervalSeconds?: number;
+  statusMap?: StatusMap | null;
+  replayBaseline?: boolean;
+}
+
+/** Validates connection settings; throws naming the field and the fix. */
+export function checkConnectionInput(input: Omit<ConnectionInput, 'accountId'>): void {
+  if (!(CONNECTOR_KINDS as readonly string[]).includes(input.connector)) {
+    throw new BadRequestError(`connector must be one of: ${CONNECTOR_KINDS.join(', ')} (got ${JSON.stringify(input.connector)}).`);
+  }
+  const base = input.baseUrl ?? input.config?.baseUrl;
+  if (typeof base !== 'string' || base === '') throw new BadRequestError('base_url is required: the EHR\'s FHIR base URL, e.g. https://ehr.example.com/fhir/R4.');
+  try {
+    const u = new URL(base);
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error();
+  } catch {
+    throw new BadRequestError(`base_url is not an http(s) URL: ${JSON.stringify(String(base).slice(0, 200))}`);
+  }
+  if (input.timezone !== undefined && !isTimeZone(input.timezone)) throw new BadRequestError(`timezone is not an IANA time zone: ${JSON.stringify(input.timezone)} (e.g. America/New_York).`);
+  for (const [k, v] of [
+    ['window_past_days', input.windowPastDays],
+    ['window_future_days', input.windowFutureDays],
+  ] as const) {
+    if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 730)) throw new BadRequestError(`${k} must be a whole number of days between 0 and 730.`);
+  }
+  if (input.syncIntervalSeconds !== undefined && !(input.syncIntervalSeconds >= 1 && input.syncIntervalSeconds <= 86_400)) {
+    throw new BadRequestError('sync_interval_seconds must be between 1 and 86400.');
+  }
+}
+
+/** Encrypts the secret values of a connector config. */
+export function sealConfig(config: Record<string, unknown>, box: SecretBox): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(config).map(([k, v]) => [k, (SECRET_CONFIG_KEYS as readonly string[]).includes(k) && typeof v === 'string' && !v.startsWith('enc:v1:') ? box.encrypt(v) : v]),
+  );
+}
+
+/** Creates a connection; the access token is returned once and stored only as a hash. */
+export async function createConnection(store: Store, box: SecretBox, input: ConnectionInput, now: number): Promise<{ connection: Connection; accessToken: string }> {
+  checkConnectionInput(input);
+  const accessToken = newToken('at_', 24);
+  const config = sealConfig({ ...input.config, baseUrl: input.baseUrl ?? input.config?.baseUrl }, box);
+  const connection = await store.createConnection({
+    accountId: input.accountId,
+    connector: input.connector,
+    config,
+    accessTokenHash: hashSecret(accessToken),
+    referenceId: input.referenceId ?? null,
+    timezone: input.timezone,
+    windowPastDays: input.windowPastDays,
+    windowFutureDays: input.windowFutureDays,
+    syncIntervalMs: input.syncIntervalSeconds === undefined ? undefined : Math.round(input.syncIntervalSeconds * 1000),
+    statusMap: input.statusMap ?? null,
+    replayBaseline: input.replayBaseline,
+    now,
+  });
+  return { connection, accessToken };
+}
