@@ -5,6 +5,8 @@
  * (they can hold patient names) nor bodies.
  */
 import swagger from '@fastify/swagger';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify from 'fastify';
 import type { FastifyInstance } from 'fastify';
@@ -26,10 +28,14 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
     bodyLimit: deps.bodyLimit ?? 1024 * 1024,
-    // Cobalt's header names contain underscores; keep them as sent.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
     routerOptions: { ignoreTrailingSlash: true },
   });
+  // Two validators: query strings and path parameters are text, so they are coerced ("2" → 2);
+  // JSON bodies are typed, so they are not (42 is not a URL string, "true" is not a boolean).
+  // Neither removes unknown fields: `additionalProperties: false` rejects them with a message.
+  const coercing = addFormats.default(new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: false, allErrors: false, strict: false }));
+  const exact = addFormats.default(new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false }));
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? exact : coercing).compile(schema));
   installErrorHandling(app, deps.logger);
 
   const limiter = new RateLimiter(deps.rateLimitPerSecond ?? 50);
