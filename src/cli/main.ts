@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EhrsyncError } from '../domain/errors.js';
+import { registerAdmin } from './commands/admin.js';
 import { registerDemo } from './commands/demo.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -15,14 +16,17 @@ export function buildProgram(): Command {
     .description('Detects what changed in clinics\' EHRs and delivers signed, Cobalt-compatible webhook events.')
     .version(pkg.version, '-v, --version', 'print the version')
     .showHelpAfterError('(run with --help for usage)')
-    .configureHelp({ sortSubcommands: true });
+    .configureHelp({ sortSubcommands: true })
+    // Before adding subcommands: they copy this setting, so usage errors return instead of exiting.
+    .exitOverride();
   registerDemo(program);
+  registerAdmin(program);
   return program;
 }
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram().exitOverride();
+  const program = buildProgram();
   try {
     await program.parseAsync(argv);
     return 0;
