@@ -3,6 +3,7 @@
  * or a `postgres://` URL.
  */
 import { ConfigError } from '../domain/errors.js';
+import { PgClient } from './postgres/pg-client.js';
 import { SqliteClient } from './sqlite/sqlite-client.js';
 import { SqlStore } from './sql-store.js';
 import type { Store } from './store.js';
@@ -15,10 +16,17 @@ export function isPostgresUrl(database: string): boolean {
 /** Opens and migrates the store. */
 export async function openStore(database: string): Promise<Store> {
   if (database.trim() === '') throw new ConfigError('database is empty: pass a SQLite file path (e.g. ./data/ehrsync.db) or a postgres:// URL.');
+  let client;
   if (isPostgresUrl(database)) {
-    throw new ConfigError('database: PostgreSQL is not available in this build yet; use a SQLite file path.');
+    // `?schema=name` selects a schema (created if missing); the rest of the URL goes to the driver as is.
+    const url = new URL(database);
+    const schema = url.searchParams.get('schema') ?? undefined;
+    url.searchParams.delete('schema');
+    client = new PgClient(url.toString(), { schema });
+  } else {
+    client = new SqliteClient(database);
   }
-  const store = new SqlStore(new SqliteClient(database));
+  const store = new SqlStore(client);
   await store.migrate();
   return store;
 }

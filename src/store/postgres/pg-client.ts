@@ -1,0 +1,139 @@
+/**
+ * @module store/postgres/pg-client — node-postgres behind the async SqlClient door, for the
+ * multi-node mode (DESIGN §8). A pool serves concurrent statements; a transaction holds one pooled
+ * connection from BEGIN to COMMIT. int8 columns come back as numbers (ids and millisecond times fit
+ * in 2^53), so both dialects return the same types.
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import type { SqlClient, SqlRunner, SqlValue } from '../sql-client.js';
+import { readMigrations } from '../sqlite/sqlite-client.js';
+
+const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+const INT8_OID = 20;
+/** Any constant: the advisory lock that serializes migrations when several processes start at once. */
+const MIGRATION_LOCK = 74_635_201;
+
+/** Rewrites `?` placeholders to `$1, $2, ...`, leaving quoted literals and identifiers alone. */
+export function toPgPlaceholders(sql: string): string {
+  let out = '';
+  let n = 0;
+  let quote: string | null = null;
+  for (const ch of sql) {
+    if (quote) {
+      if (ch === quote) quote = null;
+      out += ch;
+    } else if (ch === "'" || ch === '"') {
+      quote = ch;
+      out += ch;
+    } else if (ch === '?') {
+      out += `$${++n}`;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+const converted = new Map<string, string>();
+function pgSql(sql: string): string {
+  let s = converted.get(sql);
+  if (s === undefined) {
+    s = toPgPlaceholders(sql);
+    if (converted.size < 5000) converted.set(sql, s);
+  }
+  return s;
+}
+
+/** Options of the PostgreSQL client. */
+export interface PgClientOptions {
+  /** Use this schema (created if missing) instead of `public`: one schema per test, or per tenant of a shared server. */
+  schema?: string;
+  /** Pool size. Default 10. */
+  max?: number;
+}
+
+/** A PostgreSQL database as a SqlClient. */
+export class PgClient implements SqlClient {
+  readonly dialect = 'postgres' as const;
+  readonly pool: pg.Pool;
+  private readonly schema: string | undefined;
+
+  constructor(url: string, options: PgClientOptions = {}) {
+    this.schema = options.schema;
+    if (this.schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(this.schema)) throw new Error(`invalid schema name ${JSON.stringify(this.schema)}`);
+    this.pool = new pg.Pool({
+      connectionString: url,
+      max: options.max ?? 10,
+      options: this.schema ? `-c search_path=${this.schema}` : undefined,
+      types: {
+        getTypeParser: ((oid: number, format?: string) => (oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
+      },
+    });
+    // An idle client losing its connection (server restart) must not crash the process; the pool replaces it.
+    this.pool.on('error', () => {});
+  }
+
+  private runner(client: pg.Pool | pg.PoolClient): SqlRunner {
+    return {
+      all: async <T>(sql: string, params: readonly SqlValue[] = []) => (await client.query(pgSql(sql), params as unknown[])).rows as T[],
+      run: async (sql: string, params: readonly SqlValue[] = []) => (await client.query(pgSql(sql), params as unknown[])).rowCount ?? 0,
+    };
+  }
+
+  async all<T = Record<string, unknown>>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    return this.runner(this.pool).all<T>(sql, params);
+  }
+
+  async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+    return this.runner(this.pool).run(sql, params);
+  }
+
+  async transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(this.runner(client));
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async migrate(): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+      try {
+        if (this.schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
+        await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+        const applied = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+        for (const m of readMigrations(MIGRATIONS_DIR)) {
+          if (applied.has(m.version)) continue;
+          await client.query('BEGIN');
+          try {
+            await client.query(m.sql);
+            await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
+            await client.query('COMMIT');
+          } catch (err) {
+            await client.query('ROLLBACK');
+            throw err;
+          }
+        }
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,16 @@
+/** The Store contract on PostgreSQL: a fresh schema per test. Skips, saying why, when no server answers. */
+import { describe } from 'node:test';
+import { openStore } from '../../src/store/open.js';
+import { storeContract } from '../contract/store-contract.js';
+import { freshSchemaUrl, postgresUnavailable } from '../helpers/postgres.js';
+
+const unavailable = await postgresUnavailable();
+if (unavailable) {
+  describe('Store contract: PostgreSQL', { skip: unavailable }, () => {});
+} else {
+  storeContract('PostgreSQL', async (t) => {
+    const store = await openStore(await freshSchemaUrl(t));
+    t.after(() => store.close());
+    return store;
+  });
+}
