@@ -44,6 +44,8 @@ const APPOINTMENT_UNTRACKED_FIELDS = ['patient_ehr_id', 'timezone', 'provider_eh
 export interface ProjectionSnapshot {
   appointments: ReadonlyMap<string, Projected<AppointmentRecord>>;
   patients: ReadonlyMap<string, Projected<PatientRecord>>;
+  /** The connection's projection version when read (optimistic concurrency for the commit). */
+  version?: number;
 }
 
 /** The connection facts a plan needs. */

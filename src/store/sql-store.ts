@@ -5,6 +5,7 @@
 import type { EpochMs } from '../domain/clock.js';
 import type { EventType } from '../domain/events.js';
 import { SEED_EVENT_TYPES } from '../domain/events.js';
+import { ConflictError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import type { AppointmentRecord, PatientRecord, ProviderRecord } from '../domain/records.js';
 import type { Projected } from '../detection/diff.js';
@@ -262,6 +263,7 @@ export class SqlStore implements Store {
   // ── sync ──────────────────────────────────────────────────────────────────
 
   async loadProjection(connectionId: string): Promise<ProjectionSnapshot> {
+    const [conn] = await this.db.all<{ projection_version: number }>('SELECT projection_version FROM connections WHERE id = ?', [connectionId]);
     const appointments = new Map<string, Projected<AppointmentRecord>>();
     const patients = new Map<string, Projected<PatientRecord>>();
     for (const r of await this.db.all<{ ehr_id: string; id: string; record: string }>(
@@ -276,7 +278,7 @@ export class SqlStore implements Store {
     )) {
       patients.set(r.ehr_id, { id: r.id, record: JSON.parse(r.record) as PatientRecord });
     }
-    return { appointments, patients };
+    return { appointments, patients, version: Number(conn?.projection_version ?? 0) };
   }
 
   async startSyncRun(connectionId: string, startedAt: EpochMs): Promise<SyncRun> {
@@ -297,8 +299,16 @@ export class SqlStore implements Store {
     const { plan } = c;
     const at = c.finishedAt;
     await this.db.transaction(async (tx) => {
-      const [conn] = await tx.all<{ account_id: string }>('SELECT account_id FROM connections WHERE id = ?', [c.connectionId]);
+      const [conn] = await tx.all<{ account_id: string; projection_version: number }>('SELECT account_id, projection_version FROM connections WHERE id = ?', [
+        c.connectionId,
+      ]);
       if (!conn) throw new Error(`connection ${c.connectionId} does not exist`);
+      if (c.projectionVersion !== undefined) {
+        const bumped = await tx.run('UPDATE connections SET projection_version = projection_version + 1 WHERE id = ? AND projection_version = ?', [c.connectionId, c.projectionVersion]);
+        if (bumped === 0) throw new ConflictError('The projection changed while the sync ran (an operation wrote to it); the sync is redone.');
+      } else {
+        await tx.run('UPDATE connections SET projection_version = projection_version + 1 WHERE id = ?', [c.connectionId]);
+      }
 
       await insertMany(
         tx,
@@ -407,7 +417,11 @@ export class SqlStore implements Store {
         f.errorMessage,
         f.runId,
       ]);
-      await tx.run('UPDATE connections SET consecutive_failures = consecutive_failures + 1, next_sync_at = ? WHERE id = ?', [f.nextSyncAt, f.connectionId]);
+      await tx.run('UPDATE connections SET consecutive_failures = consecutive_failures + ?, next_sync_at = ? WHERE id = ?', [
+        f.countsAsFailure === false ? 0 : 1,
+        f.nextSyncAt,
+        f.connectionId,
+      ]);
     });
   }
 

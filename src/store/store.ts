@@ -261,6 +261,12 @@ export interface SyncCommit {
   /** New `patients changed since` cursor, or undefined to keep it. */
   patientCursor?: string;
   nextSyncAt: EpochMs;
+  /**
+   * The projection version the plan was made from (`loadProjection().version`). The commit fails
+   * with a ConflictError when another writer (an operation) changed the projection meanwhile, so a
+   * sync never overwrites or re-announces what it did not see. Omit to skip the check.
+   */
+  projectionVersion?: number;
 }
 
 /** What a failed sync records. */
@@ -271,6 +277,8 @@ export interface SyncFailure {
   errorCode: string;
   errorMessage: string;
   nextSyncAt: EpochMs;
+  /** False for failures that say nothing about the EHR (a conflict with a concurrent write): no backoff. */
+  countsAsFailure?: boolean;
 }
 
 /** Filters for listing events. */

@@ -125,6 +125,7 @@ export async function syncConnection(deps: SyncEngineDeps, connection: Connectio
       // The cursor is when this read began: anything changed later is read next time (with lookback).
       patientCursor: connector.capabilities.patientsChangedSince ? isoUtc(startedAt) : undefined,
       nextSyncAt: finishedAt + nextSyncDelay(connection.syncIntervalMs, 0, random()),
+      projectionVersion: projection.version,
     });
     deps.metrics?.syncRuns.inc({ outcome: 'succeeded' });
     deps.metrics?.syncDuration.observe((finishedAt - startedAt) / 1000);
@@ -140,14 +141,17 @@ export async function syncConnection(deps: SyncEngineDeps, connection: Connectio
     let e = describeError(err);
     if (signal.aborted && e.code === 'internal') e = describeError(signal.reason);
     const finishedAt = clock.now();
-    const failures = connection.consecutiveFailures + 1;
+    // A conflict means an operation wrote while we read: nothing is wrong with the EHR, redo at once.
+    const conflict = e.code === 'conflict';
+    const failures = conflict ? connection.consecutiveFailures : connection.consecutiveFailures + 1;
     await store.failSyncRun({
       runId: run.id,
       connectionId: connection.id,
       finishedAt,
       errorCode: e.code,
       errorMessage: e.message,
-      nextSyncAt: finishedAt + nextSyncDelay(connection.syncIntervalMs, failures, random()),
+      nextSyncAt: conflict ? finishedAt : finishedAt + nextSyncDelay(connection.syncIntervalMs, failures, random()),
+      countsAsFailure: !conflict,
     });
     deps.metrics?.syncRuns.inc({ outcome: 'failed', error_code: e.code });
     log.warn({ connection_id: connection.id, run_id: run.id, error_code: e.code, failures }, 'sync failed');

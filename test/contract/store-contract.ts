@@ -162,6 +162,24 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.equal((await store.listSyncRuns(connection.id, 1))[0]?.status, 'running');
     });
 
+    it('commitSync refuses a plan made from a projection that changed meanwhile, writing nothing', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      const seen = await store.loadProjection(connection.id);
+      const r1 = await store.startSyncRun(connection.id, T0);
+      await store.commitSync({ runId: r1.id, connectionId: connection.id, plan: plan(connection.id, { appointmentReads: [[appointment({ ehr_appointment_id: 'W' })]] }), finishedAt: T0, baselineDone: true, nextSyncAt: T0 });
+      const r2 = await store.startSyncRun(connection.id, T0 + 1);
+      const stale = plan(connection.id, { appointmentReads: [[appointment({ ehr_appointment_id: 'S' })]] });
+      await assert.rejects(
+        store.commitSync({ runId: r2.id, connectionId: connection.id, plan: stale, finishedAt: T0 + 1, baselineDone: true, nextSyncAt: T0, projectionVersion: seen.version }),
+        (e: Error & { code?: string }) => e.code === 'conflict',
+      );
+      assert.deepEqual([...(await store.loadProjection(connection.id)).appointments.keys()], ['W']);
+      assert.equal((await store.listEvents({ accountId: account.id, limit: 10 })).length, 1);
+      const fresh = await store.loadProjection(connection.id);
+      assert.equal(fresh.version, (seen.version ?? 0) + 1);
+    });
+
     it('commitSync: upserts keep ids, deletes remove rows, providers keep their status', async (t) => {
       const store = await open(t);
       const { connection } = await setup(store);

@@ -29,6 +29,7 @@ CREATE TABLE connections (
   sync_lease_until     BIGINT,
   sync_lease_owner     TEXT,
   consecutive_failures BIGINT NOT NULL DEFAULT 0,
+  projection_version   BIGINT NOT NULL DEFAULT 0,  -- bumped by every projection write; syncs commit only on the version they read
   last_sync_at         BIGINT,
   created_at           BIGINT NOT NULL
 );

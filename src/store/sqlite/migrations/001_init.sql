@@ -29,6 +29,7 @@ CREATE TABLE connections (
   sync_lease_until     INTEGER,
   sync_lease_owner     TEXT,
   consecutive_failures INTEGER NOT NULL DEFAULT 0,
+  projection_version   INTEGER NOT NULL DEFAULT 0,  -- bumped by every projection write; syncs commit only on the version they read
   last_sync_at         INTEGER,
   created_at           INTEGER NOT NULL
 );
