@@ -17,6 +17,7 @@ import { RateLimiter } from './rate-limit.js';
 import { clinicRoutes } from './routes/clinic.js';
 import { connectionRoutes } from './routes/connections.js';
 import { eventRoutes } from './routes/events.js';
+import { operationRoutes } from './routes/operations.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
 const API_DESCRIPTION = `ehrsync's API. Cobalt-compatible routes use Cobalt's headers: \`client_id\` and
@@ -71,6 +72,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   eventRoutes(app, deps);
   clinicRoutes(app, deps);
   connectionRoutes(app, deps);
+  operationRoutes(app, deps);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/healthz', { schema: { tags: ['operations'], summary: 'Liveness: the process is up' } }, async () => ({ success: true, status: 'ok' }));

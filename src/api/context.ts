@@ -32,6 +32,8 @@ export interface ApiDeps {
   rateLimitPerSecond?: number;
   /** Request body limit in bytes. Default 1 MiB. */
   bodyLimit?: number;
+  /** Tells the operation runner a write was accepted (it also polls). */
+  wakeOperations?: () => void;
   /** Says whether the process is ready (store reachable, roles started). */
   ready?: () => Promise<boolean>;
 }

@@ -67,12 +67,52 @@ export interface ConnectorCapabilities {
   push: boolean;
 }
 
-/** Optional writes (operation events). Each resolves with the record as the EHR holds it afterwards. */
+/** Options of a write. */
+export interface WriteOptions extends ReadOptions {
+  /**
+   * Unique to one requested write (ehrsync passes the operation's job id). The connector makes
+   * the write idempotent with it — FHIR: a conditional create on an identifier carrying the key —
+   * so a write retried after a crash finds the first one instead of writing twice.
+   */
+  idempotencyKey: string;
+}
+
+/** What a new appointment is made of (the EHR assigns its id). */
+export interface AppointmentDraft {
+  patient_ehr_id: string;
+  provider_ehr_id: string;
+  secondary_provider_ehr_id: string | null;
+  /** ISO 8601 with offset. */
+  datetime: string;
+  duration: number;
+  location: string | null;
+  appointment_type: string | null;
+  appointment_mode: string | null;
+  note: string | null;
+}
+
+/** Changes to an existing appointment; absent fields stay as they are. */
+export interface AppointmentChanges {
+  /** A raw status code of this EHR. */
+  status?: string;
+  datetime?: string;
+  note?: string;
+}
+
+/** Patient fields a write may set (Cobalt's names). */
+export type PatientDraft = Partial<Omit<PatientRecord, 'ehr_patient_id'>>;
+
+/**
+ * Optional writes (operation events). Each resolves with the record as the EHR holds it afterwards,
+ * read back through the same mapping as a sync read — so the next sync sees exactly what ehrsync
+ * recorded, and does not echo the write as a change. Throw `EhrError('ehr_rejected', …)` when the
+ * EHR refuses the write (not retryable), other EhrError codes when it could not be reached.
+ */
 export interface ConnectorWrites {
-  createAppointment(input: Candidate<AppointmentRecord>, opts: ReadOptions): Promise<Candidate<AppointmentRecord>>;
-  updateAppointment(ehrId: string, changes: Candidate<AppointmentRecord>, opts: ReadOptions): Promise<Candidate<AppointmentRecord>>;
-  createPatient(input: Candidate<PatientRecord>, opts: ReadOptions): Promise<Candidate<PatientRecord>>;
-  updatePatient(ehrId: string, changes: Candidate<PatientRecord>, opts: ReadOptions): Promise<Candidate<PatientRecord>>;
+  createAppointment(draft: AppointmentDraft, opts: WriteOptions): Promise<{ appointment: Candidate<AppointmentRecord>; patient?: Candidate<PatientRecord> }>;
+  updateAppointment(ehrId: string, changes: AppointmentChanges, opts: WriteOptions): Promise<{ appointment: Candidate<AppointmentRecord>; patient?: Candidate<PatientRecord> }>;
+  createPatient(draft: PatientDraft, opts: WriteOptions): Promise<Candidate<PatientRecord>>;
+  updatePatient(ehrId: string, changes: PatientDraft, opts: WriteOptions): Promise<Candidate<PatientRecord>>;
 }
 
 /** The connector interface. */

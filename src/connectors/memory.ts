@@ -8,14 +8,19 @@ import { EhrError } from '../domain/errors.js';
 import type { AppointmentRecord, Candidate, PatientRecord } from '../domain/records.js';
 import type { StatusMap } from '../domain/status.js';
 import type {
+  AppointmentChanges,
+  AppointmentDraft,
   AppointmentLookup,
   ConnectorCapabilities,
+  ConnectorWrites,
   EhrConnector,
   PatientQuery,
   PatientsRead,
   ProviderInfo,
+  PatientDraft,
   ReadOptions,
   ScheduleRead,
+  WriteOptions,
 } from './connector.js';
 
 /** A patient held by the memory EHR, with the time it last changed (for `changedSince`). */
@@ -51,12 +56,97 @@ export class MemoryConnector implements EhrConnector {
   /** When true, reads never resolve until aborted. */
   hang = false;
   /** Number of reads served, by method (for assertions on what the engine asked). */
-  readonly calls = { readSchedule: 0, readPatients: 0, readAppointment: 0 };
+  readonly calls = { readSchedule: 0, readPatients: 0, readAppointment: 0, writes: 0 };
+  /** The next this-many writes fail as if the EHR were down (retryable). */
+  failNextWrites = 0;
+  /** When set, writes are refused with this reason (not retryable). */
+  rejectWritesWith: string | null = null;
+  /** Records created per idempotency key: a retried write returns the first one. */
+  private readonly writtenByKey = new Map<string, string>();
+  private nextId = 1;
+  readonly writes: ConnectorWrites;
 
   constructor(options: MemoryConnectorOptions = {}) {
     this.statusMap = options.statusMap;
     this.now = options.now ?? Date.now;
-    this.capabilities = { patientsChangedSince: options.patientsChangedSince ?? true, writes: false, push: false };
+    this.capabilities = { patientsChangedSince: options.patientsChangedSince ?? true, writes: true, push: false };
+    this.writes = {
+      createAppointment: (draft, opts) => this.createAppointment(draft, opts),
+      updateAppointment: (ehrId, changes, opts) => this.changeAppointment(ehrId, changes, opts),
+      createPatient: (draft, opts) => this.createPatient(draft, opts),
+      updatePatient: (ehrId, changes, opts) => this.changePatient(ehrId, changes, opts),
+    };
+  }
+
+  private async writeGate(opts: WriteOptions): Promise<void> {
+    this.calls.writes++;
+    await this.gate(opts.signal);
+    if (this.failNextWrites > 0) {
+      this.failNextWrites--;
+      throw new EhrError('ehr_unavailable', 'The EHR answered 503.');
+    }
+    if (this.rejectWritesWith) throw new EhrError('ehr_rejected', this.rejectWritesWith);
+  }
+
+  private async createAppointment(draft: AppointmentDraft, opts: WriteOptions) {
+    await this.writeGate(opts);
+    const existing = this.writtenByKey.get(opts.idempotencyKey);
+    if (existing !== undefined) return this.lookup(existing);
+    const patient = this.patients.get(draft.patient_ehr_id)?.record;
+    if (!patient) throw new EhrError('ehr_rejected', `The EHR has no patient ${draft.patient_ehr_id}.`);
+    const ehrId = `W${this.nextId++}`;
+    this.appointments.set(ehrId, {
+      ehr_appointment_id: ehrId,
+      patient_ehr_id: draft.patient_ehr_id,
+      patient_mrn: patient.mrn,
+      patient_name: `${String(patient.first_name ?? '')} ${String(patient.last_name ?? '')}`.trim(),
+      datetime: new Date(Date.parse(draft.datetime)).toISOString(),
+      duration: draft.duration,
+      location: draft.location,
+      status: 'booked',
+      provider_ehr_id: draft.provider_ehr_id,
+      provider_name: this.providers.get(draft.provider_ehr_id)?.name ?? null,
+      secondary_provider_ehr_id: draft.secondary_provider_ehr_id,
+      appointment_type: draft.appointment_type,
+      appointment_mode: draft.appointment_mode,
+    });
+    this.writtenByKey.set(opts.idempotencyKey, ehrId);
+    return this.lookup(ehrId);
+  }
+
+  private async changeAppointment(ehrId: string, changes: AppointmentChanges, opts: WriteOptions) {
+    await this.writeGate(opts);
+    const current = this.appointments.get(ehrId);
+    if (!current) throw new EhrError('ehr_rejected', `The EHR has no appointment ${ehrId}.`);
+    const next = { ...current };
+    if (changes.status !== undefined) next.status = changes.status;
+    if (changes.datetime !== undefined) next.datetime = new Date(Date.parse(changes.datetime)).toISOString();
+    this.appointments.set(ehrId, next);
+    return this.lookup(ehrId);
+  }
+
+  private async createPatient(draft: PatientDraft, opts: WriteOptions): Promise<Candidate<PatientRecord>> {
+    await this.writeGate(opts);
+    const existing = this.writtenByKey.get(opts.idempotencyKey);
+    if (existing !== undefined) return (this.patients.get(existing) as StoredPatient).record;
+    const ehrId = `WP${this.nextId++}`;
+    this.putPatient({ ...draft, ehr_patient_id: ehrId, mrn: draft.mrn ?? `M${90_000 + this.nextId}` });
+    this.writtenByKey.set(opts.idempotencyKey, ehrId);
+    return (this.patients.get(ehrId) as StoredPatient).record;
+  }
+
+  private async changePatient(ehrId: string, changes: PatientDraft, opts: WriteOptions): Promise<Candidate<PatientRecord>> {
+    await this.writeGate(opts);
+    if (!this.patients.has(ehrId)) throw new EhrError('ehr_rejected', `The EHR has no patient ${ehrId}.`);
+    this.updatePatient(ehrId, changes);
+    return (this.patients.get(ehrId) as StoredPatient).record;
+  }
+
+  private lookup(ehrId: string): { appointment: Candidate<AppointmentRecord>; patient?: Candidate<PatientRecord> } {
+    const appointment = this.appointments.get(ehrId) as Candidate<AppointmentRecord>;
+    const pid = appointment.patient_ehr_id;
+    const patient = typeof pid === 'string' ? this.patients.get(pid)?.record : undefined;
+    return patient ? { appointment, patient } : { appointment };
   }
 
   /** Adds or replaces an appointment. */

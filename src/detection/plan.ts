@@ -16,14 +16,14 @@
  * - malformed records are quarantined with a reason and never block the others.
  */
 import type { EpochMs, TimeWindow } from '../domain/clock.js';
-import { inWindow, isoUtc } from '../domain/clock.js';
+import { inWindow } from '../domain/clock.js';
 import type { EventDataByType, EventType, StoredEventInput } from '../domain/events.js';
-import { buildEnvelope, serializeEvent } from '../domain/events.js';
 import type { AppointmentRecord, Candidate, PatientRecord, ProviderRecord, QuarantineItem } from '../domain/records.js';
 import { APPOINTMENT_TRACKED_FIELDS, PATIENT_TRACKED_FIELDS } from '../domain/records.js';
 import type { StatusMap } from '../domain/status.js';
 import { normalizeStatus } from '../domain/status.js';
 import type { Projected } from './diff.js';
+import { appointmentKey, buildStoredEvent, patientKey } from './event-builder.js';
 import { diffRecords } from './diff.js';
 import {
   appointmentCreatedData,
@@ -156,16 +156,13 @@ function validateReads<T>(
 /** Plans one sync. Pure: same input, same plan (ids come from `input.newId`). */
 export function planSync(input: SyncInput): SyncPlan {
   const { connection, projection, providers } = input;
-  const created = isoUtc(input.now);
   const ctx = { connectionId: connection.id, defaultTimezone: connection.timezone };
   const events: StoredEventInput[] = [];
   const counts: Partial<Record<EventType, number>> = {};
   const emitting = input.baseline !== 'silent';
 
   function emit<T extends EventType>(type: T, data: EventDataByType[T], orderingKey: string, patientEhrId: string | null): void {
-    const id = input.newId();
-    const body = serializeEvent(buildEnvelope({ id, referenceId: connection.referenceId, created, type, data }));
-    events.push({ id, type, orderingKey, jobId: null, patientEhrId, createdAt: input.now, body });
+    events.push(buildStoredEvent({ type, data, orderingKey, patientEhrId, referenceId: connection.referenceId, now: input.now, id: input.newId() }));
     counts[type] = (counts[type] ?? 0) + 1;
   }
 
@@ -202,11 +199,11 @@ export function planSync(input: SyncInput): SyncPlan {
   for (const p of patientDiff.created) {
     const id = input.newId();
     upsertPatients.push({ id, record: p });
-    if (emitting) emit('patient.created', patientCreatedData(id, p), `patient:${id}`, p.ehr_patient_id);
+    if (emitting) emit('patient.created', patientCreatedData(id, p), patientKey(id), p.ehr_patient_id);
   }
   for (const c of patientDiff.changed) {
     upsertPatients.push({ id: c.before.id, record: c.after });
-    if (input.baseline === null) emit('patient.updated', patientUpdatedData(c.after, c.fields), `patient:${c.before.id}`, c.after.ehr_patient_id);
+    if (input.baseline === null) emit('patient.updated', patientUpdatedData(c.after, c.fields), patientKey(c.before.id), c.after.ehr_patient_id);
   }
 
   // 4. Appointments.
@@ -215,13 +212,13 @@ export function planSync(input: SyncInput): SyncPlan {
   for (const a of apptDiff.created) {
     const id = input.newId();
     upsertAppointments.push({ id, record: a });
-    if (emitting) emit('appointment.created', appointmentCreatedData(ctx, id, a), `appointment:${id}`, a.patient_ehr_id);
+    if (emitting) emit('appointment.created', appointmentCreatedData(ctx, id, a), appointmentKey(id), a.patient_ehr_id);
   }
   for (const c of apptDiff.changed) {
     const id = c.before.id;
     upsertAppointments.push({ id, record: c.after });
     if (input.baseline !== null) continue;
-    const key = `appointment:${id}`;
+    const key = appointmentKey(id);
     emit('appointment.updated', appointmentUpdatedData(id, c.after, c.fields), key, c.after.patient_ehr_id);
     if (c.fields.includes('status')) {
       const previous = normalizeStatus(c.before.record.status, connection.statusMap);
@@ -236,7 +233,7 @@ export function planSync(input: SyncInput): SyncPlan {
     const p = projection.appointments.get(ehrId);
     if (!p) continue;
     deleteAppointmentIds.push(ehrId);
-    if (input.baseline === null) emit('appointment.deleted', appointmentDeletedData(p.id, p.record), `appointment:${p.id}`, p.record.patient_ehr_id);
+    if (input.baseline === null) emit('appointment.deleted', appointmentDeletedData(p.id, p.record), appointmentKey(p.id), p.record.patient_ehr_id);
   }
 
   return {

@@ -4,7 +4,7 @@
  */
 import type { EventType } from '../domain/events.js';
 import type { AppointmentRecord, PatientRecord, ProviderRecord } from '../domain/records.js';
-import type { Account, AppointmentRow, Connection, DeliveryRow, DeliveryStatus, Endpoint, EventRow, PatientRow, QuarantineRow, SyncRun } from './store.js';
+import type { Account, AppointmentRow, Operation, OperationKind, OperationStatus, Connection, DeliveryRow, DeliveryStatus, Endpoint, EventRow, PatientRow, QuarantineRow, SyncRun } from './store.js';
 
 type Row = Record<string, unknown>;
 
@@ -151,6 +151,28 @@ export function toPatientRow(r: Row): PatientRow {
     connectionId: str(r.connection_id),
     record: json<PatientRecord>(r.record, {} as PatientRecord),
     source: r.source === 'operation' ? 'operation' : 'ehr_sync',
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+/** operations row → Operation. */
+export function toOperation(r: Row): Operation {
+  return {
+    id: str(r.id),
+    accountId: str(r.account_id),
+    connectionId: str(r.connection_id),
+    kind: str(r.kind) as OperationKind,
+    targetId: str(r.target_id),
+    targetEhrId: strOrNull(r.target_ehr_id),
+    input: json(r.input, {}),
+    status: str(r.status) as OperationStatus,
+    attempts: num(r.attempts),
+    nextRunAt: num(r.next_run_at),
+    idempotencyKey: strOrNull(r.idempotency_key),
+    requestHash: str(r.request_hash),
+    errorCode: strOrNull(r.error_code),
+    errorMessage: strOrNull(r.error_message),
     createdAt: num(r.created_at),
     updatedAt: num(r.updated_at),
   };

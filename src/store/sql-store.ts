@@ -12,7 +12,7 @@ import type { Projected } from '../detection/diff.js';
 import type { ProjectionSnapshot } from '../detection/plan.js';
 import type { Dialect } from './dialect.js';
 import { DIALECTS } from './dialect.js';
-import { toAccount, toAppointmentRow, toConnection, toDelivery, toEndpoint, toEvent, toPatientRow, toProvider, toQuarantine, toSyncRun } from './rows.js';
+import { toAccount, toAppointmentRow, toOperation, toConnection, toDelivery, toEndpoint, toEvent, toPatientRow, toProvider, toQuarantine, toSyncRun } from './rows.js';
 import type { SqlClient, SqlRunner, SqlValue } from './sql-client.js';
 import type {
   Account,
@@ -30,9 +30,13 @@ import type {
   EventRow,
   NewConnection,
   NewEndpoint,
+  NewOperation,
+  Operation,
+  OperationCommit,
   PatientFilter,
   PatientRow,
   QuarantineRow,
+  RecordSource,
   Store,
   SyncCommit,
   SyncFailure,
@@ -310,35 +314,13 @@ export class SqlStore implements Store {
         await tx.run('UPDATE connections SET projection_version = projection_version + 1 WHERE id = ?', [c.connectionId]);
       }
 
-      await insertMany(
-        tx,
-        'projection_appointments',
-        ['connection_id', 'ehr_id', 'id', 'patient_ehr_id', 'start_ms', 'record', 'created_at', 'updated_at'],
-        plan.upsertAppointments.map((p) => [
-          c.connectionId,
-          p.record.ehr_appointment_id,
-          p.id,
-          p.record.patient_ehr_id,
-          Date.parse(p.record.datetime),
-          JSON.stringify(p.record),
-          at,
-          at,
-        ]),
-        'ON CONFLICT (connection_id, ehr_id) DO UPDATE SET record = excluded.record, patient_ehr_id = excluded.patient_ehr_id, start_ms = excluded.start_ms, updated_at = excluded.updated_at',
-      );
+      await this.upsertProjection(tx, c.connectionId, plan.upsertAppointments, plan.upsertPatients, 'ehr_sync', at);
       if (plan.deleteAppointmentIds.length > 0) {
         await tx.run(`DELETE FROM projection_appointments WHERE connection_id = ? AND ehr_id IN ${this.d.jsonTextList}`, [
           c.connectionId,
           JSON.stringify(plan.deleteAppointmentIds),
         ]);
       }
-      await insertMany(
-        tx,
-        'projection_patients',
-        ['connection_id', 'ehr_id', 'id', 'mrn', 'record', 'created_at', 'updated_at'],
-        plan.upsertPatients.map((p) => [c.connectionId, p.record.ehr_patient_id, p.id, p.record.mrn, JSON.stringify(p.record), at, at]),
-        'ON CONFLICT (connection_id, ehr_id) DO UPDATE SET record = excluded.record, mrn = excluded.mrn, updated_at = excluded.updated_at',
-      );
       await insertMany(
         tx,
         'providers',
@@ -433,6 +415,97 @@ export class SqlStore implements Store {
     return (await this.db.all('SELECT * FROM quarantine WHERE connection_id = ? ORDER BY created_at DESC, id LIMIT ?', [connectionId, limit])).map(toQuarantine);
   }
 
+  /**
+   * Upserts projection rows. A row keeps its id and its source (who first wrote it); its record,
+   * start and update time follow the latest write.
+   */
+  protected async upsertProjection(
+    tx: SqlRunner,
+    connectionId: string,
+    appointments: readonly Projected<AppointmentRecord>[],
+    patients: readonly Projected<PatientRecord>[],
+    source: RecordSource,
+    at: EpochMs,
+  ): Promise<void> {
+    await insertMany(
+      tx,
+      'projection_appointments',
+      ['connection_id', 'ehr_id', 'id', 'patient_ehr_id', 'start_ms', 'record', 'source', 'created_at', 'updated_at'],
+      appointments.map((p) => [connectionId, p.record.ehr_appointment_id, p.id, p.record.patient_ehr_id, Date.parse(p.record.datetime), JSON.stringify(p.record), source, at, at]),
+      'ON CONFLICT (connection_id, ehr_id) DO UPDATE SET record = excluded.record, patient_ehr_id = excluded.patient_ehr_id, start_ms = excluded.start_ms, updated_at = excluded.updated_at',
+    );
+    await insertMany(
+      tx,
+      'projection_patients',
+      ['connection_id', 'ehr_id', 'id', 'mrn', 'record', 'source', 'created_at', 'updated_at'],
+      patients.map((p) => [connectionId, p.record.ehr_patient_id, p.id, p.record.mrn, JSON.stringify(p.record), source, at, at]),
+      'ON CONFLICT (connection_id, ehr_id) DO UPDATE SET record = excluded.record, mrn = excluded.mrn, updated_at = excluded.updated_at',
+    );
+  }
+
+  // ── operations ────────────────────────────────────────────────────────────
+
+  async createOperation(o: NewOperation): Promise<{ operation: Operation; existing: boolean }> {
+    return this.db.transaction(async (tx) => {
+      if (o.idempotencyKey !== null) {
+        const [prior] = await tx.all('SELECT * FROM operations WHERE account_id = ? AND idempotency_key = ?', [o.accountId, o.idempotencyKey]);
+        if (prior) return { operation: toOperation(prior), existing: true };
+      }
+      const [row] = await tx.all(
+        `INSERT INTO operations (id, account_id, connection_id, kind, target_id, target_ehr_id, input, status, attempts, next_run_at, idempotency_key, request_hash, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?) RETURNING *`,
+        [o.id, o.accountId, o.connectionId, o.kind, o.targetId, o.targetEhrId, JSON.stringify(o.input), o.now, o.idempotencyKey, o.requestHash, o.now, o.now],
+      );
+      return { operation: toOperation(row as Row), existing: false };
+    });
+  }
+
+  async getOperation(id: string): Promise<Operation | null> {
+    const [r] = await this.db.all('SELECT * FROM operations WHERE id = ?', [id]);
+    return r ? toOperation(r) : null;
+  }
+
+  async claimDueOperations(now: EpochMs, limit: number, leaseUntil: EpochMs, owner: string): Promise<Operation[]> {
+    const rows = await this.db.transaction((tx) =>
+      tx.all(
+        `UPDATE operations SET status = 'running', lease_until = ?, lease_owner = ?, attempts = attempts + 1, updated_at = ?
+         WHERE id IN (
+           SELECT id FROM operations
+           WHERE next_run_at <= ? AND (status = 'queued' OR (status = 'running' AND lease_until < ?))
+           ORDER BY next_run_at, created_at LIMIT ? ${this.d.skipLocked})
+         RETURNING *`,
+        [leaseUntil, owner, now, now, now, limit],
+      ),
+    );
+    return rows.map(toOperation).sort((a, b) => a.nextRunAt - b.nextRunAt || a.createdAt - b.createdAt);
+  }
+
+  async rescheduleOperation(id: string, owner: string, r: { nextRunAt: EpochMs; errorCode: string; errorMessage: string; now: EpochMs }): Promise<void> {
+    await this.db.run(
+      "UPDATE operations SET status = 'queued', lease_until = NULL, lease_owner = NULL, next_run_at = ?, error_code = ?, error_message = ?, updated_at = ? WHERE id = ? AND lease_owner = ?",
+      [r.nextRunAt, r.errorCode, r.errorMessage, r.now, id, owner],
+    );
+  }
+
+  async completeOperation(c: OperationCommit): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const [op] = await tx.all<{ account_id: string; status: string }>('SELECT account_id, status FROM operations WHERE id = ?', [c.operationId]);
+      if (!op) throw new Error(`operation ${c.operationId} does not exist`);
+      // Finished already (a second worker after a lease expiry): committing again would double the event.
+      if (op.status === 'succeeded' || op.status === 'failed') return;
+      if (c.upsertAppointments.length > 0 || c.upsertPatients.length > 0) {
+        // A concurrent sync that read before this write must not commit over it.
+        await tx.run('UPDATE connections SET projection_version = projection_version + 1 WHERE id = ?', [c.connectionId]);
+        await this.upsertProjection(tx, c.connectionId, c.upsertAppointments, c.upsertPatients, 'operation', c.finishedAt);
+      }
+      await this.insertEventsWithDeliveries(tx, op.account_id, c.connectionId, c.events);
+      await tx.run(
+        'UPDATE operations SET status = ?, target_ehr_id = COALESCE(?, target_ehr_id), error_code = ?, error_message = ?, lease_until = NULL, lease_owner = NULL, updated_at = ? WHERE id = ?',
+        [c.status, c.targetEhrId ?? null, c.errorCode ?? null, c.errorMessage ?? null, c.finishedAt, c.operationId],
+      );
+    });
+  }
+
   // ── projection reads (the API's cached data) ─────────────────────────────
 
   async listAppointments(f: AppointmentFilter): Promise<AppointmentRow[]> {
@@ -463,6 +536,16 @@ export class SqlStore implements Store {
       id,
     ]);
     return r ? toAppointmentRow(r) : null;
+  }
+
+  async getPatient(connectionId: string, id: string): Promise<PatientRow | null> {
+    const [r] = await this.db.all('SELECT * FROM projection_patients WHERE connection_id = ? AND (id = ? OR ehr_id = ?) ORDER BY (id = ?) DESC LIMIT 1', [
+      connectionId,
+      id,
+      id,
+      id,
+    ]);
+    return r ? toPatientRow(r) : null;
   }
 
   async listPatients(f: PatientFilter): Promise<{ rows: PatientRow[]; total: number }> {

@@ -8,9 +8,10 @@
  * Times are epoch milliseconds; ids are strings.
  */
 import type { EpochMs } from '../domain/clock.js';
-import type { EventType } from '../domain/events.js';
+import type { EventType, StoredEventInput } from '../domain/events.js';
 import type { AppointmentRecord, PatientRecord, ProviderRecord, QuarantineItem } from '../domain/records.js';
 import type { StatusMap } from '../domain/status.js';
+import type { Projected } from '../detection/diff.js';
 import type { ProjectionSnapshot, SyncPlan } from '../detection/plan.js';
 
 /** A customer account (one API client). */
@@ -230,6 +231,62 @@ export interface EventDeliveryRow {
   lastStatusCode: number | null;
 }
 
+/** What an operation writes. */
+export type OperationKind = 'appointment.create' | 'appointment.update' | 'patient.create' | 'patient.update';
+/** Where an operation stands. */
+export type OperationStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+
+/** A write into the EHR requested through the API, run as a durable job. */
+export interface Operation {
+  /** The job_id. */
+  id: string;
+  accountId: string;
+  connectionId: string;
+  kind: OperationKind;
+  /** ehrsync's id of the appointment or patient, known when the request is accepted. */
+  targetId: string;
+  targetEhrId: string | null;
+  input: Record<string, unknown>;
+  status: OperationStatus;
+  attempts: number;
+  nextRunAt: EpochMs;
+  idempotencyKey: string | null;
+  requestHash: string;
+  errorCode: string | null;
+  errorMessage: string | null;
+  createdAt: EpochMs;
+  updatedAt: EpochMs;
+}
+
+/** Fields of a new operation. */
+export interface NewOperation {
+  id: string;
+  accountId: string;
+  connectionId: string;
+  kind: OperationKind;
+  targetId: string;
+  targetEhrId: string | null;
+  input: Record<string, unknown>;
+  idempotencyKey: string | null;
+  requestHash: string;
+  now: EpochMs;
+}
+
+/** Everything a finished operation commits, in one transaction (like a sync's outbox write). */
+export interface OperationCommit {
+  operationId: string;
+  connectionId: string;
+  status: 'succeeded' | 'failed';
+  targetEhrId?: string | null;
+  /** Projection rows as the EHR holds them after the write: the next sync then sees no change. */
+  upsertAppointments: Projected<AppointmentRecord>[];
+  upsertPatients: Projected<PatientRecord>[];
+  events: StoredEventInput[];
+  errorCode?: string;
+  errorMessage?: string;
+  finishedAt: EpochMs;
+}
+
 /** Where a delivery stands: `pending` (due or waiting for a retry), `succeeded`, `failed` (exhausted or not retryable), `skipped` (endpoint disabled or deleted). */
 export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'skipped';
 
@@ -337,10 +394,25 @@ export interface Store {
   listAppointments(filter: AppointmentFilter): Promise<AppointmentRow[]>;
   /** One projected appointment by ehrsync id, or by the EHR's id. */
   getAppointment(connectionId: string, id: string): Promise<AppointmentRow | null>;
+  /** One projected patient by ehrsync id, or by the EHR's id. */
+  getPatient(connectionId: string, id: string): Promise<PatientRow | null>;
   /** Projected patients of a connection, with the total for pagination. */
   listPatients(filter: PatientFilter): Promise<{ rows: PatientRow[]; total: number }>;
   /** The event log joined with deliveries and endpoint URLs, with the total for pagination. */
   listEventDeliveries(filter: EventDeliveryFilter): Promise<{ rows: EventDeliveryRow[]; total: number }>;
+
+  /**
+   * Records a requested write. With an idempotency key already used by the account, returns the
+   * existing operation instead (`existing: true`) and creates nothing.
+   */
+  createOperation(input: NewOperation): Promise<{ operation: Operation; existing: boolean }>;
+  getOperation(id: string): Promise<Operation | null>;
+  /** Leases due operations (queued, or running with an expired lease: their worker died) and counts the attempt. */
+  claimDueOperations(now: EpochMs, limit: number, leaseUntil: EpochMs, owner: string): Promise<Operation[]>;
+  /** Puts a leased operation back in the queue for a later attempt, recording why. */
+  rescheduleOperation(id: string, owner: string, retry: { nextRunAt: EpochMs; errorCode: string; errorMessage: string; now: EpochMs }): Promise<void>;
+  /** Finishes an operation: projection, events with deliveries, and its outcome, all or nothing. */
+  completeOperation(commit: OperationCommit): Promise<void>;
 
   createEndpoint(input: NewEndpoint): Promise<Endpoint>;
   getEndpoint(id: string): Promise<Endpoint | null>;

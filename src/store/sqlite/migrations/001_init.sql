@@ -167,3 +167,29 @@ CREATE TABLE attempts (
   outcome          TEXT NOT NULL              -- succeeded | retry | failed
 );
 CREATE INDEX attempts_delivery ON attempts(delivery_id);
+
+-- Operations: writes into the EHR requested through the API, run as durable jobs. The id is the
+-- job_id of the operation events; the target id is ehrsync's id of the record, known up front.
+CREATE TABLE operations (
+  id              TEXT PRIMARY KEY,
+  account_id      TEXT NOT NULL REFERENCES accounts(id),
+  connection_id   TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+  kind            TEXT NOT NULL,              -- appointment.create | appointment.update | patient.create | patient.update
+  target_id       TEXT NOT NULL,
+  target_ehr_id   TEXT,
+  input           TEXT NOT NULL,              -- JSON of the validated request
+  status          TEXT NOT NULL,              -- queued | running | succeeded | failed
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_run_at     INTEGER NOT NULL,
+  lease_until     INTEGER,
+  lease_owner     TEXT,
+  idempotency_key TEXT,
+  request_hash    TEXT NOT NULL,
+  error_code      TEXT,
+  error_message   TEXT,
+  created_at      INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX operations_idempotency ON operations(account_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX operations_due ON operations(next_run_at) WHERE status IN ('queued', 'running');
+CREATE INDEX operations_connection ON operations(connection_id, created_at);
