@@ -34,6 +34,8 @@ export interface Config {
   endpointDisableAfterDays: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   rateLimitPerSecond: number;
+  /** Days events are kept once every delivery is final; 0 keeps them forever. */
+  retentionDays: number;
 }
 
 /** Settings as they arrive from a source, before validation. */
@@ -53,6 +55,7 @@ export const DEFAULTS = {
   endpointDisableAfterDays: 5,
   logLevel: 'info' as const,
   rateLimitPerSecond: 50,
+  retentionDays: 30,
 };
 
 /** Environment variable of each setting. */
@@ -72,6 +75,7 @@ export const ENV: Record<string, keyof RawConfig> = {
   EHRSYNC_ENDPOINT_DISABLE_AFTER_DAYS: 'endpointDisableAfterDays',
   EHRSYNC_LOG_LEVEL: 'logLevel',
   EHRSYNC_RATE_LIMIT_PER_SECOND: 'rateLimitPerSecond',
+  EHRSYNC_RETENTION_DAYS: 'retentionDays',
   EHRSYNC_CONFIG: 'config',
 };
 
@@ -184,6 +188,7 @@ export function resolveConfig(...sources: RawConfig[]): Config {
     endpointDisableAfterDays: int('endpointDisableAfterDays', raw.endpointDisableAfterDays, 1, 365, DEFAULTS.endpointDisableAfterDays),
     logLevel: logLevel as Config['logLevel'],
     rateLimitPerSecond: int('rateLimitPerSecond', raw.rateLimitPerSecond, 1, 100_000, DEFAULTS.rateLimitPerSecond),
+    retentionDays: int('retentionDays', raw.retentionDays, 0, 3650, DEFAULTS.retentionDays),
   };
 }
 

@@ -443,6 +443,45 @@ export class SqlStore implements Store {
     );
   }
 
+  // ── retention and erasure ─────────────────────────────────────────────────
+
+  async purgeEvents(before: EpochMs, limit: number): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      const rows = await tx.all<{ seq: number }>(
+        `SELECT e.seq FROM events e WHERE e.created_at < ?
+           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.status = 'pending')
+         ORDER BY e.seq LIMIT ?`,
+        [before, limit],
+      );
+      await tx.run('DELETE FROM quarantine WHERE created_at < ?', [before]);
+      if (rows.length === 0) return 0;
+      await this.deleteEvents(tx, rows.map((r) => Number(r.seq)));
+      return rows.length;
+    });
+  }
+
+  async erasePatient(connectionId: string, patientEhrId: string): Promise<{ events: number; appointments: number; patients: number; quarantined: number }> {
+    return this.db.transaction(async (tx) => {
+      const seqs = (await tx.all<{ seq: number }>('SELECT seq FROM events WHERE connection_id = ? AND patient_ehr_id = ?', [connectionId, patientEhrId])).map((r) => Number(r.seq));
+      await this.deleteEvents(tx, seqs);
+      const appointments = await tx.run('DELETE FROM projection_appointments WHERE connection_id = ? AND patient_ehr_id = ?', [connectionId, patientEhrId]);
+      const patients = await tx.run('DELETE FROM projection_patients WHERE connection_id = ? AND ehr_id = ?', [connectionId, patientEhrId]);
+      // Quarantined raw records are free text: match the patient's id as a JSON string value.
+      const quarantined = await tx.run("DELETE FROM quarantine WHERE connection_id = ? AND (ehr_id = ? OR raw LIKE ?)", [connectionId, patientEhrId, `%"${patientEhrId.replace(/[%_"]/g, '')}"%`]);
+      return { events: seqs.length, appointments, patients, quarantined };
+    });
+  }
+
+  /** Deletes events by sequence number, with their attempts and deliveries. */
+  protected async deleteEvents(tx: SqlRunner, seqs: readonly number[]): Promise<void> {
+    for (let i = 0; i < seqs.length; i += 500) {
+      const list = JSON.stringify(seqs.slice(i, i + 500));
+      await tx.run(`DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_seq IN ${this.d.jsonIntList})`, [list]);
+      await tx.run(`DELETE FROM deliveries WHERE event_seq IN ${this.d.jsonIntList}`, [list]);
+      await tx.run(`DELETE FROM events WHERE seq IN ${this.d.jsonIntList}`, [list]);
+    }
+  }
+
   // ── operations ────────────────────────────────────────────────────────────
 
   async createOperation(o: NewOperation): Promise<{ operation: Operation; existing: boolean }> {

@@ -402,6 +402,19 @@ export interface Store {
   listEventDeliveries(filter: EventDeliveryFilter): Promise<{ rows: EventDeliveryRow[]; total: number }>;
 
   /**
+   * Retention: deletes events created before `before` whose every delivery is final (succeeded,
+   * failed or skipped), with their deliveries and attempts; and quarantined records older than that.
+   * Events still pending delivery are never purged. Returns the number of events deleted.
+   */
+  purgeEvents(before: EpochMs, limit: number): Promise<number>;
+  /**
+   * Erasure: deletes everything stored about one patient of a connection — events about them with
+   * their deliveries and attempts, their appointments and patient record in the projection, and
+   * quarantined records naming them. Returns what was deleted.
+   */
+  erasePatient(connectionId: string, patientEhrId: string): Promise<{ events: number; appointments: number; patients: number; quarantined: number }>;
+
+  /**
    * Records a requested write. With an idempotency key already used by the account, returns the
    * existing operation instead (`existing: true`) and creates nothing.
    */

@@ -312,6 +312,37 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.equal((await store.listEventDeliveries({ accountId: 'other', order: 'asc', limit: 100, offset: 0 })).total, 0);
     });
 
+    it('retention purges old events whose deliveries are final, never pending ones; erasure removes one patient everywhere', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      const ep = await store.createEndpoint({ accountId: account.id, url: 'https://a.example/hook', secret: 's', now: T0 });
+      const p = plan(connection.id, {
+        appointmentReads: [[appointment({ ehr_appointment_id: 'A', patient_ehr_id: 'p-1' }), appointment({ ehr_appointment_id: 'B', patient_ehr_id: 'p-2' })]],
+        patientReads: [[patient({ ehr_patient_id: 'p-1', mrn: '1' }), patient({ ehr_patient_id: 'p-2', mrn: '2' })]],
+      });
+      const run = await store.startSyncRun(connection.id, T0);
+      await store.commitSync({ runId: run.id, connectionId: connection.id, plan: p, finishedAt: T0, baselineDone: true, nextSyncAt: T0 });
+      assert.equal((await store.listEvents({ accountId: account.id, limit: 100 })).length, 4);
+      assert.equal(await store.purgeEvents(T0 + 1, 1000), 2, 'the patient.created events had no delivery (not subscribed); the pending ones stay');
+      await store.updateEndpoint(ep.id, { enabled: false });
+      await store.deleteEndpoint(ep.id);
+      assert.equal(await store.purgeEvents(T0 + 1, 1000), 2, 'once final (skipped), they go too');
+
+      const p2 = plan(connection.id, {
+        projection: await store.loadProjection(connection.id),
+        appointmentReads: [[appointment({ ehr_appointment_id: 'A', patient_ehr_id: 'p-1', location: '9' }), appointment({ ehr_appointment_id: 'B', patient_ehr_id: 'p-2', location: '9' })]],
+      });
+      const run2 = await store.startSyncRun(connection.id, T0 + 5);
+      await store.commitSync({ runId: run2.id, connectionId: connection.id, plan: p2, finishedAt: T0 + 5, baselineDone: false, nextSyncAt: T0 });
+      const erased = await store.erasePatient(connection.id, 'p-1');
+      assert.deepEqual(erased, { events: 1, appointments: 1, patients: 1, quarantined: 0 });
+      const left = await store.listEvents({ accountId: account.id, limit: 100 });
+      assert.equal(left.length, 1);
+      assert.ok(!left[0]!.body.includes('"A"') && !left[0]!.body.includes('p-1'));
+      const projection = await store.loadProjection(connection.id);
+      assert.deepEqual([[...projection.appointments.keys()], [...projection.patients.keys()]], [['B'], ['p-2']]);
+    });
+
     it('endpoints: create with defaults, patch, delete keeps undelivered deliveries visible as skipped', async (t) => {
       const store = await open(t);
       const { account, connection } = await setup(store);

@@ -124,6 +124,52 @@ export function registerAdmin(program: Command): void {
     });
 
   program
+    .command('purge')
+    .description('delete events older than N days whose deliveries are all final (the retention job serve also runs daily)')
+    .requiredOption('--older-than-days <n>', 'age in days')
+    .option('--database <db>', DB_HELP)
+    .option('--config <file>', 'JSON config file')
+    .option('--json', 'print JSON')
+    .action(async (o: DbFlags & { olderThanDays: string }) => {
+      const days = Number(o.olderThanDays);
+      if (!Number.isFinite(days) || days < 0) throw new BadRequestError('--older-than-days must be a number of days, 0 or more.');
+      await withStore(o, async (store) => {
+        let total = 0;
+        for (;;) {
+          const n = await store.purgeEvents(systemClock.now() - days * 86_400_000, 5000);
+          total += n;
+          if (n < 5000) break;
+        }
+        print(o.json, { events_deleted: total }, `deleted ${total} events`);
+      });
+    });
+
+  program
+    .command('erase-patient')
+    .description('delete everything stored about one patient of a connection: events, deliveries, attempts, projection, quarantine')
+    .requiredOption('--connection <id>', 'the connection id')
+    .option('--patient-ehr-id <id>', 'the patient\'s EHR id')
+    .option('--mrn <mrn>', 'or the patient\'s MRN')
+    .option('--database <db>', DB_HELP)
+    .option('--config <file>', 'JSON config file')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  npx ehrsync erase-patient --connection 3f2a… --mrn 44235\n')
+    .action(async (o: DbFlags & { connection: string; patientEhrId?: string; mrn?: string }) => {
+      if (!o.patientEhrId && !o.mrn) throw new BadRequestError('give --patient-ehr-id or --mrn.');
+      await withStore(o, async (store) => {
+        if (!(await store.getConnection(o.connection))) throw new ConfigError(`--connection ${o.connection}: no such connection; list them with \`npx ehrsync connections list\`.`);
+        let ehrId = o.patientEhrId;
+        if (!ehrId) {
+          const found = await store.listPatients({ connectionId: o.connection, mrn: o.mrn, limit: 2, offset: 0 });
+          if (found.rows.length === 0) throw new ConfigError(`--mrn ${o.mrn}: no such patient on this connection.`);
+          ehrId = found.rows[0]!.record.ehr_patient_id;
+        }
+        const erased = await store.erasePatient(o.connection, ehrId);
+        print(o.json, erased, `erased: ${erased.events} events, ${erased.appointments} appointments, ${erased.patients} patient records, ${erased.quarantined} quarantined records`);
+      });
+    });
+
+  program
     .command('migrate')
     .description('apply pending database migrations (also done at every start)')
     .option('--database <db>', DB_HELP)
