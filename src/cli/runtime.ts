@@ -1,0 +1,172 @@
+/**
+ * @module cli/runtime — the composition root: opens the store and starts the roles this process
+ * runs (api, sync, delivery) from one validated Config, and stops them in the safe order. `serve`
+ * and `demo` both start ehrsync through here, so there is one wiring to get right.
+ */
+import type { FastifyInstance } from 'fastify';
+import { buildApi } from '../api/app.js';
+import type { EhrConnector } from '../connectors/connector.js';
+import type { Clock } from '../domain/clock.js';
+import { systemClock } from '../domain/clock.js';
+import { describeError } from '../domain/errors.js';
+import { newId } from '../domain/ids.js';
+import type { Logger } from '../domain/logger.js';
+import { Metrics } from '../domain/metrics.js';
+import { SecretBox } from '../domain/secrets.js';
+import { OperationRunner } from '../operations/runner.js';
+import { openStore } from '../store/open.js';
+import type { Connection, Store } from '../store/store.js';
+import { SyncScheduler } from '../sync/scheduler.js';
+import type { Config } from './config.js';
+
+/** Builds the connector of a connection (the registry in production; tests pass their own). */
+export type ConnectorFactory = (connection: Connection, deps: { secretBox: SecretBox; logger: Logger }) => EhrConnector;
+
+/** What starting ehrsync needs besides its Config. */
+export interface RuntimeOptions {
+  config: Config;
+  logger: Logger;
+  createConnector: ConnectorFactory;
+  clock?: Clock;
+  /** This process's name in leases; default `<hostname-ish>-<random>`. */
+  owner?: string;
+  /** How often the sync scheduler looks for due connections. Default 1000 ms. */
+  syncPollMs?: number;
+}
+
+/** A running ehrsync process. */
+export interface Runtime {
+  store: Store;
+  secretBox: SecretBox;
+  metrics: Metrics;
+  /** The API's base URL, when this process runs the api role. */
+  apiUrl: string | null;
+  api: FastifyInstance | null;
+  scheduler: SyncScheduler | null;
+  operations: OperationRunner | null;
+  /** Stops accepting work, lets work in flight finish, closes connectors and the store. */
+  close(): Promise<void>;
+}
+
+const PURGE_EVERY_MS = 6 * 3600_000;
+
+/**
+ * Caches one connector per connection, rebuilt when the connection's settings change (a PATCH of
+ * its config must take effect at the next sync without a restart).
+ */
+export class ConnectorCache {
+  private readonly byId = new Map<string, { key: string; connector: EhrConnector }>();
+
+  constructor(
+    private readonly build: (connection: Connection) => EhrConnector,
+  ) {}
+
+  /** The connector for this connection's current settings. */
+  get(connection: Connection): EhrConnector {
+    const key = JSON.stringify([connection.connector, connection.config, connection.statusMap, connection.timezone]);
+    const hit = this.byId.get(connection.id);
+    if (hit && hit.key === key) return hit.connector;
+    if (hit) void Promise.resolve(hit.connector.close?.()).catch(() => {});
+    const connector = this.build(connection);
+    this.byId.set(connection.id, { key, connector });
+    return connector;
+  }
+
+  /** Closes every connector. */
+  async closeAll(): Promise<void> {
+    const all = [...this.byId.values()];
+    this.byId.clear();
+    await Promise.allSettled(all.map((c) => c.connector.close?.()));
+  }
+}
+
+/** Starts ehrsync with the roles of `config`. */
+export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const { config, logger } = options;
+  const clock = options.clock ?? systemClock;
+  const owner = options.owner ?? `${process.pid}-${newId().slice(0, 8)}`;
+  const store = await openStore(config.database);
+  const secretBox = new SecretBox(config.encryptionKey);
+  const metrics = new Metrics();
+  const connectors = new ConnectorCache((c) => options.createConnector(c, { secretBox, logger }));
+  const connectorFor = (c: Connection): EhrConnector => connectors.get(c);
+  const has = (role: Config['roles'][number]): boolean => config.roles.includes(role);
+
+  let scheduler: SyncScheduler | null = null;
+  let operations: OperationRunner | null = null;
+  const timers: NodeJS.Timeout[] = [];
+  if (has('sync')) {
+    scheduler = new SyncScheduler(
+      { store, connectorFor, clock, logger, metrics, timeoutMs: config.syncTimeoutSeconds * 1000 },
+      { owner, concurrency: config.syncConcurrency, pollMs: options.syncPollMs },
+    );
+    // Writes go to the EHR, so they run where syncs run (same credentials, same rate limits).
+    operations = new OperationRunner({ store, connectorFor, clock, logger, owner });
+    scheduler.start();
+    operations.start();
+  }
+  if (has('delivery') && config.retentionDays > 0) {
+    const purge = async (): Promise<void> => {
+      try {
+        const before = clock.now() - config.retentionDays * 86_400_000;
+        let n = 0;
+        for (let batch = 1; batch > 0; n += batch) batch = await store.purgeEvents(before, 1000);
+        if (n > 0) logger.info({ purged: n }, 'purged events past retention');
+      } catch (err) {
+        logger.warn({ error_code: describeError(err).code }, 'purge failed; retrying later');
+      }
+    };
+    void purge();
+    const t = setInterval(() => void purge(), PURGE_EVERY_MS);
+    t.unref();
+    timers.push(t);
+  }
+
+  let api: FastifyInstance | null = null;
+  let apiUrl: string | null = null;
+  if (has('api')) {
+    api = await buildApi({
+      store,
+      secretBox,
+      clock,
+      logger,
+      metrics,
+      endpointUrlPolicy: { allowInsecure: config.allowInsecureEndpoints, allowHosts: config.endpointAllowHosts },
+      adminToken: config.adminToken,
+      rateLimitPerSecond: config.rateLimitPerSecond,
+      syncNow: scheduler ? (id) => scheduler.syncNow(id) : undefined,
+      wakeOperations: operations ? () => operations.wakeUp() : undefined,
+      ready: async () => {
+        try {
+          await store.getAccount('__readiness_probe__');
+          return true;
+        } catch {
+          return false;
+        }
+      },
+    });
+    apiUrl = await api.listen({ host: config.host, port: config.port });
+  }
+
+  let closed: Promise<void> | null = null;
+  return {
+    store,
+    secretBox,
+    metrics,
+    api,
+    apiUrl,
+    scheduler,
+    operations,
+    close() {
+      closed ??= (async () => {
+        for (const t of timers) clearInterval(t);
+        // Stop taking requests first, then let syncs and jobs in flight commit, then close.
+        if (api) await api.close();
+        await Promise.allSettled([scheduler?.stop(), operations?.stop()]);
+        await connectors.closeAll();
+        await store.close();
+      })();
+      return closed;
+    },
+  };
+}
