@@ -38,6 +38,16 @@ export interface SyncEngineDeps {
   newId?: () => string;
   /** Where sync figures are counted. */
   metrics?: Metrics;
+  /** Told as each step of a sync finishes (the CLI shows progress of a long first sync). */
+  onProgress?: (step: SyncProgress) => void;
+}
+
+/** A finished step of a sync, with how many records it handled. */
+export interface SyncProgress {
+  step: 'schedule read' | 'moved or deleted checked' | 'changed patients read' | 'planned' | 'committed';
+  count: number;
+  /** Milliseconds since the sync started. */
+  ms: number;
 }
 
 /** The outcome of one sync. */
@@ -58,6 +68,7 @@ export async function syncConnection(deps: SyncEngineDeps, connection: Connectio
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new EhrError('ehr_timeout', `The EHR did not answer within ${timeoutMs} ms.`)), timeoutMs);
   const signal = controller.signal;
+  const progress = (step: SyncProgress['step'], count: number): void => deps.onProgress?.({ step, count, ms: clock.now() - startedAt });
   try {
     const connector = deps.connectorFor(connection);
     const window = syncWindow(startedAt, connection.windowPastDays, connection.windowFutureDays);
@@ -66,6 +77,7 @@ export async function syncConnection(deps: SyncEngineDeps, connection: Connectio
     const baseline = connection.baselineAt === null ? (connection.replayBaseline ? 'replay' : 'silent') : null;
 
     const schedule = await connector.readSchedule(window, { signal });
+    progress('schedule read', schedule.appointments.length);
 
     // Appointments that should be in the window but are not: moved, or deleted? Ask directly.
     const missing = findMissingAppointments(projection, candidateIds(schedule.appointments), window, providers).slice(0, deps.maxDirectReads ?? 200);
@@ -81,6 +93,7 @@ export async function syncConnection(deps: SyncEngineDeps, connection: Connectio
         gone.push(ehrId);
       }
     }
+    if (missing.length > 0) progress('moved or deleted checked', missing.length);
 
     // Patients edited without touching an appointment: read what changed since the last cursor.
     let changedPatients: Candidate<PatientRecord>[] = [];
@@ -93,6 +106,7 @@ export async function syncConnection(deps: SyncEngineDeps, connection: Connectio
       const read = await connector.readPatients({ changedSince: since }, { signal });
       changedPatients = read.patients;
       extraQuarantine.push(...read.quarantined);
+      progress('changed patients read', read.patients.length);
     }
     signal.throwIfAborted();
 
@@ -115,6 +129,7 @@ export async function syncConnection(deps: SyncEngineDeps, connection: Connectio
       newId: deps.newId ?? newId,
     });
 
+    progress('planned', plan.events.length);
     const finishedAt = clock.now();
     await store.commitSync({
       runId: run.id,
@@ -127,6 +142,7 @@ export async function syncConnection(deps: SyncEngineDeps, connection: Connectio
       nextSyncAt: finishedAt + nextSyncDelay(connection.syncIntervalMs, 0, random()),
       projectionVersion: projection.version,
     });
+    progress('committed', plan.events.length);
     deps.metrics?.syncRuns.inc({ outcome: 'succeeded' });
     deps.metrics?.syncDuration.observe((finishedAt - startedAt) / 1000);
     for (const [type, n] of Object.entries(plan.counts)) deps.metrics?.eventsDetected.inc({ type }, n);

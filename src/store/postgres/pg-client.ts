@@ -59,8 +59,11 @@ export class PgClient implements SqlClient {
   readonly dialect = 'postgres' as const;
   readonly pool: pg.Pool;
   private readonly schema: string | undefined;
+  private readonly url: string;
+  private readonly listeners = new Set<() => Promise<void>>();
 
   constructor(url: string, options: PgClientOptions = {}) {
+    this.url = url;
     this.schema = options.schema;
     if (this.schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(this.schema)) throw new Error(`invalid schema name ${JSON.stringify(this.schema)}`);
     this.pool = new pg.Pool({
@@ -133,7 +136,60 @@ export class PgClient implements SqlClient {
     }
   }
 
+  /** The NOTIFY channel of this database's schema (schemas sharing a server must not wake each other). */
+  channel(name: string): string {
+    return `${name}_${this.schema ?? 'public'}`;
+  }
+
+  /**
+   * Calls `onNotify` on every NOTIFY on `channel` (see `channel()`), over a dedicated connection
+   * that reconnects with backoff after a server restart. It also calls `onNotify` after each
+   * reconnect, because notifications sent while it was away are lost. Returns a stop function.
+   */
+  listen(channel: string, onNotify: () => void): () => Promise<void> {
+    let stopped = false;
+    let client: pg.Client | null = null;
+    let delay = 250;
+    let timer: NodeJS.Timeout | null = null;
+    const connect = async (): Promise<void> => {
+      if (stopped) return;
+      const c = new pg.Client({ connectionString: this.url });
+      client = c;
+      c.on('notification', () => onNotify());
+      c.on('error', () => retry(c));
+      c.on('end', () => retry(c));
+      try {
+        await c.connect();
+        await c.query(`LISTEN ${channel}`);
+        delay = 250;
+        onNotify();
+      } catch {
+        retry(c);
+      }
+    };
+    const retry = (c: pg.Client): void => {
+      if (stopped || client !== c) return;
+      client = null;
+      c.end().catch(() => {});
+      timer = setTimeout(() => void connect(), delay);
+      timer.unref();
+      delay = Math.min(delay * 2, 5000);
+    };
+    void connect();
+    const stop = async (): Promise<void> => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      const c = client;
+      client = null;
+      this.listeners.delete(stop);
+      if (c) await c.end().catch(() => {});
+    };
+    this.listeners.add(stop);
+    return stop;
+  }
+
   async close(): Promise<void> {
+    await Promise.all([...this.listeners].map((stop) => stop()));
     await this.pool.end();
   }
 }
