@@ -7,7 +7,7 @@ import { ConfigError } from '../domain/errors.js';
 import type { Logger } from '../domain/logger.js';
 import type { SecretBox } from '../domain/secrets.js';
 import type { EhrConnector } from './connector.js';
-import { DEMO_MRN_SYSTEM, DEMO_NATIVE_STATUS_EXTENSION, DEMO_NATIVE_STATUS_MAP } from './demo-profile.js';
+import { DEMO_MRN_SYSTEM, DEMO_NATIVE_STATUS_EXTENSION, DEMO_NATIVE_STATUS_MAP } from '../domain/demo-ehr-profile.js';
 import type { FhirConfig } from './fhir/config.js';
 import { parseFhirConfig } from './fhir/config.js';
 import { FhirConnector } from './fhir/fhir-connector.js';

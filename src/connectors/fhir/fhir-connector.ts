@@ -117,6 +117,7 @@ export class FhirConnector implements EhrConnector {
     let url: string | null = first;
     let offset = 0;
     let firstIdOfPrevPage: unknown;
+    let sawNext = false;
     for (let page = 0; url !== null; page++) {
       if (page >= MAX_PAGES) throw new EhrError('ehr_bad_response', `The EHR kept sending pages after ${MAX_PAGES}; stopping.`);
       const res = await this.http.request({ url, signal });
@@ -130,10 +131,11 @@ export class FhirConnector implements EhrConnector {
       const next = (Array.isArray(b.link) ? b.link : []).find((l: unknown) => isObj(l) && l.relation === 'next') as Resource | undefined;
       if (next && typeof next.url === 'string') {
         url = next.url;
-      } else if (matches >= this.config.pageSize && !(typeof b.total === 'number' && offset + matches >= b.total)) {
+        sawNext = true;
+      } else if (!sawNext && matches >= this.config.pageSize && !(typeof b.total === 'number' && offset + matches >= b.total)) {
         // No next link but a full page (e.g. Medplum's MemoryRepository): page by offset while pages come back full.
         const firstId = isObj(resources[0]) ? resources[0].id : undefined;
-        if (page > 0 && firstId !== undefined && firstId === firstIdOfPrevPage) throw new EhrError('ehr_bad_response', 'The EHR ignores _offset and sends no paging links; lower nothing, raise pageSize above the window size.');
+        if (page > 0 && firstId !== undefined && firstId === firstIdOfPrevPage) throw new EhrError('ehr_bad_response', 'The EHR ignores _offset and sends no paging links; raise pageSize above the number of appointments in the window.');
         firstIdOfPrevPage = firstId;
         offset += matches;
         url = `${first}${first.includes('?') ? '&' : '?'}_offset=${offset}`;

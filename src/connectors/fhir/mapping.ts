@@ -4,6 +4,7 @@
  * drafts back to resources for writes. No I/O, no clock.
  */
 import type { AppointmentRecord, Candidate, PatientRecord, QuarantineItem } from '../../domain/records.js';
+import { MODE_EXTENSION } from '../../domain/demo-ehr-profile.js';
 import type { StatusMap } from '../../domain/status.js';
 import { normalizeStatus } from '../../domain/status.js';
 import type { AppointmentDraft, PatientDraft, ProviderInfo } from '../connector.js';
@@ -14,7 +15,7 @@ export type Resource = Record<string, unknown>;
 /** Identifier system of the idempotency key ehrsync puts on resources it creates. */
 export const JOB_IDENTIFIER_SYSTEM = 'urn:ehrsync:job';
 /** Extension URL ehrsync uses for the appointment mode when the connection names none. */
-export const DEFAULT_MODE_EXTENSION = 'https://ehrsync.dev/fhir/StructureDefinition/appointment-mode';
+export const DEFAULT_MODE_EXTENSION = MODE_EXTENSION;
 /** The FHIR R4 AppointmentStatus codes. */
 export const FHIR_APPOINTMENT_STATUSES = ['proposed', 'pending', 'booked', 'arrived', 'fulfilled', 'cancelled', 'noshow', 'entered-in-error', 'checked-in', 'waitlist'] as const;
 /** A normalized status → the FHIR code a write puts in `Appointment.status`. */

@@ -1,9 +1,11 @@
 /**
- * @module connectors/demo-profile — what the `demo` connector kind knows about the demo EHR that
- * ships with ehrsync: its MRN system, its native status extension and codes. The demo EHR
- * (src/demo-ehr) imports these constants too, so the two cannot drift apart.
+ * @module domain/demo-ehr-profile — what the `demo` connector kind and the demo EHR agree on: MRN
+ * system, extension URLs, native status codes. Both sides import these, so they cannot drift apart.
  */
-import type { StatusMap } from '../domain/status.js';
+import type { StatusMap } from './status.js';
+
+/** Extension URL ehrsync reads the appointment mode from by default (and writes it to). */
+export const MODE_EXTENSION = 'https://ehrsync.dev/fhir/StructureDefinition/appointment-mode';
 
 /** Identifier system of the demo EHR's MRNs. */
 export const DEMO_MRN_SYSTEM = 'urn:demo-ehr:mrn';
