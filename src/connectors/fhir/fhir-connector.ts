@@ -42,6 +42,7 @@ import {
   patientResource,
   setExtension,
   statusForWrite,
+  statusProblem,
   unmappable,
 } from './mapping.js';
 
@@ -208,7 +209,11 @@ export class FhirConnector implements EhrConnector {
     for (const r of raw) {
       const bad = unmappable('appointment', r, 'Appointment');
       if (bad) quarantined.push(bad);
-      else if (isObj(r) && r.resourceType === 'Appointment') resources.push(r);
+      else if (isObj(r) && r.resourceType === 'Appointment') {
+        const problem = statusProblem(r, this.map);
+        if (problem) quarantined.push({ kind: 'appointment', ehr_id: String(r.id), reason: problem, raw: JSON.stringify(r).slice(0, 2000) });
+        else resources.push(r);
+      }
     }
     const related = await this.related(resources, opts.signal);
     const appointments = resources.map((a) => mapAppointment(a, related, this.map));
@@ -242,6 +247,8 @@ export class FhirConnector implements EhrConnector {
   private async withRelated(a: Resource, signal: AbortSignal): Promise<{ appointment: Candidate<AppointmentRecord>; patient?: Candidate<PatientRecord> }> {
     const related = await this.related([a], signal);
     const appointment = mapAppointment(a, related, this.map);
+    // An invalid status code leaves the status out, so detection quarantines the record.
+    if (statusProblem(a, this.map)) delete appointment.status;
     const pid = participants(a).patientId;
     const pr = pid === null ? undefined : related.patients.get(pid);
     return pr ? { appointment, patient: mapPatient(pr, this.map) } : { appointment };

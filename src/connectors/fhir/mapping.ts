@@ -214,6 +214,18 @@ export function unmappable(kind: 'appointment' | 'patient', r: unknown, expected
 }
 
 /**
+ * Why an Appointment's status cannot be trusted, or null: `Appointment.status` (when it is the
+ * source of the raw code) must be an R4 AppointmentStatus code. Native codes from a configured
+ * extension are open-ended and pass through to the status map.
+ */
+export function statusProblem(a: Resource, opts: Pick<MappingOptions, 'statusExtension'>): string | null {
+  const raw = rawStatus(a, opts);
+  if (raw !== a.status) return null;
+  if (typeof raw !== 'string') return null; // missing or mistyped: the validator names it
+  return (FHIR_APPOINTMENT_STATUSES as readonly string[]).includes(raw) ? null : `status ${JSON.stringify(raw.slice(0, 40))} is not an R4 AppointmentStatus code`;
+}
+
+/**
  * The FHIR status and native code a write sets for a requested code (any key of the connection's
  * map: a FHIR code, a native code, or a normalized name).
  */
