@@ -16,7 +16,10 @@ export interface FhirHttpOptions {
   auth: AuthProvider;
   fetch: typeof fetch;
   logger: Logger;
+  /** Wall clock (Retry-After dates). */
   now: () => number;
+  /** Monotonic clock of the rate limit (never an injected wall clock that may stand still). Default performance.now. */
+  monotonic?: () => number;
   sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   timeoutMs: number;
   rateLimitPerSec: number;
@@ -84,7 +87,7 @@ export class FhirHttp {
   private readonly origin: string;
 
   constructor(private readonly o: FhirHttpOptions) {
-    this.bucket = new TokenBucket(o.rateLimitPerSec, o.now, o.sleep);
+    this.bucket = new TokenBucket(o.rateLimitPerSec, o.monotonic ?? (() => performance.now()), o.sleep);
     this.origin = new URL(o.baseUrl).origin;
   }
 
