@@ -141,6 +141,22 @@ describe('fhir connector faults', () => {
     assert.equal(ok.status === 'succeeded' && ok.quarantined, 4, 'no start, wrong type, unknown FHIR status, no id');
   });
 
+  it('asks metadata once whether Patient has _lastUpdated (auto), and goes without when it does not', async (t) => {
+    let metadataCalls = 0;
+    const { connector } = await fhirWith(t, (req) => {
+      if (req.url?.endsWith('/metadata')) {
+        metadataCalls++;
+        return { body: { resourceType: 'CapabilityStatement', rest: [{ mode: 'server', resource: [{ type: 'Patient', searchParam: [{ name: 'identifier', type: 'token' }] }] }] } };
+      }
+      return { body: bundle([]) };
+    }, { lastUpdated: 'auto' });
+    assert.equal(connector.capabilities.patientsChangedSince, true, 'assumed until asked');
+    await connector.readSchedule(WINDOW, { signal: signal() });
+    await connector.readSchedule(WINDOW, { signal: signal() });
+    assert.equal(connector.capabilities.patientsChangedSince, false);
+    assert.equal(metadataCalls, 1);
+  });
+
   it('SMART backend services: a signed client assertion buys a token that is cached and sent', async (t) => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
     const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();

@@ -177,8 +177,6 @@ export class FhirConnector implements EhrConnector {
     return out;
   }
 
-  private practitionerCache = new Map<string, ProviderInfo>();
-
   /** Patients and practitioners the appointments reference, read in batches. */
   private async related(appointments: Resource[], signal: AbortSignal) {
     const patientIds: string[] = [];
