@@ -157,6 +157,21 @@ describe('fhir connector faults', () => {
     assert.equal(metadataCalls, 1);
   });
 
+  it('writes work against a server with a fake versionId (always "1") that ignores If-None-Exist and Prefer', async (t) => {
+    const { fake, connector } = await fhirWith(t, (req) => {
+      const u = new URL(req.url ?? '', 'http://x');
+      if (req.method === 'PUT') return { body: {} }; // accepts, echoes nothing
+      if (u.pathname.endsWith('/Appointment/a1')) return { body: appt('a1', { meta: { versionId: '1' } }) };
+      if (u.pathname.endsWith('/Patient')) return { body: bundle([patient]) };
+      return { body: bundle([]) };
+    }, { writes: true, mrnSystem: 'urn:mrn' });
+    const out = await connector.writes!.updateAppointment('a1', { status: 'cancelled', note: 'called in sick' }, { signal: signal(), idempotencyKey: 'job-9' });
+    const put = fake.requests.find((r) => r.method === 'PUT');
+    assert.equal(put?.headers['if-match'], 'W/"1"');
+    assert.equal(put?.url, '/Appointment/a1');
+    assert.equal(out.appointment.ehr_appointment_id, 'a1', 'read back after a PUT that answered no resource');
+  });
+
   it('SMART backend services: a signed client assertion buys a token that is cached and sent', async (t) => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
     const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
