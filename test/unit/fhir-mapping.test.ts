@@ -78,3 +78,37 @@ describe('fhir config', () => {
     checkConnectorConfig('demo', { baseUrl: 'http://127.0.0.1:4010', pageSize: 50 });
   });
 });
+
+describe('fhir auth and rate limit', () => {
+  it('signs SMART client assertions that verify with the public key (RS384 and ES384)', async () => {
+    const { generateKeyPairSync, verify } = await import('node:crypto');
+    const { clientAssertion } = await import('../../src/connectors/fhir/auth.js');
+    for (const [alg, kp] of [
+      ['RS384', generateKeyPairSync('rsa', { modulusLength: 2048 })],
+      ['ES384', generateKeyPairSync('ec', { namedCurve: 'P-384' })],
+    ] as const) {
+      const jwt = clientAssertion({ type: 'smart-backend', tokenUrl: 'https://e.example/token', clientId: 'c1', privateKey: kp.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), alg, scope: 's' }, Date.UTC(2030, 0, 1));
+      const [h, c, sig] = jwt.split('.') as [string, string, string];
+      const ok = verify('sha384', Buffer.from(`${h}.${c}`), alg === 'ES384' ? { key: kp.publicKey, dsaEncoding: 'ieee-p1363' } : kp.publicKey, Buffer.from(sig, 'base64url'));
+      assert.ok(ok, `${alg} signature verifies`);
+      const claims = JSON.parse(Buffer.from(c, 'base64url').toString()) as Record<string, number>;
+      assert.equal(claims.exp! - claims.iat!, 300);
+    }
+  });
+
+  it('the token bucket lets a burst through, then asks to wait for the next token', async () => {
+    const { TokenBucket } = await import('../../src/connectors/fhir/token-bucket.js');
+    let now = 0;
+    const waits: number[] = [];
+    const bucket = new TokenBucket(2, () => now, async (ms) => {
+      waits.push(ms);
+      now += ms;
+    });
+    const s = new AbortController().signal;
+    await bucket.take(s);
+    await bucket.take(s);
+    assert.deepEqual(waits, [], 'a burst of the rate');
+    await bucket.take(s);
+    assert.deepEqual(waits, [500], 'then one token per 1/rate seconds');
+  });
+});
