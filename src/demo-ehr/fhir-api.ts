@@ -90,10 +90,34 @@ function validate(clinic: DemoClinic, r: FhirResource): void {
   }
 }
 
+/** Behaviours of real EHRs the demo can imitate, so connectors are tested against them. */
+export interface DemoQuirks {
+  /** Appointment searches need a `date` (Oracle Health); `_id`/`identifier` searches excepted. */
+  requireDate?: boolean;
+  /** No `_lastUpdated` search (400) and none in `metadata`. */
+  noLastUpdated?: boolean;
+  /** `meta.versionId` and ETag always `1` (OpenEMR); If-Match is not checked. */
+  fakeVersionId?: boolean;
+  /** A deleted resource leaves no trace: 404, not 410 (Medplum). */
+  hardDelete?: boolean;
+  /** Search bundles carry no `link` (paging by `_offset` only). */
+  noLinks?: boolean;
+}
+
 /** Where the demo's FHIR API is mounted and what it is told to behave like. */
 export interface FhirApiOptions {
   /** Absolute URL of `/fhir` as clients see it (for fullUrl and paging links). */
   baseUrl: () => string;
+  quirks?: DemoQuirks;
+}
+
+/** A resource as this server presents it (fake versionId quirk). */
+function present(r: FhirResource, q: DemoQuirks | undefined): FhirResource {
+  return q?.fakeVersionId ? { ...r, meta: { ...(r.meta as object), versionId: '1' } } : r;
+}
+
+function version(r: FhirResource): string {
+  return (r.meta as { versionId: string }).versionId;
 }
 
 /** Handles one request under `/fhir`; `path` is what follows `/fhir`. */
@@ -109,7 +133,7 @@ export async function handleFhir(clinic: DemoClinic, opts: FhirApiOptions, req: 
 async function route(clinic: DemoClinic, opts: FhirApiOptions, req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void> {
   const seg = path.split('/').filter(Boolean);
   const method = req.method ?? 'GET';
-  if (seg.length === 1 && seg[0] === 'metadata' && method === 'GET') return send(res, 200, capabilityStatement(opts.baseUrl()));
+  if (seg.length === 1 && seg[0] === 'metadata' && method === 'GET') return send(res, 200, capabilityStatement(opts.baseUrl(), opts.quirks));
   const type = seg[0] as DemoType;
   if (!(DEMO_TYPES as readonly string[]).includes(type)) throw new FhirHttpError(404, 'not-supported', 'Unknown resource type.');
   const store = clinic.store;
@@ -123,12 +147,12 @@ async function route(clinic: DemoClinic, opts: FhirApiOptions, req: IncomingMess
       if (found.length > 1) throw new FhirHttpError(412, 'duplicate', 'The If-None-Exist criteria match more than one resource.');
       if (found.length === 1) {
         const existing = found[0]!.resource;
-        return send(res, 200, existing, { location: `${opts.baseUrl()}/${type}/${existing.id}/_history/${(existing.meta as { versionId: string }).versionId}`, etag: `W/"${(existing.meta as { versionId: string }).versionId}"` });
+        return send(res, 200, existing, { location: `${opts.baseUrl()}/${type}/${existing.id}/_history/${version(existing)}`, etag: `W/"${version(existing)}"` });
       }
     }
     validate(clinic, r);
-    const stored = store.transaction(() => clinic.save({ ...r, id: store.nextId(type), meta: undefined }));
-    const v = (stored.meta as { versionId: string }).versionId;
+    const stored = present(store.transaction(() => clinic.save({ ...r, id: store.nextId(type), meta: undefined })), opts.quirks);
+    const v = version(stored);
     return send(res, 201, stored, { location: `${opts.baseUrl()}/${type}/${stored.id}/_history/${v}`, etag: `W/"${v}"` });
   }
   const id = seg[1] as string;
@@ -136,7 +160,8 @@ async function route(clinic: DemoClinic, opts: FhirApiOptions, req: IncomingMess
     const got = store.get(type, id);
     if (got === 'gone') throw new FhirHttpError(410, 'deleted', `${type}/${id} was deleted.`);
     if (!got) throw new FhirHttpError(404, 'not-found', `${type}/${id} does not exist.`);
-    return send(res, 200, got.resource, { etag: `W/"${got.version}"`, 'last-modified': new Date(String((got.resource.meta as { lastUpdated: string }).lastUpdated)).toUTCString() });
+    const shown = present(got.resource, opts.quirks);
+    return send(res, 200, shown, { etag: `W/"${version(shown)}"`, 'last-modified': new Date(String((got.resource.meta as { lastUpdated: string }).lastUpdated)).toUTCString() });
   }
   if (seg.length === 2 && method === 'PUT') {
     const r = parseResource(await readBody(req), type);
@@ -147,14 +172,15 @@ async function route(clinic: DemoClinic, opts: FhirApiOptions, req: IncomingMess
       if (cur === 'gone') throw new FhirHttpError(410, 'deleted', `${type}/${id} was deleted.`);
       if (!cur) throw new FhirHttpError(404, 'not-found', `${type}/${id} does not exist.`);
       const want = etagVersion(req.headers['if-match']);
-      if (want !== null && want !== String(cur.version)) throw new FhirHttpError(412, 'conflict', 'The resource changed since it was read (If-Match).');
-      return clinic.save({ ...r, meta: undefined });
+      if (want !== null && !opts.quirks?.fakeVersionId && want !== String(cur.version)) throw new FhirHttpError(412, 'conflict', 'The resource changed since it was read (If-Match).');
+      return present(clinic.save({ ...r, meta: undefined }), opts.quirks);
     });
-    const v = (stored.meta as { versionId: string }).versionId;
+    const v = version(stored);
     return send(res, 200, stored, { etag: `W/"${v}"` });
   }
   if (seg.length === 2 && method === 'DELETE') {
-    store.delete(type, id, now());
+    if (opts.quirks?.hardDelete) store.purge(type, id);
+    else store.delete(type, id, now());
     res.writeHead(204).end();
     return;
   }
@@ -171,6 +197,8 @@ function search(clinic: DemoClinic, opts: FhirApiOptions, type: DemoType, query:
     if (type !== 'Appointment') throw new FhirHttpError(400, 'not-supported', 'date applies to Appointment.');
     q.start = bounds(query.getAll('date'), 'date');
   }
+  if (query.has('_lastUpdated') && opts.quirks?.noLastUpdated) throw new FhirHttpError(400, 'not-supported', 'Search parameter _lastUpdated is not supported.');
+  if (opts.quirks?.requireDate && type === 'Appointment' && !query.has('date') && !query.has('_id') && !query.has('identifier')) throw new FhirHttpError(400, 'required', 'A date parameter is required when searching Appointment.');
   if (query.has('_lastUpdated')) q.lastUpdated = bounds(query.getAll('_lastUpdated'), '_lastUpdated');
   if (query.has('status')) q.status = list('status');
   if (query.has('patient')) q.patient = (query.get('patient') ?? '').replace(/^Patient\//, '');
@@ -196,13 +224,13 @@ function search(clinic: DemoClinic, opts: FhirApiOptions, type: DemoType, query:
     resourceType: 'Bundle',
     type: 'searchset',
     total,
-    link: links,
-    entry: resources.map((r) => ({ fullUrl: `${base}/${type}/${r.id}`, resource: r, search: { mode: 'match' } })),
+    ...(opts.quirks?.noLinks ? {} : { link: links }),
+    entry: resources.map((r) => ({ fullUrl: `${base}/${type}/${r.id}`, resource: present(r, opts.quirks), search: { mode: 'match' } })),
   };
 }
 
-function capabilityStatement(base: string) {
-  const common = [{ name: '_id', type: 'token' }, { name: '_lastUpdated', type: 'date' }, { name: 'identifier', type: 'token' }];
+function capabilityStatement(base: string, quirks: DemoQuirks | undefined) {
+  const common = [{ name: '_id', type: 'token' }, ...(quirks?.noLastUpdated ? [] : [{ name: '_lastUpdated', type: 'date' }]), { name: 'identifier', type: 'token' }];
   const interactions = ['read', 'search-type', 'create', 'update', 'delete'].map((code) => ({ code }));
   return {
     resourceType: 'CapabilityStatement',

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../domain/logger.js';
 import { silentLogger } from '../domain/logger.js';
 import { DemoClinic } from './clinic.js';
+import type { DemoQuirks } from './fhir-api.js';
 import { handleFhir } from './fhir-api.js';
 import type { ClinicSize } from './seed.js';
 import { DEFAULT_CLINIC_SIZE, seedClinic, seededRandom } from './seed.js';
@@ -34,6 +35,8 @@ export interface DemoEhrOptions {
   clinicSize?: Partial<ClinicSize>;
   /** The clinic's IANA zone (schedule days, booking times). Default America/New_York. */
   timezone?: string;
+  /** Real-EHR behaviours to imitate (require a date, no _lastUpdated, fake versionId, hard delete, no paging links). Default none. */
+  quirks?: DemoQuirks;
   /** Clock (epoch ms). Default Date.now. */
   now?: () => number;
   /** Randomness of the simulator. Default: seeded from `seed`. */
@@ -78,7 +81,7 @@ export async function startDemoEhr(options: DemoEhrOptions): Promise<DemoEhr> {
   const server = createServer((req, res) => {
     const u = new URL(req.url ?? '/', 'http://demo.invalid');
     const done = u.pathname === '/fhir' || u.pathname.startsWith('/fhir/')
-      ? handleFhir(clinic, { baseUrl: () => fhirUrl }, req, res, u.pathname.slice(5), u.searchParams)
+      ? handleFhir(clinic, { baseUrl: () => fhirUrl, quirks: options.quirks }, req, res, u.pathname.slice(5), u.searchParams)
       : handlePage(clinic, req, res, u.pathname, u.searchParams);
     done.catch(() => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });

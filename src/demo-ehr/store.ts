@@ -110,6 +110,12 @@ export class DemoStore {
     return r.changes > 0;
   }
 
+  /** Removes a resource without a trace (hard delete: reads answer 404). */
+  purge(type: DemoType, id: string): boolean {
+    this.db.prepare('DELETE FROM identifiers WHERE type = ? AND id = ?').run(type, id);
+    return this.db.prepare('DELETE FROM resources WHERE type = ? AND id = ?').run(type, id).changes > 0;
+  }
+
   /** Runs a search: one page of matches and the total. */
   search(q: StoreQuery): { resources: FhirResource[]; total: number } {
     const where = ['r.type = ?', 'r.deleted = 0'];

@@ -118,6 +118,8 @@ export function connectorContract(name: string, make: () => Promise<ContractHarn
       const v = validatePatient(byId.patients[0] as never);
       assert.ok(v.ok);
       assert.equal(v.record.phone, '555-0199');
+      // As the sync engine does: capabilities are settled by the first schedule read (fhir asks metadata).
+      await h.connector.readSchedule(window, { signal: signal() });
       if (h.connector.capabilities.patientsChangedSince) {
         const changed = await h.connector.readPatients({ changedSince: before }, { signal: signal() });
         assert.ok(changed.patients.some((p) => p.ehr_patient_id === pid), 'a patient edited after the instant is read');

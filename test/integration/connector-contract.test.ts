@@ -8,6 +8,7 @@ import { createConnector } from '../../src/connectors/registry.js';
 import { DEMO_MRN_SYSTEM } from '../../src/domain/demo-ehr-profile.js';
 import { SecretBox } from '../../src/domain/secrets.js';
 import { practitionerDisplay } from '../../src/demo-ehr/clinic.js';
+import type { DemoQuirks } from '../../src/demo-ehr/fhir-api.js';
 import { startDemoEhr } from '../../src/demo-ehr/server.js';
 import type { ContractHarness } from '../contract/connector-contract.js';
 import { connectorContract } from '../contract/connector-contract.js';
@@ -50,11 +51,12 @@ connectorContract('memory', async () => {
   };
 });
 
-async function demoHarness(nativeStatuses: boolean): Promise<ContractHarness> {
+async function demoHarness(nativeStatuses: boolean, quirks?: DemoQuirks): Promise<ContractHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'ehrsync-demo-'));
-  const ehr = await startDemoEhr({ dataDir: dir, port: 0, nativeStatuses, clinicSize: { providers: 2, patients: 5, daysBack: 0, daysAhead: 0, perProviderDay: 1 } });
+  const ehr = await startDemoEhr({ dataDir: dir, port: 0, nativeStatuses, quirks, clinicSize: { providers: 2, patients: 5, daysBack: 0, daysAhead: 0, perProviderDay: 1 } });
   const dr = ehr.clinic.all('Practitioner')[0]!;
-  const connector = createConnector({ connector: 'demo', config: { baseUrl: ehr.url, pageSize: 5 } }, { secretBox: box });
+  // With quirks, `_lastUpdated` support is detected from metadata rather than assumed.
+  const connector = createConnector({ connector: 'demo', config: { baseUrl: ehr.url, pageSize: 5, ...(quirks ? { lastUpdated: 'auto' } : {}) } }, { secretBox: box });
   const { clinic } = ehr;
   return {
     connector,
@@ -75,7 +77,8 @@ async function demoHarness(nativeStatuses: boolean): Promise<ContractHarness> {
       clinic.move(id, start);
     },
     async deleteAppointment(id) {
-      clinic.store.delete('Appointment', id, new Date().toISOString());
+      const res = await fetch(`${ehr.fhirUrl}/Appointment/${id}`, { method: 'DELETE' });
+      if (res.status !== 204) throw new Error(`DELETE answered ${res.status}`);
     },
     async editPhone(id, phone) {
       clinic.editPatient(id, { phone });
@@ -89,6 +92,9 @@ async function demoHarness(nativeStatuses: boolean): Promise<ContractHarness> {
 
 connectorContract('demo (FHIR statuses, over HTTP)', () => demoHarness(false));
 connectorContract('demo (native athena-style statuses, over HTTP)', () => demoHarness(true));
+connectorContract('demo with real-EHR quirks (date required, no _lastUpdated, fake versionId, hard delete, no paging links)', () =>
+  demoHarness(false, { requireDate: true, noLastUpdated: true, fakeVersionId: true, hardDelete: true, noLinks: true }),
+);
 
 connectorContract('fhir against Medplum fhir-router 4.5.2 MemoryRepository over HTTP', async () => {
   const server = await startMedplum();

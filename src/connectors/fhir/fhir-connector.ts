@@ -220,6 +220,11 @@ export class FhirConnector implements EhrConnector {
   }
 
   async readPatients(query: PatientQuery, opts: ReadOptions): Promise<PatientsRead> {
+    if (!('ids' in query)) {
+      await this.checkCapabilities(opts.signal);
+      // Without `_lastUpdated` patients are read only through their appointments (docs/connectors.md).
+      if (!this.capabilities.patientsChangedSince) return { patients: [], quarantined: [] };
+    }
     const raw = 'ids' in query
       ? await this.readByIds('Patient', query.ids, opts.signal)
       : await this.search(`Patient?_lastUpdated=ge${encodeURIComponent(query.changedSince)}&_count=${this.config.pageSize}`, opts.signal);
