@@ -46,9 +46,17 @@ export function endpointView(e: Endpoint) {
   };
 }
 
+/** Replaces every sealed (`enc:v1:`) value, at any depth, with `***`. */
+function maskSecrets(v: unknown): unknown {
+  if (typeof v === 'string') return v.startsWith('enc:v1:') ? '***' : v;
+  if (Array.isArray(v)) return v.map(maskSecrets);
+  if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, maskSecrets(x)]));
+  return v;
+}
+
 /** The public view of a connection (never its token or credentials). */
 export function connectionView(c: Connection) {
-  const config = Object.fromEntries(Object.entries(c.config).map(([k, v]) => [k, typeof v === 'string' && v.startsWith('enc:v1:') ? '***' : v]));
+  const config = maskSecrets(c.config) as Record<string, unknown>;
   return {
     id: c.id,
     connector: c.connector,

@@ -9,6 +9,7 @@ import type { SecretBox } from '../domain/secrets.js';
 import { hashSecret } from '../domain/secrets.js';
 import type { StatusMap } from '../domain/status.js';
 import { isTimeZone } from '../detection/validate.js';
+import { checkConnectorConfig } from '../connectors/registry.js';
 import type { Account, Connection, Store } from '../store/store.js';
 
 /** Connector kinds that can be created through the API and CLI. */
@@ -54,6 +55,8 @@ export function checkConnectionInput(input: Omit<ConnectionInput, 'accountId'>):
   } catch {
     throw new BadRequestError(`base_url is not an http(s) URL: ${JSON.stringify(String(base).slice(0, 200))}`);
   }
+  // The connector's own settings: unknown fields and bad values are refused by name (config.<field>).
+  checkConnectorConfig(input.connector, { ...input.config, baseUrl: base });
   if (input.timezone !== undefined && !isTimeZone(input.timezone)) throw new BadRequestError(`timezone is not an IANA time zone: ${JSON.stringify(input.timezone)} (e.g. America/New_York).`);
   for (const [k, v] of [
     ['window_past_days', input.windowPastDays],
@@ -66,10 +69,17 @@ export function checkConnectionInput(input: Omit<ConnectionInput, 'accountId'>):
   }
 }
 
-/** Encrypts the secret values of a connector config. */
+/** Encrypts the secret values of a connector config, at any depth (e.g. `auth.token`, `auth.privateKey`). */
 export function sealConfig(config: Record<string, unknown>, box: SecretBox): Record<string, unknown> {
   return Object.fromEntries(
-    Object.entries(config).map(([k, v]) => [k, (SECRET_CONFIG_KEYS as readonly string[]).includes(k) && typeof v === 'string' && !v.startsWith('enc:v1:') ? box.encrypt(v) : v]),
+    Object.entries(config).map(([k, v]) => [
+      k,
+      (SECRET_CONFIG_KEYS as readonly string[]).includes(k) && typeof v === 'string' && !v.startsWith('enc:v1:')
+        ? box.encrypt(v)
+        : typeof v === 'object' && v !== null && !Array.isArray(v)
+          ? sealConfig(v as Record<string, unknown>, box)
+          : v,
+    ]),
   );
 }
 

@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { EhrsyncError } from '../domain/errors.js';
 import { registerAdmin } from './commands/admin.js';
 import { registerDemo } from './commands/demo.js';
+import { registerDemoEhr } from './commands/demo-ehr.js';
 import { registerListen } from './commands/listen.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     // Before adding subcommands: they copy this setting, so usage errors return instead of exiting.
     .exitOverride();
   registerDemo(program);
+  registerDemoEhr(program);
   registerAdmin(program);
   registerListen(program);
   return program;

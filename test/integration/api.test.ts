@@ -199,18 +199,21 @@ describe('API: a clinic connection', () => {
 
   it('connections: created with a token shown once that opens the clinic routes; admin creates accounts', async (t) => {
     const w = await apiWorld(t);
-    const created = await call(w, w.alice, 'POST', '/v1/connections', { connector: 'fhir', base_url: 'https://ehr.example/fhir', reference_id: 'clinic_2', timezone: 'America/Chicago', config: { token: 'sekret-bearer' } });
+    const created = await call(w, w.alice, 'POST', '/v1/connections', { connector: 'fhir', base_url: 'https://ehr.example/fhir', reference_id: 'clinic_2', timezone: 'America/Chicago', config: { auth: { type: 'bearer', token: 'sekret-bearer' } } });
     assert.equal(created.status, 201);
     assert.match(created.body.access_token, /^at_/);
-    assert.equal(created.body.connection.config.token, '***', 'connector secrets are never shown');
+    assert.equal(created.body.connection.config.auth.token, '***', 'connector secrets are never shown');
     const stored = await w.store.getConnection(created.body.connection.id);
-    assert.equal(w.secretBox.decrypt(String(stored?.config.token)), 'sekret-bearer', 'and stored encrypted');
+    assert.equal(w.secretBox.decrypt(String((stored?.config.auth as { token: string }).token)), 'sekret-bearer', 'and stored encrypted');
     const settings = await call(w, { ...w.alice, access_token: created.body.access_token }, 'GET', '/v1/settings');
     assert.deepEqual([settings.body.data.access_token_reference_id, settings.body.data.timezone], ['clinic_2', 'America/Chicago']);
     assert.equal((await call(w, w.alice, 'GET', '/v1/connections')).body.connections.length, 2);
     const patched = await call(w, w.alice, 'PATCH', `/v1/connections/${created.body.connection.id}`, { window_future_days: 30, enabled: false });
     assert.deepEqual([patched.body.connection.window_future_days, patched.body.connection.enabled], [30, false]);
     assert.equal((await call(w, w.alice, 'POST', '/v1/connections', { connector: 'fhir', base_url: 'ftp://x' })).status, 400);
+    const unknown = await call(w, w.alice, 'POST', '/v1/connections', { connector: 'fhir', base_url: 'https://ehr.example/fhir', config: { pageSzie: 50 } });
+    assert.equal(unknown.status, 400);
+    assert.match(JSON.stringify(unknown.body), /config\.pageSzie/, 'an unknown connector setting is refused by name');
 
     const admin = await w.app.inject({ method: 'POST', url: '/v1/admin/accounts', headers: { authorization: 'Bearer admin-token-for-tests', 'content-type': 'application/json' }, payload: { name: 'Carol' } });
     assert.equal(admin.statusCode, 201);

@@ -1,0 +1,77 @@
+/**
+ * @module connectors/registry — builds the connector of a stored connection: `fhir` (any FHIR R4
+ * EHR) or `demo` (the fhir connector with the demo EHR's profile). Secrets sealed in the config
+ * (`enc:v1:`) are opened here, in memory only.
+ */
+import { ConfigError } from '../domain/errors.js';
+import type { Logger } from '../domain/logger.js';
+import type { SecretBox } from '../domain/secrets.js';
+import type { EhrConnector } from './connector.js';
+import { DEMO_MRN_SYSTEM, DEMO_NATIVE_STATUS_EXTENSION, DEMO_NATIVE_STATUS_MAP } from '../domain/demo-ehr-profile.js';
+import type { FhirConfig } from './fhir/config.js';
+import { parseFhirConfig } from './fhir/config.js';
+import { FhirConnector } from './fhir/fhir-connector.js';
+
+/** The parts of a stored connection a connector is built from. */
+export interface ConnectionLike {
+  connector: string;
+  config: Record<string, unknown>;
+}
+
+/** What `createConnector` takes besides the connection. */
+export interface ConnectorFactoryDeps {
+  /** Opens `enc:v1:` values of the config. */
+  secretBox: SecretBox;
+  /** HTTP client (tests inject one); default the global fetch. */
+  fetch?: typeof fetch;
+  logger?: Logger;
+  /** Clock in epoch ms (token expiry, rate limit). */
+  now?: () => number;
+  /** Abortable sleep (backoff, rate limit). */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+/** Decrypts every sealed string in a config, at any depth. */
+export function openSecrets(value: unknown, box: SecretBox): unknown {
+  if (typeof value === 'string') return value.startsWith('enc:v1:') ? box.decrypt(value) : value;
+  if (Array.isArray(value)) return value.map((v) => openSecrets(v, box));
+  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, openSecrets(v, box)]));
+  return value;
+}
+
+/**
+ * The config of a `demo` connection as a fhir config: `/fhir` appended to the demo's root URL when
+ * missing, its MRN system, native status extension and codes, writes on.
+ */
+export function demoFhirConfig(raw: Record<string, unknown>): FhirConfig {
+  const rest = raw;
+  const base = typeof rest.baseUrl === 'string' ? rest.baseUrl.replace(/\/+$/, '') : rest.baseUrl;
+  return parseFhirConfig({
+    mrnSystem: DEMO_MRN_SYSTEM,
+    statusExtension: DEMO_NATIVE_STATUS_EXTENSION,
+    writes: true,
+    lastUpdated: true,
+    ...rest,
+    baseUrl: typeof base === 'string' && !base.endsWith('/fhir') ? `${base}/fhir` : base,
+  });
+}
+
+/** Validates a connection's connector config for its kind (throws BadRequestError naming the field). */
+export function checkConnectorConfig(kind: string, config: Record<string, unknown>): void {
+  if (kind === 'fhir') parseFhirConfig(config);
+  else if (kind === 'demo') demoFhirConfig(config);
+}
+
+/** Builds the connector of a connection. */
+export function createConnector(connection: ConnectionLike, deps: ConnectorFactoryDeps): EhrConnector {
+  const config = openSecrets(connection.config, deps.secretBox) as Record<string, unknown>;
+  const common = { fetch: deps.fetch, logger: deps.logger, now: deps.now, sleep: deps.sleep };
+  switch (connection.connector) {
+    case 'fhir':
+      return new FhirConnector(parseFhirConfig(config), common);
+    case 'demo':
+      return new FhirConnector(demoFhirConfig(config), { ...common, kind: 'demo', profileStatusMap: DEMO_NATIVE_STATUS_MAP });
+    default:
+      throw new ConfigError(`connector ${JSON.stringify(connection.connector)} is not one this build can create (known: fhir, demo).`);
+  }
+}
