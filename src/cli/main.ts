@@ -9,6 +9,7 @@ import { registerAdmin } from './commands/admin.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDemoEhr } from './commands/demo-ehr.js';
 import { registerListen } from './commands/listen.js';
+import { registerServe } from './commands/serve.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerDemoEhr(program);
   registerAdmin(program);
   registerListen(program);
+  registerServe(program);
   return program;
 }
 

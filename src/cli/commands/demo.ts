@@ -1,64 +1,190 @@
 /**
- * @module cli/commands/demo — `ehrsync demo`: the main job. For now it runs the core pipeline on
- * its own: an in-memory clinic whose front desk makes changes, synced every few seconds into an
- * embedded SQLite outbox, each detected event printed as one line.
+ * @module cli/commands/demo — `ehrsync demo`, the main job: the demo EHR with its staff simulator,
+ * ehrsync itself (API, sync, delivery) on SQLite in a local data directory, and a receiver that
+ * verifies every webhook and prints it. A second run resumes from the same directory.
  */
-import { join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { MemoryConnector } from '../../connectors/memory.js';
+import { request } from 'undici';
+import { createAccount, createConnection } from '../../api/services.js';
+import { createConnector } from '../../connectors/registry.js';
+import { startDemoEhr } from '../../demo-ehr/server.js';
 import { systemClock } from '../../domain/clock.js';
-import type { EventEnvelope } from '../../domain/events.js';
-import { openStore } from '../../store/open.js';
-import { syncConnection } from '../../sync/sync-engine.js';
-import { frontDeskChange, seedClinic } from '../demo-clinic.js';
+import { BadRequestError, EhrsyncError } from '../../domain/errors.js';
+import { resolveConfig } from '../config.js';
+import { createLogger } from '../log.js';
+import { startReceiver } from '../receiver.js';
+import { startRuntime } from '../runtime.js';
+import { untilSignal } from './serve.js';
+
+const DEMO_TIMEZONE = 'America/New_York';
+
+/** What the demo remembers between runs (in `<data-dir>/demo.json`, mode 0600: it holds secrets). */
+interface DemoState {
+  account_id: string;
+  client_id: string;
+  client_secret: string;
+  connection_id: string;
+  access_token: string;
+  webhook_id: string;
+  webhook_secret: string;
+}
+
+interface DemoFlags {
+  dataDir: string;
+  apiPort: string;
+  ehrPort: string;
+  receiverPort: string;
+  simulator: boolean;
+  simulate: string;
+  interval: string;
+  json?: boolean;
+}
+
+function port(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new BadRequestError(`--${name} must be a port number from 0 to 65535 (0 = any free port); got ${JSON.stringify(v)}.`);
+  return n;
+}
+
+function positive(name: string, v: string, max: number): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > max) throw new BadRequestError(`--${name} must be a number above 0 and at most ${max}; got ${JSON.stringify(v)}.`);
+  return n;
+}
+
+function readState(file: string): DemoState | null {
+  if (!existsSync(file)) return null;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as DemoState;
+  } catch {
+    throw new EhrsyncError('config_invalid', `${file} is not readable JSON: delete the data directory (or pass another --data-dir) to start the demo afresh.`);
+  }
+}
 
 /** Registers `ehrsync demo`. */
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('run the demo: a clinic whose staff change appointments, synced into SQLite, events printed as they are detected')
-    .option('--data-dir <dir>', 'where the demo keeps its database', '.ehrsync/demo')
-    .option('--interval <seconds>', 'seconds between syncs', '3')
-    .option('--duration <seconds>', 'stop after this many seconds (0 = run until Ctrl-C)', '0')
-    .addHelpText('after', '\nExample:\n  npx ehrsync demo --interval 2 --duration 20\n')
-    .action(async (opts: { dataDir: string; interval: string; duration: string }) => {
-      const intervalMs = Math.max(0.2, Number(opts.interval)) * 1000;
-      const durationMs = Number(opts.duration) * 1000;
-      const store = await openStore(join(opts.dataDir, `demo-${Date.now()}.db`));
-      const ehr = new MemoryConnector();
-      seedClinic(ehr, systemClock.now());
-      const account = await store.createAccount({ name: 'Demo', clientId: 'ci_demo', clientSecretHash: '-', now: systemClock.now() });
-      const connection = await store.createConnection({ accountId: account.id, connector: 'memory', referenceId: 'demo_clinic', now: systemClock.now() });
-      process.stdout.write('ehrsync demo: a clinic of 40 appointments; the front desk makes a change every second.\n');
-      process.stdout.write('Each sync diffs the schedule against what ehrsync knew and prints the events it stored.\n');
-      process.stdout.write('(Coming next: the demo EHR with its web page, signed webhooks to a local receiver, the API.)\n\n');
-      let seen = 0;
-      let stop = false;
-      process.once('SIGINT', () => (stop = true));
-      const started = Date.now();
-      const staff = setInterval(() => frontDeskChange(ehr, systemClock.now()), 1000);
+    .description('run the demo: a demo EHR whose staff change the schedule, ehrsync syncing it, and a receiver printing each verified webhook')
+    .option('--data-dir <dir>', 'where the demo keeps its EHR, database and credentials', '.ehrsync/demo')
+    .option('--api-port <n>', 'ehrsync API port (0 = any free port)', '8080')
+    .option('--ehr-port <n>', 'demo EHR port (0 = any free port)', '4010')
+    .option('--receiver-port <n>', 'webhook receiver port (0 = any free port)', '4020')
+    .option('--no-simulator', 'no simulated staff: change the schedule yourself on the demo EHR page')
+    .option('--simulate <rate>', 'simulated staff changes per minute', '6')
+    .option('--interval <seconds>', 'seconds between syncs', '5')
+    .option('--json', 'print one JSON line when ready (URLs and credentials), then one JSON line per received webhook')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  npm start                                    # the same as: npx ehrsync demo
+  npx ehrsync demo --no-simulator              # make the changes yourself on the demo EHR page
+  npx ehrsync demo --api-port 0 --ehr-port 0 --receiver-port 0 --json
+`,
+    )
+    .action(async (o: DemoFlags) => {
+      const ports = { api: port('api-port', o.apiPort), ehr: port('ehr-port', o.ehrPort), receiver: port('receiver-port', o.receiverPort) };
+      const intervalS = positive('interval', o.interval, 3600);
+      const rate = o.simulator ? positive('simulate', o.simulate, 600) : 0;
+      const dataDir = resolve(o.dataDir);
+      mkdirSync(dataDir, { recursive: true });
+      const stateFile = join(dataDir, 'demo.json');
+      let state = readState(stateFile);
+      const color = process.stdout.isTTY === true && !o.json;
+      const out = (line: string): void => void process.stdout.write(`${line}\n`);
+
+      const ehr = await startDemoEhr({ dataDir: join(dataDir, 'ehr'), port: ports.ehr, host: '127.0.0.1', simulate: rate, timezone: DEMO_TIMEZONE });
+      let secret = state?.webhook_secret ?? '';
+      const receiver = await startReceiver({ port: ports.receiver, host: '127.0.0.1', secrets: () => [secret], json: o.json === true, color, write: out });
+      const config = resolveConfig({
+        database: join(dataDir, 'ehrsync.db'),
+        host: '127.0.0.1',
+        port: ports.api,
+        // Dev mode, for this demo only: the receiver is http:// on loopback.
+        allowInsecureEndpoints: true,
+        logLevel: 'info',
+        syncConcurrency: 2,
+      });
+      const logger = createLogger(config.logLevel, join(dataDir, 'ehrsync.log'));
+      const runtime = await startRuntime({ config, logger, createConnector, syncPollMs: 500 });
+      const stop = async (): Promise<void> => {
+        await runtime.close();
+        await ehr.close();
+        await receiver.close();
+        logger.flush();
+      };
       try {
-        while (!stop && (durationMs <= 0 || Date.now() - started < durationMs)) {
-          const out = await syncConnection({ store, clock: systemClock, connectorFor: () => ehr }, (await store.getConnection(connection.id))!);
-          if (out.status === 'succeeded' && out.baseline) process.stdout.write('baseline: the schedule is known; changes from now on become events\n');
-          const events = await store.listEvents({ accountId: account.id, afterSeq: seen, limit: 1000 });
-          for (const row of events) {
-            seen = row.seq;
-            const e = JSON.parse(row.body) as EventEnvelope;
-            process.stdout.write(`${e.created}  ${e.type.padEnd(27)} ${summary(e)}\n`);
-          }
-          await new Promise((r) => setTimeout(r, intervalMs));
+        const now = systemClock.now();
+        const apiUrl = runtime.apiUrl as string;
+        if (!state) {
+          const { account, clientSecret } = await createAccount(runtime.store, 'Demo Health', now);
+          const { connection, accessToken } = await createConnection(
+            runtime.store,
+            runtime.secretBox,
+            { accountId: account.id, connector: 'demo', baseUrl: ehr.fhirUrl, referenceId: 'demo_clinic', timezone: DEMO_TIMEZONE, syncIntervalSeconds: intervalS },
+            now,
+          );
+          // The endpoint is registered through the public API, exactly as a customer would.
+          const res = await request(`${apiUrl}/v1/webhook`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', client_id: account.clientId, client_secret: clientSecret },
+            body: JSON.stringify({ webhook_url: receiver.url }),
+          });
+          const body = (await res.body.json()) as { webhook_id?: string; webhook_secret?: string; message?: string };
+          if (res.statusCode !== 200 || !body.webhook_id || !body.webhook_secret) throw new EhrsyncError('internal', `registering the demo webhook failed: ${body.message ?? res.statusCode}`);
+          state = { account_id: account.id, client_id: account.clientId, client_secret: clientSecret, connection_id: connection.id, access_token: accessToken, webhook_id: body.webhook_id, webhook_secret: body.webhook_secret };
+          writeFileSync(stateFile, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+          chmodSync(stateFile, 0o600);
+        } else {
+          // Ports may differ from the last run (0 = any free port): point the connection and the endpoint at this run's.
+          const connection = await runtime.store.getConnection(state.connection_id);
+          if (!connection) throw new EhrsyncError('config_invalid', `the demo's connection is missing from ${dataDir}: delete that directory to start afresh.`);
+          await runtime.store.updateConnection(connection.id, { config: { ...connection.config, baseUrl: ehr.fhirUrl }, syncIntervalMs: Math.round(intervalS * 1000) });
+          await runtime.store.updateEndpoint(state.webhook_id, { url: receiver.url });
         }
-      } finally {
-        clearInterval(staff);
-        await store.close();
+        secret = state.webhook_secret;
+        runtime.scheduler?.wakeUp();
+
+        const ready = {
+          api_url: apiUrl,
+          ehr_url: ehr.url,
+          ehr_fhir_url: ehr.fhirUrl,
+          receiver_url: receiver.url,
+          client_id: state.client_id,
+          client_secret: state.client_secret,
+          access_token: state.access_token,
+          webhook_id: state.webhook_id,
+          webhook_secret: state.webhook_secret,
+        };
+        if (o.json) out(JSON.stringify(ready));
+        else out(banner(ready, dataDir, rate, intervalS, color));
+      } catch (err) {
+        await stop();
+        throw err;
       }
+      await untilSignal();
+      if (!o.json) process.stderr.write('\nstopping… (run the same command again to resume)\n');
+      await stop();
     });
 }
 
-function summary(e: EventEnvelope): string {
-  const d = e.data as unknown as Record<string, unknown>;
-  if (e.type === 'appointment.status_updated') return `${String(d.ehr_appointment_id)}  ${String(d.previous_status)} → ${String(d.status)}`;
-  if ('updated_fields' in d) return `${String(d.ehr_appointment_id ?? d.mrn)}  ${JSON.stringify(d.updated_fields)}`;
-  return String(d.ehr_appointment_id ?? d.appointment_id ?? d.mrn ?? '');
+function banner(r: Record<string, string>, dataDir: string, rate: number, intervalS: number, color: boolean): string {
+  const b = (s: string): string => (color ? `\x1b[1m${s}\x1b[0m` : s);
+  const staff = rate > 0 ? `simulated staff make ~${rate} changes a minute` : 'no simulator: make changes yourself';
+  return [
+    b('ehrsync demo is running') + `  (data in ${dataDir}; Ctrl-C stops, running again resumes)`,
+    '',
+    `  demo EHR     ${r.ehr_url}   ← open it: book, move, check in, cancel, edit patients (${staff})`,
+    `  FHIR API     ${r.ehr_fhir_url}`,
+    `  ehrsync API  ${r.api_url}/v1   docs: ${r.api_url}/docs   (syncs every ${intervalS} s)`,
+    `  receiver     ${r.receiver_url}   verifies each webhook signature`,
+    '',
+    `  client_id ${r.client_id}   client_secret ${r.client_secret}   access_token ${r.access_token}`,
+    `  try: curl -s '${r.api_url}/v1/webhook-events?limit=5' -H 'client_id: ${r.client_id}' -H 'client_secret: ${r.client_secret}'`,
+    '',
+    b('Webhooks received') + ' (time, type, clinic, what changed, attempt, ✓ = signature verified):',
+  ].join('\n');
 }

@@ -1,0 +1,82 @@
+/**
+ * @module cli/commands/serve — `ehrsync serve`: the production process. Runs the roles of its
+ * configuration (api, sync, delivery) until SIGINT/SIGTERM, then drains and exits.
+ */
+import type { Command } from 'commander';
+import { createConnector } from '../../connectors/registry.js';
+import { loadConfig } from '../config.js';
+import type { RawConfig } from '../config.js';
+import { createLogger } from '../log.js';
+import { startRuntime } from '../runtime.js';
+
+/** The database named without credentials, for messages. */
+export function describeDatabase(database: string): string {
+  try {
+    const u = new URL(database);
+    if (u.protocol === 'postgres:' || u.protocol === 'postgresql:') return `postgres://${u.host}${u.pathname}`;
+  } catch {
+    // a file path
+  }
+  return database;
+}
+
+/** Waits for SIGINT or SIGTERM. */
+export function untilSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (sig: string) => () => resolve(sig);
+    process.once('SIGINT', on('SIGINT'));
+    process.once('SIGTERM', on('SIGTERM'));
+  });
+}
+
+interface ServeFlags {
+  config?: string;
+  database?: string;
+  host?: string;
+  port?: string;
+  roles?: string;
+  logLevel?: string;
+  allowInsecureEndpoints?: boolean;
+}
+
+/** Registers `ehrsync serve`. */
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run ehrsync: the API, the sync scheduler and webhook delivery (or the roles you choose) until stopped')
+    .option('--config <file>', 'JSON config file (see docs/configuration.md)')
+    .option('--database <db>', 'SQLite file or postgres:// URL (default ./data/ehrsync.db, or EHRSYNC_DATABASE_URL)')
+    .option('--host <host>', 'address the API listens on (default 127.0.0.1)')
+    .option('--port <n>', 'API port (default 8080; 0 = any free port)')
+    .option('--roles <list>', 'comma-separated subset of api,sync,delivery (default all)')
+    .option('--log-level <level>', 'debug, info, warn, error or silent')
+    .option('--allow-insecure-endpoints', 'development only: allow http:// and loopback webhook URLs')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  npx ehrsync serve                                       # everything in one process, ./data/ehrsync.db
+  EHRSYNC_DATABASE_URL=postgres://db/ehrsync EHRSYNC_ENCRYPTION_KEY=... npx ehrsync serve --roles api
+  npx ehrsync serve --database postgres://db/ehrsync --roles sync,delivery
+`,
+    )
+    .action(async (o: ServeFlags) => {
+      const config = loadConfig({
+        config: o.config,
+        database: o.database,
+        host: o.host,
+        port: o.port,
+        roles: o.roles,
+        logLevel: o.logLevel,
+        allowInsecureEndpoints: o.allowInsecureEndpoints,
+      } as RawConfig);
+      const logger = createLogger(config.logLevel);
+      const runtime = await startRuntime({ config, logger, createConnector });
+      logger.info({ roles: config.roles.join(','), database: describeDatabase(config.database), api_url: runtime.apiUrl, key_source: config.encryptionKeySource }, 'ehrsync started');
+      process.stderr.write(`ehrsync ${config.roles.join(',')} running on ${describeDatabase(config.database)}${runtime.apiUrl ? `; API ${runtime.apiUrl} (docs ${runtime.apiUrl}/docs)` : ''}. Ctrl-C to stop.\n`);
+      const sig = await untilSignal();
+      logger.info({ signal: sig }, 'stopping: finishing work in flight');
+      await runtime.close();
+      logger.flush();
+    });
+}
