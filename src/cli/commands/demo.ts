@@ -124,7 +124,7 @@ Examples:
           const { connection, accessToken } = await createConnection(
             runtime.store,
             runtime.secretBox,
-            { accountId: account.id, connector: 'demo', baseUrl: ehr.fhirUrl, referenceId: 'demo_clinic', timezone: DEMO_TIMEZONE, syncIntervalSeconds: intervalS },
+            { accountId: account.id, connector: 'demo', baseUrl: ehr.fhirUrl, config: { pageSize: 500, rateLimitPerSec: 100 }, referenceId: 'demo_clinic', timezone: DEMO_TIMEZONE, syncIntervalSeconds: intervalS },
             now,
           );
           // The endpoint is registered through the public API, exactly as a customer would.
