@@ -12,7 +12,7 @@ import type { EventType } from '../../domain/events.js';
 import type { Account, Endpoint } from '../../store/store.js';
 import type { ApiDeps } from '../context.js';
 import { authenticateAccount } from '../context.js';
-import { endpointUrlProblem } from '../endpoint-url.js';
+import { endpointUrlProblem } from '../../delivery/url-safety.js';
 import { endpointView, EventTypeSchema, StringEnum, Strict } from '../schemas.js';
 
 /** How long a rotated-out secret keeps verifying (Cobalt: 24 h). */
