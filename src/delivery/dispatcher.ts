@@ -110,7 +110,7 @@ export class Dispatcher {
     this.ownSender = o.sender === undefined;
     this.sender =
       o.sender ??
-      new HttpSender({ policy: o.urlPolicy ?? { allowInsecure: false, allowHosts: [], allowPrivate: o.allowPrivateAddresses ?? false }, connectionsPerOrigin: Math.max(this.maxPerEndpoint, 1) });
+      new HttpSender({ policy: o.urlPolicy ?? { allowInsecure: false, allowHosts: [], allowPrivate: o.allowPrivateAddresses ?? false }, connectionsPerOrigin: Math.max(this.maxInFlight, 1) });
   }
 
   /** Starts delivering in the background. */

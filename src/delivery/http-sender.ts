@@ -31,7 +31,11 @@ export interface Sender {
 export interface HttpSenderOptions {
   /** Which addresses may be connected to (the same rules as registration). */
   policy: EndpointUrlPolicy;
-  /** Keep-alive connections per origin. Default 16. */
+  /**
+   * Most connections per origin. Default 256. Concurrency is capped per endpoint by the dispatcher;
+   * this must stay above it, since several endpoints can share one origin and a stuck one must not
+   * occupy the connections a healthy one on the same host needs.
+   */
   connectionsPerOrigin?: number;
   /** Bytes of the response body kept for the attempt record. Default 1024. */
   excerptBytes?: number;
@@ -67,7 +71,7 @@ export class HttpSender implements Sender {
       });
     };
     this.agent = new Agent({
-      connections: options.connectionsPerOrigin ?? 16,
+      connections: options.connectionsPerOrigin ?? 256,
       keepAliveTimeout: 30_000,
       pipelining: 1,
       connect: { lookup: lookup as never },
@@ -141,7 +145,7 @@ export function networkErrorClass(err: unknown): NetworkErrorClass {
     if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET' || code === 'UND_ERR_CLOSED') return 'connection_reset';
     if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME') return 'dns';
     if (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || code.includes('CERT') || code === 'DEPTH_ZERO_SELF_SIGNED_CERT') return 'tls';
-    if (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'invalid_response';
+    if (e.name === 'HTTPParserError' || code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') return 'invalid_response';
   }
   return 'network';
 }

@@ -3,11 +3,11 @@
  * superset of the variants Cobalt's docs show) plus ehrsync's options: signature scheme, retry
  * policy, event-type filter, enable/disable.
  */
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { BadRequestError, NotFoundError } from '../../domain/errors.js';
 import { SEED_EVENT_TYPES } from '../../domain/events.js';
+import { newSigningSecret } from '../../domain/secrets.js';
 import type { EventType } from '../../domain/events.js';
 import type { Account, Endpoint } from '../../store/store.js';
 import type { ApiDeps } from '../context.js';
@@ -18,10 +18,6 @@ import { endpointView, EventTypeSchema, StringEnum, Strict } from '../schemas.js
 /** How long a rotated-out secret keeps verifying (Cobalt: 24 h). */
 export const PREVIOUS_SECRET_TTL_MS = 24 * 3_600_000;
 
-/** A new signing secret in the Standard Webhooks format (`whsec_` + base64 of 24 random bytes). */
-export function newSigningSecret(): string {
-  return `whsec_${randomBytes(24).toString('base64')}`;
-}
 
 const EndpointOptions = {
   signature_scheme: Type.Optional(StringEnum(['cobalt', 'standard'] as const, { description: '`cobalt` (default): cobalt-verification hex HMAC of the body. `standard`: Standard Webhooks v1.' })),
