@@ -61,6 +61,8 @@ export async function startReceiver(t: Pick<TestContext, 'after'>): Promise<Test
       switch (mode) {
         case 'ok':
           return answer(200);
+        case 'slowok':
+          return void setTimeout(() => answer(200), 20);
         case '500':
           return answer(500, {}, 'boom');
         case '429':
