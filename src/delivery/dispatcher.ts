@@ -22,6 +22,9 @@ import type { EndpointUrlPolicy } from './url-safety.js';
 /** A lease must outlast the longest HTTP timeout by at least this much (time to record the outcome). */
 export const LEASE_MARGIN_MS = 10_000;
 
+/** Longest wait between an outcome and the next lease when fewer than the lease threshold completed. */
+const COALESCE_MS = 5;
+
 /** Options of the dispatcher. Every one but `store` has a default. */
 export interface DispatcherOptions {
   store: Store;
@@ -85,6 +88,11 @@ export class Dispatcher {
   private readonly inFlight = new Set<Promise<void>>();
   private outcomes: DeliveryOutcome[] = [];
   private flushing: Promise<void> | null = null;
+  /** Outcomes recorded since the last lease: the loop leases again in batches, not per outcome. */
+  private recordedSinceLease = 0;
+  private readonly leaseThreshold: number;
+  private coalesceTimer: NodeJS.Timeout | null = null;
+  private flushTimer: NodeJS.Timeout | null = null;
 
   constructor(o: DispatcherOptions) {
     this.store = o.store;
@@ -102,6 +110,7 @@ export class Dispatcher {
     }
     this.batchSize = o.batchSize ?? 100;
     this.maxPerEndpoint = o.maxPerEndpoint ?? 8;
+    this.leaseThreshold = Math.max(1, Math.floor(Math.min(this.batchSize, this.maxPerEndpoint) / 2));
     this.maxInFlight = o.maxInFlight ?? 256;
     this.pollIntervalMs = o.pollIntervalMs ?? 1000;
     this.disableAfterDays = o.disableAfterDays ?? DEFAULT_DISABLE_AFTER_DAYS;
@@ -129,6 +138,8 @@ export class Dispatcher {
     this.running = false;
     this.unsubscribe?.();
     this.unsubscribe = null;
+    if (this.coalesceTimer) clearTimeout(this.coalesceTimer);
+    this.coalesceTimer = null;
     this.wake();
     await this.loop;
     this.loop = null;
@@ -162,14 +173,15 @@ export class Dispatcher {
 
   private async run(): Promise<void> {
     while (this.running) {
-      let leased = 0;
+      let full = false;
       try {
-        leased = await this.leaseOnce();
+        // A full batch means more may be due right away; anything less waits for a wake.
+        full = (await this.leaseOnce()) >= this.batchSize;
       } catch (err) {
         this.logger.error({ error: describeError(err).code, message: describeError(err).message }, 'leasing deliveries failed; retrying after the poll interval');
       }
       if (!this.running) break;
-      if (leased === 0 || this.inFlight.size >= this.maxInFlight) await this.sleepUntilWoken();
+      if (!full || this.inFlight.size >= this.maxInFlight) await this.sleepUntilWoken();
     }
   }
 
@@ -197,12 +209,12 @@ export class Dispatcher {
     if (room <= 0) return 0;
     const now = this.clock.now();
     const leased = await this.store.leaseDeliveries({ now, limit: Math.min(this.batchSize, room), leaseUntil: now + this.leaseMs, owner: this.owner, maxPerEndpoint: this.maxPerEndpoint });
+    this.recordedSinceLease = 0;
     for (const l of leased) {
       const p: Promise<void> = this.attempt(l).then((outcome) => {
         this.outcomes.push(outcome);
         this.inFlight.delete(p);
-        this.flush();
-        this.wake();
+        this.scheduleFlush();
       });
       this.inFlight.add(p);
     }
@@ -252,14 +264,35 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * Flushes at once when enough outcomes wait (or nothing else is in flight); otherwise within
+   * COALESCE_MS, so outcomes finishing close together share one durable commit.
+   */
+  private scheduleFlush(): void {
+    if (this.outcomes.length >= this.leaseThreshold || this.inFlight.size === 0) {
+      this.flush();
+      return;
+    }
+    if (this.flushTimer !== null) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      this.flush();
+    }, COALESCE_MS);
+  }
+
   /** Writes buffered outcomes in batches; one flush at a time (group commit: outcomes arriving meanwhile go in the next). */
   private flush(): void {
+    if (this.flushTimer !== null) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+    }
     if (this.flushing || this.outcomes.length === 0) return;
     this.flushing = (async () => {
       while (this.outcomes.length > 0) {
         const batch = this.outcomes.splice(0, this.batchSize);
         try {
           await this.store.recordDeliveryOutcomes(batch);
+          this.recordedSinceLease += batch.length;
         } catch (err) {
           // Unrecorded attempts keep their lease until it expires, then go again: at-least-once.
           this.logger.error({ error: describeError(err).code, count: batch.length }, 'recording delivery outcomes failed; those deliveries will be attempted again after their lease');
@@ -267,7 +300,17 @@ export class Dispatcher {
       }
     })().finally(() => {
       this.flushing = null;
-      this.wake();
+      // A lease scans the due queue: worth it once enough slots are free, not after every single
+      // outcome (leasing one at a time would cap throughput at one delivery per scan). Below the
+      // threshold the lease waits COALESCE_MS for more outcomes; with nothing in flight, at once.
+      if (this.recordedSinceLease >= this.leaseThreshold || this.inFlight.size === 0) this.wake();
+      else if (this.recordedSinceLease > 0 && this.coalesceTimer === null) {
+        this.coalesceTimer = setTimeout(() => {
+          this.coalesceTimer = null;
+          this.wake();
+        }, COALESCE_MS);
+        this.coalesceTimer.unref?.();
+      }
     });
   }
 }
