@@ -44,6 +44,7 @@ describe('API: webhooks', () => {
     w.clock.advance(1);
     const b = await call(w, w.alice, 'POST', '/v1/webhook', { url: 'https://hooks.example/b', signature_scheme: 'standard', retry_policy: 'cobalt', event_types: ['appointment.created', 'appointment.deleted'] });
     assert.equal(b.status, 200);
+    w.clock.set(API_NOW);
     const list = await call(w, w.alice, 'GET', '/v1/webhook');
     assert.deepEqual(list.body.webhook_urls.map((x: { url: string }) => x.url), ['https://hooks.example/a', 'https://hooks.example/b']);
     assert.equal(list.body.webhook_urls[1].signature_scheme, 'standard');
