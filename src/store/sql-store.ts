@@ -12,6 +12,7 @@ import type { Projected } from '../detection/diff.js';
 import type { ProjectionSnapshot } from '../detection/plan.js';
 import type { Dialect } from './dialect.js';
 import { DIALECTS } from './dialect.js';
+import { planLease } from './lease-plan.js';
 import { toAccount, toAppointmentRow, toAttempt, toOperation, toConnection, toDelivery, toEndpoint, toEvent, toPatientRow, toProvider, toQuarantine, toSyncRun } from './rows.js';
 import type { SqlClient, SqlRunner, SqlValue } from './sql-client.js';
 import type {
@@ -773,49 +774,55 @@ export class SqlStore implements Store {
 
   async leaseDeliveries(q: LeaseRequest): Promise<LeasedDelivery[]> {
     if (q.limit <= 0) return [];
-    // Candidates: due, unleased, pending deliveries of enabled endpoints that head their
-    // (endpoint, ordering key) queue. `room` is the endpoint's cap minus its deliveries in flight;
-    // `rn` ranks within an endpoint, `arn` within an account, so the picks go round robin across
-    // accounts first, then endpoints. The outer SELECT re-checks and locks (PostgreSQL: SKIP LOCKED,
-    // which cannot sit on a query with window functions, hence two levels).
     const leased = await this.db.transaction(async (tx) => {
-      const rows = await tx.all<{ id: number }>(
+      // 1. Enabled endpoints with a due, unleased delivery, and their free slots (cap − leased).
+      const groups = await tx.all<{ endpoint_id: string; account_id: string; cap: number; busy: number }>(
+        `SELECT p.id AS endpoint_id, p.account_id, COALESCE(p.max_concurrency, ?) AS cap,
+                (SELECT COUNT(*) FROM deliveries b WHERE b.endpoint_id = p.id AND b.status = 'pending' AND b.lease_until >= ?) AS busy
+         FROM endpoints p
+         WHERE p.enabled = 1 AND EXISTS (
+           SELECT 1 FROM deliveries d
+           WHERE d.endpoint_id = p.id AND d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?))`,
+        [q.maxPerEndpoint, q.now, q.now, q.now],
+      );
+      // 2. Fair shares of the batch (round robin across accounts, then endpoints).
+      const quota = planLease(
+        groups.map((g) => ({ endpointId: String(g.endpoint_id), accountId: String(g.account_id), room: Number(g.cap) - Number(g.busy) })),
+        q.limit,
+      );
+      // 3. Per endpoint, its oldest due deliveries that head their ordering key: a later event
+      //    about the same appointment or patient waits while an earlier one is pending.
+      const ids: number[] = [];
+      for (const [endpointId, n] of quota) {
+        const rows = await tx.all<{ id: number }>(
+          `SELECT d.id FROM deliveries d
+           WHERE d.endpoint_id = ? AND d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?)
+             AND NOT EXISTS (
+               SELECT 1 FROM deliveries e
+               WHERE e.endpoint_id = d.endpoint_id AND e.ordering_key = d.ordering_key AND e.status = 'pending' AND e.event_seq < d.event_seq)
+           ORDER BY d.event_seq LIMIT ?`,
+          [endpointId, q.now, q.now, n],
+        );
+        for (const r of rows) ids.push(Number(r.id));
+      }
+      if (ids.length === 0) return [];
+      // 4. Take the leases, re-checking each row (PostgreSQL: rows another worker holds are skipped).
+      const taken = await tx.all<{ id: number }>(
         `UPDATE deliveries SET lease_until = ?, lease_owner = ?, attempts = attempts + 1, updated_at = ?
          WHERE id IN (
-           SELECT id FROM deliveries WHERE id IN (
-             SELECT a.id FROM (
-               SELECT r.id, r.rn, r.next_attempt_at,
-                      ROW_NUMBER() OVER (PARTITION BY r.account_id ORDER BY r.rn, r.next_attempt_at, r.id) AS arn
-               FROM (
-                 SELECT d.id, d.account_id, d.next_attempt_at,
-                        ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.event_seq) AS rn,
-                        COALESCE(p.max_concurrency, ?) - COALESCE(b.n, 0) AS room
-                 FROM deliveries d
-                 JOIN endpoints p ON p.id = d.endpoint_id
-                 LEFT JOIN (SELECT endpoint_id, COUNT(*) AS n FROM deliveries WHERE status = 'pending' AND lease_until >= ? GROUP BY endpoint_id) b
-                   ON b.endpoint_id = d.endpoint_id
-                 WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?) AND p.enabled = 1
-                   AND NOT EXISTS (
-                     SELECT 1 FROM deliveries e
-                     WHERE e.endpoint_id = d.endpoint_id AND e.ordering_key = d.ordering_key AND e.status = 'pending' AND e.event_seq < d.event_seq)
-               ) r
-               WHERE r.rn <= r.room
-             ) a
-             ORDER BY a.arn, a.rn, a.next_attempt_at, a.id LIMIT ?
-           ) AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?) ${this.d.skipLocked}
-         )
+           SELECT id FROM deliveries WHERE id IN ${this.d.jsonIntList} AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?) ${this.d.skipLocked})
          RETURNING id`,
-        [q.leaseUntil, q.owner, q.now, q.maxPerEndpoint, q.now, q.now, q.now, q.limit, q.now],
+        [q.leaseUntil, q.owner, q.now, JSON.stringify(ids), q.now],
       );
-      if (rows.length === 0) return [];
-      const ids = JSON.stringify(rows.map((r) => Number(r.id)));
+      if (taken.length === 0) return [];
+      const list = JSON.stringify(taken.map((r) => Number(r.id)));
       const details = await tx.all(
         `SELECT d.*, e.id AS event_id, e.body AS event_body, e.created_at AS event_created_at
          FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id IN ${this.d.jsonIntList}`,
-        [ids],
+        [list],
       );
       const endpoints = new Map(
-        (await tx.all(`SELECT * FROM endpoints WHERE id IN (SELECT endpoint_id FROM deliveries WHERE id IN ${this.d.jsonIntList})`, [ids])).map((r) => {
+        (await tx.all(`SELECT * FROM endpoints WHERE id IN (SELECT endpoint_id FROM deliveries WHERE id IN ${this.d.jsonIntList})`, [list])).map((r) => {
           const e = toEndpoint(r);
           return [e.id, e] as const;
         }),

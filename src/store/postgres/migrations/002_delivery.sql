@@ -12,6 +12,8 @@ ALTER TABLE endpoints ADD COLUMN last_failure_at BIGINT;
 -- current retry cycle began, so the policy's schedule restarts on a redelivery.
 ALTER TABLE deliveries ADD COLUMN retry_from BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX deliveries_pending_order ON deliveries(endpoint_id, ordering_key, event_seq) WHERE status = 'pending';
+CREATE INDEX deliveries_pending_seq ON deliveries(endpoint_id, event_seq) WHERE status = 'pending';
+CREATE INDEX deliveries_leased ON deliveries(endpoint_id, lease_until) WHERE status = 'pending';
 CREATE INDEX deliveries_endpoint_created ON deliveries(endpoint_id, created_at);
 
 ALTER TABLE attempts ADD COLUMN endpoint_id TEXT;
