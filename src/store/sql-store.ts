@@ -833,7 +833,9 @@ export class SqlStore implements Store {
         eventCreatedAt: Number(r.event_created_at),
         endpoint: endpoints.get(String(r.endpoint_id)) as Endpoint,
       }));
-    });
+      // A lease is a hint, not a fact: losing it in a power loss only means the delivery is leased
+      // again (at-least-once holds; the attempt row is the record). So no fsync for it.
+    }, { durable: false });
     return leased.sort((a, b) => a.delivery.eventSeq - b.delivery.eventSeq);
   }
 
