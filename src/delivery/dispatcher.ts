@@ -23,7 +23,7 @@ import type { EndpointUrlPolicy } from './url-safety.js';
 export const LEASE_MARGIN_MS = 10_000;
 
 /** Longest wait between an outcome and the next lease when fewer than the lease threshold completed. */
-const COALESCE_MS = 5;
+const COALESCE_MS = 15;
 
 /** Options of the dispatcher. Every one but `store` has a default. */
 export interface DispatcherOptions {
