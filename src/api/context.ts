@@ -12,7 +12,7 @@ import type { SecretBox } from '../domain/secrets.js';
 import { hashSecret, safeEqual, verifySecret } from '../domain/secrets.js';
 import type { Account, Connection, Store } from '../store/store.js';
 import type { SyncOutcome } from '../sync/sync-engine.js';
-import type { EndpointUrlPolicy, Resolve } from './endpoint-url.js';
+import type { EndpointUrlPolicy, Resolve } from '../delivery/url-safety.js';
 
 /** The API's dependencies. */
 export interface ApiDeps {

@@ -40,8 +40,10 @@ export function endpointView(e: Endpoint) {
     signature_scheme: e.signatureScheme,
     retry_policy: e.retryPolicy,
     event_types: e.eventTypes,
+    max_concurrency: e.maxConcurrency,
     enabled: e.enabled,
     disabled_reason: e.disabledReason,
+    disabled_at: e.disabledAt === null ? null : isoUtc(e.disabledAt),
     created_at: isoUtc(e.createdAt),
   };
 }

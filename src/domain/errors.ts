@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   forbidden: { status: 403, retryable: false, summary: 'The credentials are valid but not for this resource or action.' },
   not_found: { status: 404, retryable: false, summary: 'No such resource for these credentials.' },
   conflict: { status: 409, retryable: false, summary: 'The request conflicts with the current state (e.g. an idempotency key reused with another body).' },
+  endpoint_disabled: { status: 409, retryable: false, summary: 'The webhook endpoint is disabled; enable it before redelivering or recovering to it.' },
   payload_too_large: { status: 413, retryable: false, summary: 'The request body exceeds the size limit.' },
   rate_limited: { status: 429, retryable: true, summary: 'Too many requests; retry after the time in Retry-After.' },
   config_invalid: { status: 400, retryable: false, summary: 'A configuration value is invalid; the message names the field and the fix.' },
@@ -67,6 +68,13 @@ export class NotFoundError extends EhrsyncError {
 export class ConflictError extends EhrsyncError {
   constructor(message: string) {
     super('conflict', message);
+  }
+}
+
+/** An action that needs an enabled webhook endpoint, on a disabled one. */
+export class EndpointDisabledError extends EhrsyncError {
+  constructor(message: string) {
+    super('endpoint_disabled', message);
   }
 }
 

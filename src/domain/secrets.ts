@@ -7,6 +7,11 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ConfigError } from './errors.js';
 
+/** A new webhook signing secret in the Standard Webhooks format: `whsec_` + base64 of 24 random bytes. Both schemes use it (cobalt keys the HMAC with the whole string). */
+export function newSigningSecret(): string {
+  return `whsec_${randomBytes(24).toString('base64')}`;
+}
+
 /** SHA-256 hex of a secret token (client secrets, access tokens). */
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');

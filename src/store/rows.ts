@@ -4,7 +4,7 @@
  */
 import type { EventType } from '../domain/events.js';
 import type { AppointmentRecord, PatientRecord, ProviderRecord } from '../domain/records.js';
-import type { Account, AppointmentRow, Operation, OperationKind, OperationStatus, Connection, DeliveryRow, DeliveryStatus, Endpoint, EventRow, PatientRow, QuarantineRow, SyncRun } from './store.js';
+import type { Account, AppointmentRow, AttemptRow, Operation, OperationKind, OperationStatus, Connection, DeliveryRow, DeliveryStatus, Endpoint, EventRow, PatientRow, QuarantineRow, SyncRun } from './store.js';
 
 type Row = Record<string, unknown>;
 
@@ -64,6 +64,11 @@ export function toEndpoint(r: Row): Endpoint {
     enabled: bool(r.enabled),
     disabledReason: strOrNull(r.disabled_reason),
     failingSince: numOrNull(r.failing_since),
+    maxConcurrency: numOrNull(r.max_concurrency),
+    disabledAt: numOrNull(r.disabled_at),
+    consecutiveFailures: num(r.consecutive_failures ?? 0),
+    lastSuccessAt: numOrNull(r.last_success_at),
+    lastFailureAt: numOrNull(r.last_failure_at),
     createdAt: num(r.created_at),
   };
 }
@@ -127,8 +132,25 @@ export function toDelivery(r: Row): DeliveryRow {
     nextAttemptAt: num(r.next_attempt_at),
     lastStatusCode: numOrNull(r.last_status_code),
     lastError: strOrNull(r.last_error),
+    retryFrom: num(r.retry_from ?? 0),
     createdAt: num(r.created_at),
     updatedAt: num(r.updated_at),
+  };
+}
+
+/** attempts row → AttemptRow. */
+export function toAttempt(r: Row): AttemptRow {
+  return {
+    id: num(r.id),
+    deliveryId: num(r.delivery_id),
+    endpointId: strOrNull(r.endpoint_id),
+    attempt: num(r.attempt),
+    startedAt: num(r.started_at),
+    durationMs: num(r.duration_ms),
+    statusCode: numOrNull(r.status_code),
+    errorClass: strOrNull(r.error_class),
+    responseExcerpt: strOrNull(r.response_excerpt),
+    outcome: str(r.outcome) as AttemptRow['outcome'],
   };
 }
 

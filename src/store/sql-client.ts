@@ -15,6 +15,16 @@ export interface SqlRunner {
   run(sql: string, params?: readonly SqlValue[]): Promise<number>;
 }
 
+/** Options of one transaction. */
+export interface TransactionOptions {
+  /**
+   * False: the commit need not survive a power loss (no fsync on SQLite, `synchronous_commit = off`
+   * on PostgreSQL); it is still atomic and consistent. Only for writes that are hints, whose loss
+   * is harmless (a delivery lease: lost, the delivery is simply leased again). Default true.
+   */
+  durable?: boolean;
+}
+
 /** A database connection (or pool) that can also run a transaction. */
 export interface SqlClient extends SqlRunner {
   readonly dialect: 'sqlite' | 'postgres';
@@ -22,7 +32,7 @@ export interface SqlClient extends SqlRunner {
    * Runs `fn` in one transaction: committed when it resolves, rolled back when it throws.
    * `immediate` takes the write lock at BEGIN (SQLite), so a read-then-write cannot deadlock.
    */
-  transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: SqlRunner) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Applies the numbered migrations of the dialect that are not applied yet. */
   migrate(): Promise<void>;
   close(): Promise<void>;

@@ -12,11 +12,17 @@ import type { Projected } from '../detection/diff.js';
 import type { ProjectionSnapshot } from '../detection/plan.js';
 import type { Dialect } from './dialect.js';
 import { DIALECTS } from './dialect.js';
-import { toAccount, toAppointmentRow, toOperation, toConnection, toDelivery, toEndpoint, toEvent, toPatientRow, toProvider, toQuarantine, toSyncRun } from './rows.js';
+import { planLease } from './lease-plan.js';
+import { toAccount, toAppointmentRow, toAttempt, toOperation, toConnection, toDelivery, toEndpoint, toEvent, toPatientRow, toProvider, toQuarantine, toSyncRun } from './rows.js';
 import type { SqlClient, SqlRunner, SqlValue } from './sql-client.js';
 import type {
   Account,
   AppointmentFilter,
+  AttemptRow,
+  DeliveryOutcome,
+  EndpointHealth,
+  LeasedDelivery,
+  LeaseRequest,
   AppointmentRow,
   Connection,
   ConnectionPatch,
@@ -96,6 +102,8 @@ const ENDPOINT_COLUMNS: Record<keyof EndpointPatch, string> = {
   enabled: 'enabled',
   disabledReason: 'disabled_reason',
   failingSince: 'failing_since',
+  maxConcurrency: 'max_concurrency',
+  disabledAt: 'disabled_at',
 };
 
 /** Escapes LIKE wildcards in user input (the statements use the default escape-less LIKE, so they are dropped). */
@@ -129,8 +137,26 @@ function setClause<P extends object>(patch: P, columns: Record<keyof P, string>)
 export class SqlStore implements Store {
   protected readonly d: Dialect;
 
+  private readonly dueListeners = new Set<() => void>();
+
   constructor(protected readonly db: SqlClient) {
     this.d = DIALECTS[db.dialect];
+  }
+
+  /** Tells in-process listeners that new deliveries may be due (after the commit, never inside it). */
+  protected notifyDue(): void {
+    for (const l of this.dueListeners) {
+      try {
+        l();
+      } catch {
+        // A listener's failure is its own; the commit already happened.
+      }
+    }
+  }
+
+  onDeliveriesDue(listener: () => void): () => void {
+    this.dueListeners.add(listener);
+    return () => this.dueListeners.delete(listener);
   }
 
   async migrate(): Promise<void> {
@@ -350,7 +376,7 @@ export class SqlStore implements Store {
          WHERE id = ?`,
         [c.baselineDone ? 1 : 0, at, c.patientCursor ?? null, c.nextSyncAt, at, c.connectionId],
       );
-    });
+    });  if (plan.events.length > 0) this.notifyDue();
   }
 
   /**
@@ -542,7 +568,7 @@ export class SqlStore implements Store {
         'UPDATE operations SET status = ?, target_ehr_id = COALESCE(?, target_ehr_id), error_code = ?, error_message = ?, lease_until = NULL, lease_owner = NULL, updated_at = ? WHERE id = ?',
         [c.status, c.targetEhrId ?? null, c.errorCode ?? null, c.errorMessage ?? null, c.finishedAt, c.operationId],
       );
-    });
+    });  if (c.events.length > 0) this.notifyDue();
   }
 
   // ── projection reads (the API's cached data) ─────────────────────────────
@@ -654,8 +680,8 @@ export class SqlStore implements Store {
   async createEndpoint(input: NewEndpoint): Promise<Endpoint> {
     const id = newId();
     await this.db.run(
-      `INSERT INTO endpoints (id, account_id, url, secret, signature_scheme, retry_policy, event_types, enabled, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)`,
+      `INSERT INTO endpoints (id, account_id, url, secret, signature_scheme, retry_policy, event_types, max_concurrency, enabled, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
       [
         id,
         input.accountId,
@@ -664,6 +690,7 @@ export class SqlStore implements Store {
         input.signatureScheme ?? 'cobalt',
         input.retryPolicy ?? 'durable',
         JSON.stringify(input.eventTypes ?? [...SEED_EVENT_TYPES]),
+        input.maxConcurrency ?? null,
         input.now,
       ],
     );
@@ -681,14 +708,29 @@ export class SqlStore implements Store {
 
   async updateEndpoint(id: string, patch: EndpointPatch): Promise<Endpoint | null> {
     const set = setClause(patch, ENDPOINT_COLUMNS);
-    if (set) await this.db.run(`UPDATE endpoints SET ${set.sql} WHERE id = ?`, [...set.params, id]);
+    if (!set) return this.getEndpoint(id);
+    await this.db.transaction(async (tx) => {
+      await tx.run(`UPDATE endpoints SET ${set.sql} WHERE id = ?`, [...set.params, id]);
+      if (patch.enabled === false) {
+        // Callers pass disabledAt with their clock; a bare `enabled: false` still gets a time.
+        if (patch.disabledAt === undefined) await tx.run('UPDATE endpoints SET disabled_at = COALESCE(disabled_at, ?) WHERE id = ?', [Date.now(), id]);
+        await this.skipPending(tx, id, 'endpoint disabled');
+      } else if (patch.enabled === true && patch.disabledAt === undefined) {
+        await tx.run('UPDATE endpoints SET disabled_at = NULL WHERE id = ?', [id]);
+      }
+    });
     return this.getEndpoint(id);
+  }
+
+  /** Marks an endpoint's pending deliveries skipped (kept and visible; `recoverEndpointDeliveries` queues them again). */
+  protected async skipPending(tx: SqlRunner, endpointId: string, why: string): Promise<void> {
+    await tx.run("UPDATE deliveries SET status = 'skipped', last_error = ? WHERE endpoint_id = ? AND status = 'pending'", [why, endpointId]);
   }
 
   async deleteEndpoint(id: string): Promise<boolean> {
     // Pending deliveries to a deleted endpoint can never be made; they are kept, marked skipped.
     return this.db.transaction(async (tx) => {
-      await tx.run("UPDATE deliveries SET status = 'skipped', last_error = 'endpoint deleted' WHERE endpoint_id = ? AND status = 'pending'", [id]);
+      await this.skipPending(tx, id, 'endpoint deleted');
       return (await tx.run('DELETE FROM endpoints WHERE id = ?', [id])) > 0;
     });
   }
@@ -726,5 +768,227 @@ export class SqlStore implements Store {
       [eventId],
     );
     return rows.map(toDelivery);
+  }
+
+  // ── delivery queue ────────────────────────────────────────────────────────
+
+  async leaseDeliveries(q: LeaseRequest): Promise<LeasedDelivery[]> {
+    if (q.limit <= 0) return [];
+    const leased = await this.db.transaction(async (tx) => {
+      // 1. Enabled endpoints with a due, unleased delivery, and their free slots (cap − leased).
+      const groups = await tx.all<{ endpoint_id: string; account_id: string; cap: number; busy: number }>(
+        `SELECT p.id AS endpoint_id, p.account_id, COALESCE(p.max_concurrency, ?) AS cap,
+                (SELECT COUNT(*) FROM deliveries b WHERE b.endpoint_id = p.id AND b.status = 'pending' AND b.lease_until >= ?) AS busy
+         FROM endpoints p
+         WHERE p.enabled = 1 AND EXISTS (
+           SELECT 1 FROM deliveries d
+           WHERE d.endpoint_id = p.id AND d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?))`,
+        [q.maxPerEndpoint, q.now, q.now, q.now],
+      );
+      // 2. Fair shares of the batch (round robin across accounts, then endpoints).
+      const quota = planLease(
+        groups.map((g) => ({ endpointId: String(g.endpoint_id), accountId: String(g.account_id), room: Number(g.cap) - Number(g.busy) })),
+        q.limit,
+      );
+      // 3. Per endpoint, its oldest due deliveries that head their ordering key: a later event
+      //    about the same appointment or patient waits while an earlier one is pending.
+      const ids: number[] = [];
+      for (const [endpointId, n] of quota) {
+        const rows = await tx.all<{ id: number }>(
+          `SELECT d.id FROM deliveries d
+           WHERE d.endpoint_id = ? AND d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?)
+             AND NOT EXISTS (
+               SELECT 1 FROM deliveries e
+               WHERE e.endpoint_id = d.endpoint_id AND e.ordering_key = d.ordering_key AND e.status = 'pending' AND e.event_seq < d.event_seq)
+           ORDER BY d.event_seq LIMIT ?`,
+          [endpointId, q.now, q.now, n],
+        );
+        for (const r of rows) ids.push(Number(r.id));
+      }
+      if (ids.length === 0) return [];
+      // 4. Take the leases, re-checking each row (PostgreSQL: rows another worker holds are skipped).
+      const taken = await tx.all<{ id: number }>(
+        `UPDATE deliveries SET lease_until = ?, lease_owner = ?, attempts = attempts + 1, updated_at = ?
+         WHERE id IN (
+           SELECT id FROM deliveries WHERE id IN ${this.d.jsonIntList} AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?) ${this.d.skipLocked})
+         RETURNING id`,
+        [q.leaseUntil, q.owner, q.now, JSON.stringify(ids), q.now],
+      );
+      if (taken.length === 0) return [];
+      const list = JSON.stringify(taken.map((r) => Number(r.id)));
+      const details = await tx.all(
+        `SELECT d.*, e.id AS event_id, e.body AS event_body, e.created_at AS event_created_at
+         FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id IN ${this.d.jsonIntList}`,
+        [list],
+      );
+      const endpoints = new Map(
+        (await tx.all(`SELECT * FROM endpoints WHERE id IN (SELECT endpoint_id FROM deliveries WHERE id IN ${this.d.jsonIntList})`, [list])).map((r) => {
+          const e = toEndpoint(r);
+          return [e.id, e] as const;
+        }),
+      );
+      return details.map((r) => ({
+        delivery: toDelivery(r),
+        body: String(r.event_body),
+        eventCreatedAt: Number(r.event_created_at),
+        endpoint: endpoints.get(String(r.endpoint_id)) as Endpoint,
+      }));
+      // A lease is a hint, not a fact: losing it in a power loss only means the delivery is leased
+      // again (at-least-once holds; the attempt row is the record). So no fsync for it.
+    }, { durable: false });
+    return leased.sort((a, b) => a.delivery.eventSeq - b.delivery.eventSeq);
+  }
+
+  async recordDeliveryOutcomes(outcomes: readonly DeliveryOutcome[]): Promise<void> {
+    if (outcomes.length === 0) return;
+    await this.db.transaction(async (tx) => {
+      await insertMany(
+        tx,
+        'attempts',
+        ['delivery_id', 'endpoint_id', 'attempt', 'started_at', 'duration_ms', 'status_code', 'error_class', 'response_excerpt', 'outcome'],
+        outcomes.map((o) => [o.deliveryId, o.endpointId, o.attempt, o.startedAt, Math.round(o.durationMs), o.statusCode, o.errorClass, o.responseExcerpt, o.result]),
+      );
+      for (const o of outcomes) {
+        const status = o.result === 'retry' ? 'pending' : o.result;
+        // A delivery skipped meanwhile (endpoint disabled) is not revived by a retry, but a final
+        // answer (it did arrive, or it finally failed) is recorded as what happened.
+        await tx.run(
+          `UPDATE deliveries SET status = CASE WHEN status = 'pending' OR ? <> 'pending' THEN ? ELSE status END,
+             next_attempt_at = ?, last_status_code = ?, last_error = ?, lease_until = NULL, lease_owner = NULL, updated_at = ?
+           WHERE id = ? AND lease_owner = ?`,
+          [status, status, o.nextAttemptAt ?? o.startedAt, o.statusCode, o.error, o.startedAt + Math.round(o.durationMs), o.deliveryId, o.owner],
+        );
+      }
+      // Endpoint health, folded per endpoint in the order the attempts finished.
+      const byEndpoint = new Map<string, DeliveryOutcome[]>();
+      for (const o of [...outcomes].sort((a, b) => a.startedAt + a.durationMs - (b.startedAt + b.durationMs))) {
+        const list = byEndpoint.get(o.endpointId) ?? [];
+        list.push(o);
+        byEndpoint.set(o.endpointId, list);
+      }
+      for (const [endpointId, list] of byEndpoint) {
+        const end = (o: DeliveryOutcome): number => o.startedAt + Math.round(o.durationMs);
+        const lastOk = list.map((o, i) => (o.result === 'succeeded' ? i : -1)).reduce((a, b) => Math.max(a, b), -1);
+        const failsAfter = list.slice(lastOk + 1);
+        const lastFail = [...list].reverse().find((o) => o.result !== 'succeeded');
+        if (lastOk >= 0) {
+          await tx.run(
+            'UPDATE endpoints SET consecutive_failures = ?, failing_since = ?, last_success_at = ?, last_failure_at = COALESCE(?, last_failure_at) WHERE id = ?',
+            [failsAfter.length, failsAfter[0] ? failsAfter[0].startedAt : null, end(list[lastOk] as DeliveryOutcome), lastFail ? end(lastFail) : null, endpointId],
+          );
+        } else {
+          await tx.run(
+            'UPDATE endpoints SET consecutive_failures = consecutive_failures + ?, failing_since = COALESCE(failing_since, ?), last_failure_at = ? WHERE id = ?',
+            [list.length, (list[0] as DeliveryOutcome).startedAt, end(lastFail as DeliveryOutcome), endpointId],
+          );
+        }
+        const disable = list.find((o) => o.disableEndpoint !== undefined);
+        if (disable) await this.disableIn(tx, endpointId, disable.disableEndpoint as string, end(disable));
+      }
+    });
+  }
+
+  /** Disables an endpoint inside a transaction, skipping its pending deliveries. */
+  protected async disableIn(tx: SqlRunner, endpointId: string, reason: string, now: EpochMs): Promise<void> {
+    const changed = await tx.run('UPDATE endpoints SET enabled = 0, disabled_reason = ?, disabled_at = ? WHERE id = ? AND enabled = 1', [reason, now, endpointId]);
+    if (changed > 0) await this.skipPending(tx, endpointId, `endpoint disabled: ${reason}`);
+  }
+
+  async releaseDeliveryLeases(owner: string, deliveryIds?: readonly number[]): Promise<void> {
+    const base = "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL, attempts = attempts - 1 WHERE lease_owner = ? AND status = 'pending'";
+    if (deliveryIds === undefined) await this.db.run(base, [owner]);
+    else if (deliveryIds.length > 0) await this.db.run(`${base} AND id IN ${this.d.jsonIntList}`, [owner, JSON.stringify(deliveryIds)]);
+  }
+
+  async listAttempts(eventId: string, endpointId?: string): Promise<AttemptRow[]> {
+    const rows = await this.db.all(
+      `SELECT a.id, a.delivery_id, COALESCE(a.endpoint_id, d.endpoint_id) AS endpoint_id, a.attempt, a.started_at, a.duration_ms, a.status_code, a.error_class, a.response_excerpt, a.outcome
+       FROM attempts a JOIN deliveries d ON d.id = a.delivery_id JOIN events e ON e.seq = d.event_seq
+       WHERE e.id = ? ${endpointId === undefined ? '' : 'AND d.endpoint_id = ?'} ORDER BY a.started_at, a.id`,
+      endpointId === undefined ? [eventId] : [eventId, endpointId],
+    );
+    return rows.map(toAttempt);
+  }
+
+  async redeliverEvent(eventId: string, now: EpochMs, endpointId?: string): Promise<number | null> {
+    const queued = await this.db.transaction(async (tx) => {
+      const [ev] = await tx.all<{ seq: number; account_id: string; type: string; ordering_key: string }>('SELECT seq, account_id, type, ordering_key FROM events WHERE id = ?', [eventId]);
+      if (!ev) return null;
+      const endpoints = (await tx.all('SELECT * FROM endpoints WHERE account_id = ? AND enabled = 1', [ev.account_id]))
+        .map(toEndpoint)
+        .filter((e) => (endpointId === undefined ? subscribes(e, ev.type as EventType) : e.id === endpointId));
+      let n = 0;
+      for (const e of endpoints) {
+        const changed = await tx.run(
+          `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, retry_from = attempts, lease_until = NULL, lease_owner = NULL, updated_at = ?
+           WHERE event_seq = ? AND endpoint_id = ? AND status <> 'pending'`,
+          [now, now, ev.seq, e.id],
+        );
+        if (changed > 0) {
+          n += changed;
+          continue;
+        }
+        const [existing] = await tx.all('SELECT id FROM deliveries WHERE event_seq = ? AND endpoint_id = ?', [ev.seq, e.id]);
+        if (existing) continue; // already pending: it will go anyway
+        await tx.run(
+          "INSERT INTO deliveries (event_seq, endpoint_id, account_id, ordering_key, status, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
+          [ev.seq, e.id, ev.account_id, ev.ordering_key, now, now, now],
+        );
+        n++;
+      }
+      return n;
+    });
+    if (queued) this.notifyDue();
+    return queued;
+  }
+
+  async recoverEndpointDeliveries(endpointId: string, since: EpochMs, now: EpochMs): Promise<number> {
+    const n = await this.db.run(
+      `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, retry_from = attempts, lease_until = NULL, lease_owner = NULL, updated_at = ?
+       WHERE endpoint_id = ? AND status IN ('failed', 'skipped') AND created_at >= ?`,
+      [now, now, endpointId, since],
+    );
+    if (n > 0) this.notifyDue();
+    return n;
+  }
+
+  async disableEndpoint(id: string, reason: string, now: EpochMs): Promise<Endpoint | null> {
+    await this.db.transaction((tx) => this.disableIn(tx, id, reason, now));
+    return this.getEndpoint(id);
+  }
+
+  async enableEndpoint(id: string): Promise<Endpoint | null> {
+    await this.db.run('UPDATE endpoints SET enabled = 1, disabled_reason = NULL, disabled_at = NULL, failing_since = NULL, consecutive_failures = 0 WHERE id = ?', [id]);
+    return this.getEndpoint(id);
+  }
+
+  async getEndpointHealth(id: string, since: EpochMs): Promise<EndpointHealth | null> {
+    const e = await this.getEndpoint(id);
+    if (!e) return null;
+    const [a] = await this.db.all<{ n: number; ok: number | null }>(
+      "SELECT COUNT(*) AS n, SUM(CASE WHEN outcome = 'succeeded' THEN 1 ELSE 0 END) AS ok FROM attempts WHERE endpoint_id = ? AND started_at >= ?",
+      [id, since],
+    );
+    const counts = new Map(
+      (await this.db.all<{ status: string; n: number }>('SELECT status, COUNT(*) AS n FROM deliveries WHERE endpoint_id = ? GROUP BY status', [id])).map((r) => [r.status, Number(r.n)]),
+    );
+    const attempts = Number(a?.n ?? 0);
+    const succeeded = Number(a?.ok ?? 0);
+    return {
+      endpointId: id,
+      enabled: e.enabled,
+      disabledReason: e.disabledReason,
+      disabledAt: e.disabledAt,
+      attempts,
+      succeeded,
+      successRate: attempts === 0 ? null : succeeded / attempts,
+      lastSuccessAt: e.lastSuccessAt,
+      lastFailureAt: e.lastFailureAt,
+      consecutiveFailures: e.consecutiveFailures,
+      failingSince: e.failingSince,
+      pending: counts.get('pending') ?? 0,
+      failed: counts.get('failed') ?? 0,
+      skipped: counts.get('skipped') ?? 0,
+    };
   }
 }

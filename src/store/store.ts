@@ -103,6 +103,14 @@ export interface Endpoint {
   disabledReason: string | null;
   /** Start of the current run of only-failures; null after any success. */
   failingSince: EpochMs | null;
+  /** Most deliveries in flight to this endpoint at once; null for the dispatcher's default. */
+  maxConcurrency: number | null;
+  /** When it was disabled (by the account, a 410, or N days of failures); null while enabled. */
+  disabledAt: EpochMs | null;
+  /** Failed attempts since the last success. */
+  consecutiveFailures: number;
+  lastSuccessAt: EpochMs | null;
+  lastFailureAt: EpochMs | null;
   createdAt: EpochMs;
 }
 
@@ -114,12 +122,16 @@ export interface NewEndpoint {
   signatureScheme?: SignatureScheme;
   retryPolicy?: RetryPolicyName;
   eventTypes?: EventType[];
+  maxConcurrency?: number | null;
   now: EpochMs;
 }
 
-/** Endpoint fields that can change after creation. */
+/**
+ * Endpoint fields that can change after creation. `enabled: false` also marks the endpoint's pending
+ * deliveries `skipped` (kept, visible, recoverable).
+ */
 export type EndpointPatch = Partial<
-  Pick<Endpoint, 'url' | 'secret' | 'previousSecret' | 'previousSecretExpiresAt' | 'signatureScheme' | 'retryPolicy' | 'eventTypes' | 'enabled' | 'disabledReason' | 'failingSince'>
+  Pick<Endpoint, 'url' | 'secret' | 'previousSecret' | 'previousSecretExpiresAt' | 'signatureScheme' | 'retryPolicy' | 'eventTypes' | 'enabled' | 'disabledReason' | 'failingSince' | 'maxConcurrency' | 'disabledAt'>
 >;
 
 /** One sync of one connection. */
@@ -303,8 +315,89 @@ export interface DeliveryRow {
   nextAttemptAt: EpochMs;
   lastStatusCode: number | null;
   lastError: string | null;
+  /** `attempts` when the current retry cycle began (a redelivery starts a new cycle). */
+  retryFrom: number;
   createdAt: EpochMs;
   updatedAt: EpochMs;
+}
+
+/** What `leaseDeliveries` takes. */
+export interface LeaseRequest {
+  now: EpochMs;
+  /** Most deliveries to lease in this call. */
+  limit: number;
+  /** The lease holds until then; it must outlast the HTTP timeout plus a margin. */
+  leaseUntil: EpochMs;
+  /** Who holds the lease (one id per dispatcher process). */
+  owner: string;
+  /** In-flight cap per endpoint, for endpoints without their own `maxConcurrency`. */
+  maxPerEndpoint: number;
+}
+
+/** A leased delivery with what sending it needs. `delivery.attempts` already counts this attempt. */
+export interface LeasedDelivery {
+  delivery: DeliveryRow;
+  /** The exact bytes to send. */
+  body: string;
+  eventCreatedAt: EpochMs;
+  endpoint: Endpoint;
+}
+
+/** The result of one attempt, as the dispatcher records it. */
+export interface DeliveryOutcome {
+  deliveryId: number;
+  endpointId: string;
+  /** The lease owner; an outcome from a worker that lost its lease is recorded as an attempt but does not change the delivery. */
+  owner: string;
+  attempt: number;
+  startedAt: EpochMs;
+  durationMs: number;
+  statusCode: number | null;
+  errorClass: string | null;
+  /** Truncated response body (never logged). */
+  responseExcerpt: string | null;
+  /** `retry` keeps the delivery pending until `nextAttemptAt`. */
+  result: 'succeeded' | 'retry' | 'failed';
+  nextAttemptAt?: EpochMs;
+  /** Why it failed or will be retried, for the delivery row. */
+  error: string | null;
+  /** When set, the endpoint is disabled with this reason and its pending deliveries are skipped. */
+  disableEndpoint?: string;
+}
+
+/** One recorded attempt. */
+export interface AttemptRow {
+  id: number;
+  deliveryId: number;
+  endpointId: string | null;
+  attempt: number;
+  startedAt: EpochMs;
+  durationMs: number;
+  statusCode: number | null;
+  errorClass: string | null;
+  responseExcerpt: string | null;
+  outcome: 'succeeded' | 'retry' | 'failed';
+}
+
+/** Health figures of an endpoint. */
+export interface EndpointHealth {
+  endpointId: string;
+  enabled: boolean;
+  disabledReason: string | null;
+  disabledAt: EpochMs | null;
+  /** Attempts since `since`, and how many succeeded. */
+  attempts: number;
+  succeeded: number;
+  /** succeeded / attempts since `since`; null without attempts. */
+  successRate: number | null;
+  lastSuccessAt: EpochMs | null;
+  lastFailureAt: EpochMs | null;
+  consecutiveFailures: number;
+  failingSince: EpochMs | null;
+  /** Deliveries by status, now. */
+  pending: number;
+  failed: number;
+  skipped: number;
 }
 
 /** Everything a successful sync commits, in one transaction. */
@@ -437,6 +530,41 @@ export interface Store {
   getEvent(id: string): Promise<EventRow | null>;
   /** The deliveries of one event, one per endpoint it was fanned out to. */
   listDeliveries(eventId: string): Promise<DeliveryRow[]>;
+
+  // ── delivery (the dispatcher's queue) ──
+  /**
+   * Leases due deliveries: pending, due, not leased, to an enabled endpoint with room under its
+   * in-flight cap, and the first pending one of its (endpoint, ordering key) — so a later event about
+   * the same appointment or patient is never attempted while an earlier one is pending. Picks round
+   * robin across accounts, then across endpoints. Counts the attempt.
+   */
+  leaseDeliveries(req: LeaseRequest): Promise<LeasedDelivery[]>;
+  /** Records attempts and their consequences (delivery status, endpoint health, disabling) in one transaction. */
+  recordDeliveryOutcomes(outcomes: readonly DeliveryOutcome[]): Promise<void>;
+  /** Gives back leases not attempted (graceful stop), uncounting the attempt. Without ids, all of the owner's. */
+  releaseDeliveryLeases(owner: string, deliveryIds?: readonly number[]): Promise<void>;
+  /** Attempts of an event's deliveries, oldest first; optionally of one endpoint. */
+  listAttempts(eventId: string, endpointId?: string): Promise<AttemptRow[]>;
+  /**
+   * Queues an event again (same event id, so the same `webhook-id`) to one endpoint of its account
+   * (even one not subscribed to its type) or to every enabled endpoint subscribed to it. A new retry
+   * cycle starts. Returns the number of deliveries queued; null when the event does not exist.
+   */
+  redeliverEvent(eventId: string, now: EpochMs, endpointId?: string): Promise<number | null>;
+  /** Queues again every failed or skipped delivery of an endpoint created at or after `since`. Returns how many. */
+  recoverEndpointDeliveries(endpointId: string, since: EpochMs, now: EpochMs): Promise<number>;
+  /** Disables an endpoint with a recorded reason; its pending deliveries become skipped. */
+  disableEndpoint(id: string, reason: string, now: EpochMs): Promise<Endpoint | null>;
+  /** Enables an endpoint again, clearing the reason and the failure streak (skipped deliveries stay skipped until recovered). */
+  enableEndpoint(id: string): Promise<Endpoint | null>;
+  /** Health figures; success rate over attempts since `since`. Null when the endpoint does not exist. */
+  getEndpointHealth(id: string, since: EpochMs): Promise<EndpointHealth | null>;
+  /**
+   * Calls `listener` after this store committed new pending deliveries (events, redeliveries,
+   * recoveries), so an in-process dispatcher wakes at once; other processes rely on polling.
+   * Returns the unsubscribe function.
+   */
+  onDeliveriesDue(listener: () => void): () => void;
 }
 
 /** Default event types of a new endpoint: the four seed types (DESIGN §3). */

@@ -9,7 +9,8 @@ import type { EventEnvelope } from '../../src/domain/events.js';
 import { DEFAULT_STATUS_MAP } from '../../src/domain/status.js';
 import type { SyncInput, SyncPlan } from '../../src/detection/plan.js';
 import { planSync } from '../../src/detection/plan.js';
-import type { Store } from '../../src/store/store.js';
+import type { DeliveryOutcome, LeasedDelivery, Store } from '../../src/store/store.js';
+import type { StoredEventInput } from '../../src/domain/events.js';
 import { appointment, patient } from '../helpers/fixtures.js';
 
 /** Opens a fresh, migrated, empty store for one test. */
@@ -358,7 +359,147 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.deepEqual(await deliveryRows(store, account.id), [{ type: 'appointment.created', endpoint: ep.id, status: 'skipped' }]);
       assert.equal(await store.deleteEndpoint(ep.id), false);
     });
+
+    it('delivery lease: due heads of each ordering key only, per-endpoint cap, no double lease, attempts counted, release uncounts', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      const ep = await store.createEndpoint({ accountId: account.id, url: 'https://a.example/hook', secret: 's', now: T0 });
+      await emit(store, connection.id, ['k1', 'k1', 'k2', 'k3', 'k4']);
+      const first = await store.leaseDeliveries({ now: T0, limit: 10, leaseUntil: T0 + 60_000, owner: 'w1', maxPerEndpoint: 2 });
+      assert.equal(first.length, 2, 'capped at 2 in flight for the endpoint');
+      assert.deepEqual(first.map((l) => l.delivery.attempts), [1, 1]);
+      assert.ok(first.every((l) => l.endpoint.id === ep.id && l.body.startsWith('{')));
+      assert.deepEqual(await store.leaseDeliveries({ now: T0, limit: 10, leaseUntil: T0 + 60_000, owner: 'w2', maxPerEndpoint: 2 }), [], 'no room, nothing leased twice');
+      const more = await store.leaseDeliveries({ now: T0, limit: 10, leaseUntil: T0 + 60_000, owner: 'w2', maxPerEndpoint: 10 });
+      const keys = [...first, ...more].map((l) => l.delivery.orderingKey).sort();
+      assert.deepEqual(keys, ['k1', 'k2', 'k3', 'k4'], 'the second k1 waits for the first');
+      await store.releaseDeliveryLeases('w2');
+      const again = await store.leaseDeliveries({ now: T0, limit: 10, leaseUntil: T0 + 60_000, owner: 'w3', maxPerEndpoint: 10 });
+      assert.equal(again.length, 2);
+      assert.ok(again.every((l) => l.delivery.attempts === 1), 'a released lease does not count as an attempt');
+      const expired = await store.leaseDeliveries({ now: T0 + 60_001, limit: 10, leaseUntil: T0 + 120_000, owner: 'w4', maxPerEndpoint: 10 });
+      assert.equal(expired.length, 4, 'expired leases (a dead worker) are leased again');
+      assert.ok(expired.every((l) => l.delivery.attempts === 2));
+    });
+
+    it('delivery lease: per-key order holds through retries; disabled endpoints and future retries are not leased; round robin across accounts', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      const ep = await store.createEndpoint({ accountId: account.id, url: 'https://a.example/hook', secret: 's', now: T0 });
+      await emit(store, connection.id, ['k1', 'k1']);
+      const [head] = await store.leaseDeliveries({ now: T0, limit: 10, leaseUntil: T0 + 60_000, owner: 'w', maxPerEndpoint: 10 });
+      assert.ok(head);
+      await store.recordDeliveryOutcomes([outcome(head, 'retry', { nextAttemptAt: T0 + 5000, statusCode: 500 })]);
+      assert.deepEqual(await store.leaseDeliveries({ now: T0 + 1000, limit: 10, leaseUntil: T0 + 60_000, owner: 'w', maxPerEndpoint: 10 }), [], 'the head waits for its retry; the next one waits for the head');
+      const [retried] = await store.leaseDeliveries({ now: T0 + 5000, limit: 10, leaseUntil: T0 + 60_000, owner: 'w', maxPerEndpoint: 10 });
+      assert.equal(retried?.delivery.id, head.delivery.id);
+      assert.equal(retried?.delivery.attempts, 2);
+      await store.recordDeliveryOutcomes([outcome(retried!, 'failed', { statusCode: 500 })]);
+      const [second] = await store.leaseDeliveries({ now: T0 + 5000, limit: 10, leaseUntil: T0 + 60_000, owner: 'w', maxPerEndpoint: 10 });
+      assert.ok(second && second.delivery.eventSeq > head.delivery.eventSeq, 'a final failure unblocks the next of the key');
+      await store.releaseDeliveryLeases('w');
+      await store.updateEndpoint(ep.id, { enabled: false });
+      assert.deepEqual(await store.leaseDeliveries({ now: T0 + 9000, limit: 10, leaseUntil: T0 + 60_000, owner: 'w', maxPerEndpoint: 10 }), []);
+      assert.deepEqual((await store.listDeliveries(second.delivery.eventId)).map((d) => d.status), ['skipped'], 'disabling skips pending deliveries');
+
+      // Fairness: a big backlog of one account does not crowd out another's single delivery.
+      const other = await setup(store);
+      await store.createEndpoint({ accountId: other.account.id, url: 'https://b.example/hook', secret: 's', now: T0 });
+      const big = await store.createEndpoint({ accountId: account.id, url: 'https://c.example/hook', secret: 's', now: T0 });
+      await emit(store, connection.id, Array.from({ length: 30 }, (_, i) => `bulk${i}`));
+      await emit(store, other.connection.id, ['solo']);
+      const picks = await store.leaseDeliveries({ now: T0 + 9000, limit: 2, leaseUntil: T0 + 60_000, owner: 'f', maxPerEndpoint: 50 });
+      assert.deepEqual(picks.map((l) => l.delivery.accountId).sort(), [account.id, other.account.id].sort());
+      assert.ok(picks.some((l) => l.endpoint.id === big.id));
+    });
+
+    it('delivery outcomes: attempts recorded, statuses, endpoint health; 410-style disable skips the rest; redeliver and recover keep the event id', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      const ep = await store.createEndpoint({ accountId: account.id, url: 'https://a.example/hook', secret: 's', now: T0 });
+      await emit(store, connection.id, ['a', 'b', 'c']);
+      const leased = await store.leaseDeliveries({ now: T0, limit: 10, leaseUntil: T0 + 60_000, owner: 'w', maxPerEndpoint: 10 });
+      const [a, b, c] = leased as [LeasedDelivery, LeasedDelivery, LeasedDelivery];
+      await store.recordDeliveryOutcomes([outcome(a, 'succeeded', { statusCode: 200, responseExcerpt: 'ok' }), outcome(b, 'failed', { statusCode: 400 })]);
+      assert.deepEqual(await store.listAttempts(a.delivery.eventId), [
+        { id: (await store.listAttempts(a.delivery.eventId))[0]!.id, deliveryId: a.delivery.id, endpointId: ep.id, attempt: 1, startedAt: T0, durationMs: 12, statusCode: 200, errorClass: null, responseExcerpt: 'ok', outcome: 'succeeded' },
+      ]);
+      let health = await store.getEndpointHealth(ep.id, 0);
+      assert.deepEqual(
+        [health?.attempts, health?.succeeded, health?.successRate, health?.consecutiveFailures, health?.lastSuccessAt, health?.failingSince, health?.pending, health?.failed],
+        [2, 1, 0.5, 1, T0 + 12, T0, 1, 1],
+      );
+      await store.recordDeliveryOutcomes([outcome(c, 'failed', { statusCode: 410, disableEndpoint: 'The endpoint answered 410 Gone.' })]);
+      const disabled = await store.getEndpoint(ep.id);
+      assert.deepEqual([disabled?.enabled, disabled?.disabledReason, disabled?.consecutiveFailures], [false, 'The endpoint answered 410 Gone.', 2]);
+      await emit(store, connection.id, ['d']);
+      health = await store.getEndpointHealth(ep.id, 0);
+      assert.deepEqual([health?.failed, health?.skipped, health?.pending], [2, 1, 0], 'events while disabled are kept as skipped');
+
+      assert.equal(await store.recoverEndpointDeliveries(ep.id, T0, T0 + 100), 3, 'failed and skipped since T0');
+      assert.deepEqual(await store.leaseDeliveries({ now: T0 + 100, limit: 10, leaseUntil: T0 + 60_000, owner: 'w', maxPerEndpoint: 10 }), [], 'still disabled');
+      const enabled = await store.enableEndpoint(ep.id);
+      assert.deepEqual([enabled?.enabled, enabled?.disabledReason, enabled?.consecutiveFailures, enabled?.failingSince], [true, null, 0, null]);
+      const recovered = await store.leaseDeliveries({ now: T0 + 100, limit: 10, leaseUntil: T0 + 60_000, owner: 'w', maxPerEndpoint: 10 });
+      assert.equal(recovered.length, 3);
+      const rb = recovered.find((l) => l.delivery.id === b.delivery.id);
+      assert.deepEqual([rb?.delivery.attempts, rb?.delivery.retryFrom], [2, 1], 'a recovery starts a new retry cycle; attempt numbers keep counting');
+      await store.recordDeliveryOutcomes(recovered.map((l) => outcome(l, 'succeeded', { statusCode: 204 })));
+
+      let woke = 0;
+      const off = store.onDeliveriesDue(() => woke++);
+      assert.equal(await store.redeliverEvent(a.delivery.eventId, T0 + 200), 1);
+      assert.equal(await store.redeliverEvent('nope', T0 + 200), null);
+      const second = await store.createEndpoint({ accountId: account.id, url: 'https://b.example/hook', secret: 's', eventTypes: ['patient.created'], now: T0 });
+      assert.equal(await store.redeliverEvent(a.delivery.eventId, T0 + 200, second.id), 1, 'an explicitly named endpoint receives it even without the type');
+      assert.equal(woke, 2);
+      off();
+      const redelivered = await store.leaseDeliveries({ now: T0 + 200, limit: 10, leaseUntil: T0 + 60_000, owner: 'w', maxPerEndpoint: 10 });
+      assert.deepEqual(redelivered.map((l) => l.delivery.eventId), [a.delivery.eventId, a.delivery.eventId]);
+      assert.equal(redelivered.find((l) => l.endpoint.id === ep.id)?.delivery.attempts, 2);
+    });
+
+    it('onDeliveriesDue fires after a sync commits deliveries', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      await store.createEndpoint({ accountId: account.id, url: 'https://a.example/hook', secret: 's', now: T0 });
+      let woke = 0;
+      store.onDeliveriesDue(() => woke++);
+      await emit(store, connection.id, ['x']);
+      assert.equal(woke, 1);
+    });
   });
+}
+
+let emitted = 0;
+
+/** Commits one sync whose plan carries hand-made `appointment.updated` events with the given ordering keys, in order. */
+async function emit(store: Store, connectionId: string, keys: string[]): Promise<void> {
+  const p = plan(connectionId);
+  const events: StoredEventInput[] = keys.map((key) => {
+    const id = `ev${String(++emitted).padStart(30, '0')}`;
+    return { id, type: 'appointment.updated', orderingKey: key, jobId: null, patientEhrId: null, createdAt: T0, body: JSON.stringify({ id, object: 'event', type: 'appointment.updated', data: { key } }) };
+  });
+  const run = await store.startSyncRun(connectionId, T0);
+  await store.commitSync({ runId: run.id, connectionId, plan: { ...p, events }, finishedAt: T0, baselineDone: true, nextSyncAt: T0 });
+}
+
+/** An outcome for a leased delivery (12 ms after T0-ish start). */
+function outcome(l: LeasedDelivery, result: DeliveryOutcome['result'], over: Partial<DeliveryOutcome> = {}): DeliveryOutcome {
+  return {
+    deliveryId: l.delivery.id,
+    endpointId: l.endpoint.id,
+    owner: 'w',
+    attempt: l.delivery.attempts,
+    startedAt: T0,
+    durationMs: 12,
+    statusCode: null,
+    errorClass: null,
+    responseExcerpt: null,
+    result,
+    error: result === 'succeeded' ? null : 'test',
+    ...over,
+  };
 }
 
 function byKey(a: { type: string; endpoint: string }, b: { type: string; endpoint: string }): number {

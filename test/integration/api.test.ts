@@ -40,8 +40,11 @@ describe('API: webhooks', () => {
     assert.match(a.body.webhook_secret, /^whsec_[A-Za-z0-9+/]{32}$/);
     assert.equal(a.body.webhook_secret_key, a.body.webhook_secret);
     assert.deepEqual([a.body.webhook.id, a.body.webhook.secret, a.body.webhook_id], [a.body.webhook_id, a.body.webhook_secret, a.body.webhook.id]);
+    // Endpoints list by creation time, then id: registered at the same instant their order would be random.
+    w.clock.advance(1);
     const b = await call(w, w.alice, 'POST', '/v1/webhook', { url: 'https://hooks.example/b', signature_scheme: 'standard', retry_policy: 'cobalt', event_types: ['appointment.created', 'appointment.deleted'] });
     assert.equal(b.status, 200);
+    w.clock.set(API_NOW);
     const list = await call(w, w.alice, 'GET', '/v1/webhook');
     assert.deepEqual(list.body.webhook_urls.map((x: { url: string }) => x.url), ['https://hooks.example/a', 'https://hooks.example/b']);
     assert.equal(list.body.webhook_urls[1].signature_scheme, 'standard');

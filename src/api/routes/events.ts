@@ -5,7 +5,10 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { BadRequestError } from '../../domain/errors.js';
+import { BadRequestError, EndpointDisabledError, NotFoundError } from '../../domain/errors.js';
+import { isoUtc } from '../../domain/clock.js';
+import type { Account, EventRow } from '../../store/store.js';
+import { ownEndpoint } from './webhooks.js';
 import type { EventType } from '../../domain/events.js';
 import type { DeliveryStatus } from '../../store/store.js';
 import { isIsoDate } from '../../detection/validate.js';
@@ -33,6 +36,16 @@ function day(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (!isIsoDate(value)) throw new BadRequestError(`Invalid date format for ${name}. Use ISO format (YYYY-MM-DD).`);
   return Date.parse(`${value}T00:00:00.000Z`);
+}
+
+const EventParams = Strict({ id: Type.String({ minLength: 1, maxLength: 64 }) });
+const AttemptsQuery = Strict({ webhook_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Only the attempts to this endpoint.' })) });
+const RedeliverBody = Type.Union([Strict({ webhook_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Redeliver to this endpoint only (even one not subscribed to the type); default every enabled endpoint subscribed to it.' })) }), Type.Null()]);
+
+async function ownEvent(deps: ApiDeps, account: Account, id: string): Promise<EventRow> {
+  const e = await deps.store.getEvent(id);
+  if (!e || e.accountId !== account.id) throw new NotFoundError(`No event ${JSON.stringify(id)}.`);
+  return e;
 }
 
 /** Registers the event log route. */
@@ -87,5 +100,41 @@ export function eventRoutes(app: FastifyInstance, deps: ApiDeps): void {
       }),
       pagination: pagination(page, pageSize, total),
     };
+  });
+
+  app.get('/v1/webhook-events/:id/attempts', { schema: { tags: ['events'], summary: 'Every delivery attempt of an event: status code, latency, error class, truncated response', params: EventParams, querystring: AttemptsQuery } }, async (req) => {
+    const account = await authenticateAccount(deps, req);
+    const { id } = req.params as { id: string };
+    const { webhook_id } = req.query as { webhook_id?: string };
+    const event = await ownEvent(deps, account, id);
+    if (webhook_id !== undefined) await ownEndpoint(deps, account, webhook_id);
+    const attempts = await deps.store.listAttempts(event.id, webhook_id);
+    return {
+      success: true,
+      event_id: event.id,
+      attempts: attempts.map((a) => ({
+        webhook_id: a.endpointId,
+        attempt: a.attempt,
+        started_at: isoUtc(a.startedAt),
+        duration_ms: a.durationMs,
+        response_status_code: a.statusCode,
+        error_class: a.errorClass,
+        outcome: a.outcome,
+        response_body: a.responseExcerpt,
+      })),
+    };
+  });
+
+  app.post('/v1/webhook-events/:id/redeliver', { schema: { tags: ['events'], summary: 'Deliver an event again (same webhook-id) to one endpoint or to every subscribed one', params: EventParams, body: RedeliverBody } }, async (req) => {
+    const account = await authenticateAccount(deps, req);
+    const { id } = req.params as { id: string };
+    const webhookId = (req.body as { webhook_id?: string } | null | undefined)?.webhook_id;
+    const event = await ownEvent(deps, account, id);
+    if (webhookId !== undefined) {
+      const e = await ownEndpoint(deps, account, webhookId);
+      if (!e.enabled) throw new EndpointDisabledError(`Webhook ${webhookId} is disabled (${e.disabledReason ?? 'no reason recorded'}); enable it first with POST /v1/webhook/${webhookId}/enable.`);
+    }
+    const queued = (await deps.store.redeliverEvent(event.id, deps.clock.now(), webhookId)) ?? 0;
+    return { success: true, message: `${queued} deliveries queued.`, queued };
   });
 }

@@ -7,7 +7,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import type { SqlClient, SqlRunner, SqlValue } from '../sql-client.js';
+import type { SqlClient, SqlRunner, SqlValue, TransactionOptions } from '../sql-client.js';
 import { readMigrations } from '../sqlite/sqlite-client.js';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
@@ -93,10 +93,12 @@ export class PgClient implements SqlClient {
     return this.runner(this.pool).run(sql, params);
   }
 
-  async transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: SqlRunner) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
+      // Not waiting for the WAL flush: atomic and consistent, possibly lost on a server crash.
+      if (options.durable === false) await client.query('SET LOCAL synchronous_commit = off');
       const result = await fn(this.runner(client));
       await client.query('COMMIT');
       return result;

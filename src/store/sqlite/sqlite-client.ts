@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import type { SqlClient, SqlRunner, SqlValue } from '../sql-client.js';
+import type { SqlClient, SqlRunner, SqlValue, TransactionOptions } from '../sql-client.js';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
@@ -80,10 +80,14 @@ export class SqliteClient implements SqlClient {
     return this.runNow(sql, params);
   }
 
-  async transaction<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: SqlRunner) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     while (this.active) await this.active;
     let release!: () => void;
     this.active = new Promise<void>((resolve) => (release = resolve));
+    // In WAL mode, synchronous=NORMAL commits without an fsync: atomic and consistent, but the
+    // last commits may be lost on power loss. Set for this one transaction, under the gate.
+    const relaxed = options.durable === false;
+    if (relaxed) this.db.pragma('synchronous = NORMAL');
     try {
       // IMMEDIATE takes the write lock now, so another process cannot make us fail mid-transaction.
       this.db.exec('BEGIN IMMEDIATE');
@@ -96,6 +100,7 @@ export class SqliteClient implements SqlClient {
         throw err;
       }
     } finally {
+      if (relaxed) this.db.pragma('synchronous = FULL');
       this.active = null;
       release();
     }

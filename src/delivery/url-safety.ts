@@ -1,8 +1,8 @@
 /**
- * @module api/endpoint-url — the check a webhook URL must pass at registration: https, no
- * credentials in it, and a host that resolves only to global addresses (unless the explicit dev
- * mode or an allow-list says otherwise). Delivery checks the address again at connect time, since
- * DNS can change after registration.
+ * @module delivery/url-safety — where webhooks may go, one set of rules for both checks: at
+ * registration (the API: https, no credentials, a host resolving only to global addresses unless
+ * the dev mode or an allow-list says otherwise) and at connect time (the sender: DNS can change
+ * after registration, so every connection's address is checked again).
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
@@ -14,6 +14,16 @@ export interface EndpointUrlPolicy {
   allowInsecure: boolean;
   /** Host names allowed whatever they resolve to (e.g. an internal receiver you run yourself). */
   allowHosts: readonly string[];
+  /** Allow every private or loopback address (tests, receivers on a closed network). Default false. */
+  allowPrivate?: boolean;
+}
+
+/** Why a connection to `address` (for `host`) is refused under `policy`, or null when it is allowed. */
+export function addressProblem(address: string, host: string, policy: EndpointUrlPolicy): string | null {
+  if (policy.allowPrivate || policy.allowHosts.includes(host.toLowerCase())) return null;
+  if (!isNonGlobalAddress(address)) return null;
+  if (policy.allowInsecure && isLoopbackAddress(address)) return null;
+  return `host ${JSON.stringify(host)} resolves to a private, loopback or link-local address (${address}); such targets are refused unless allow-listed.`;
 }
 
 /** Resolves a host to its addresses (injected in tests). */
@@ -42,9 +52,8 @@ export async function endpointUrlProblem(raw: string, policy: EndpointUrlPolicy,
     return `webhook_url host ${JSON.stringify(host)} does not resolve.`;
   }
   for (const address of addresses) {
-    if (!isNonGlobalAddress(address)) continue;
-    if (policy.allowInsecure && isLoopbackAddress(address)) continue;
-    return `webhook_url host ${JSON.stringify(host)} resolves to a private, loopback or link-local address (${address}); such targets are refused unless allow-listed.`;
+    const problem = addressProblem(address, host, policy);
+    if (problem) return `webhook_url ${problem}`;
   }
   return null;
 }

@@ -1,0 +1,303 @@
+/**
+ * Delivery benchmark (DESIGN §10): N events from the durable outbox (SQLite at synchronous=FULL, or
+ * PostgreSQL with --database postgres://...) to a loopback receiver, against the raw rate of a bare
+ * undici client posting the same bytes with no storage, in the same run; and isolation: the rate of
+ * a healthy endpoint alone vs next to a dead (hanging) one. Rounds interleave; min and median.
+ * Args: --n 2000 --repeats 5 --concurrency 32 --database <path|postgres://...>
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import { Agent } from 'undici';
+import pg from 'pg';
+import { Dispatcher } from '../src/delivery/dispatcher.js';
+import type { StoredEventInput } from '../src/domain/events.js';
+import { DEFAULT_STATUS_MAP } from '../src/domain/status.js';
+import { planSync } from '../src/detection/plan.js';
+import { isPostgresUrl, openStore } from '../src/store/open.js';
+import type { Store } from '../src/store/store.js';
+import { median, min, percentile, round } from './stats.js';
+
+// The receiver runs in a worker thread, so its event loop does not share ours: `/ok` answers at
+// once, `/hang` never answers (until told to drop its sockets), `/count` reports what arrived.
+const RECEIVER = `
+const { parentPort } = require('node:worker_threads');
+const http = require('node:http');
+let ok = 0; const hanging = new Set();
+const server = http.createServer((req, res) => {
+  req.resume();
+  req.on('end', () => {
+    if (req.url.startsWith('/hang')) { hanging.add(res.socket); return; }
+    ok++; res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+  });
+});
+server.keepAliveTimeout = 60000;
+server.listen(0, '127.0.0.1', () => parentPort.postMessage({ port: server.address().port }));
+parentPort.on('message', (m) => {
+  if (m === 'count') parentPort.postMessage({ ok });
+  if (m === 'reset') { ok = 0; for (const s of hanging) s.destroy(); hanging.clear(); parentPort.postMessage({ reset: true }); }
+});
+`;
+
+function arg(args: string[], name: string, fallback: string): string {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] !== undefined ? (args[i + 1] as string) : fallback;
+}
+
+const T0 = Date.now() - 60_000;
+
+function body(i: number): string {
+  const id = randomBytes(16).toString('hex');
+  return JSON.stringify({
+    id,
+    access_token_reference_id: 'clinic_bench',
+    object: 'event',
+    created: new Date(T0).toISOString(),
+    type: 'appointment.updated',
+    data: {
+      id: randomBytes(16).toString('hex'),
+      ehr_appointment_id: `A${i}`,
+      patient_mrn: String(100_000 + i),
+      patient_name: `Patient ${i}`,
+      datetime: '2026-11-03T15:00:00.000Z',
+      duration: 30,
+      location: '2',
+      status: '2',
+      provider_name: 'Dr. Provider',
+      appointment_type: 'FOLLOW-UP',
+      appointment_mode: 'office',
+      updated_fields: { status: '2' },
+    },
+  });
+}
+
+/** Commits n events (one per ordering key) in transactions of 1,000, as syncs would. */
+async function fill(store: Store, connectionId: string, n: number, prefix: string): Promise<void> {
+  const base = planSync({
+    connection: { id: connectionId, referenceId: 'clinic_bench', timezone: 'UTC', statusMap: DEFAULT_STATUS_MAP },
+    now: T0,
+    baseline: null,
+    projection: { appointments: new Map(), patients: new Map() },
+    providers: new Map(),
+    appointmentReads: [],
+    patientReads: [],
+    seenProviders: [],
+    goneAppointmentIds: [],
+    connectorQuarantine: [],
+    newId: () => 'x',
+  });
+  for (let start = 0; start < n; start += 1000) {
+    const events: StoredEventInput[] = [];
+    for (let i = start; i < Math.min(n, start + 1000); i++) {
+      const b = body(i);
+      events.push({ id: (JSON.parse(b) as { id: string }).id, type: 'appointment.updated', orderingKey: `${prefix}${i}`, jobId: null, patientEhrId: null, createdAt: T0, body: b });
+    }
+    const run = await store.startSyncRun(connectionId, T0);
+    await store.commitSync({ runId: run.id, connectionId, plan: { ...base, events }, finishedAt: T0, baselineDone: true, nextSyncAt: T0 });
+  }
+}
+
+class Receiver {
+  private constructor(
+    private readonly worker: Worker,
+    readonly port: number,
+  ) {}
+  static async start(): Promise<Receiver> {
+    const worker = new Worker(RECEIVER, { eval: true });
+    const port = await new Promise<number>((r) => worker.once('message', (m: { port: number }) => r(m.port)));
+    return new Receiver(worker, port);
+  }
+  private ask<T>(msg: string): Promise<T> {
+    return new Promise((r) => {
+      this.worker.once('message', (m: T) => r(m));
+      this.worker.postMessage(msg);
+    });
+  }
+  async count(): Promise<number> {
+    return (await this.ask<{ ok: number }>('count')).ok;
+  }
+  async reset(): Promise<void> {
+    await this.ask('reset');
+  }
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
+
+/** A fresh database per measurement: a SQLite file in a temp dir, or a fresh PostgreSQL schema. */
+async function freshStore(database: string | null, cleanups: (() => Promise<void>)[]): Promise<Store> {
+  if (database && isPostgresUrl(database)) {
+    const schema = `bench_${randomBytes(5).toString('hex')}`;
+    const url = new URL(database);
+    url.searchParams.set('schema', schema);
+    const store = await openStore(url.toString());
+    cleanups.push(async () => {
+      await store.close();
+      const c = new pg.Client({ connectionString: database });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await c.end();
+    });
+    return store;
+  }
+  const dir = mkdtempSync(join(database ?? tmpdir(), 'ehrsync-bench-'));
+  const store = await openStore(join(dir, 'bench.db'));
+  cleanups.push(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return store;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(check: () => Promise<boolean>): Promise<void> {
+  while (!(await check())) await sleep(2);
+}
+
+/** The bare undici client: n POSTs of the same bytes, `concurrency` at a time. Returns ms. */
+async function raw(rx: Receiver, bodies: string[], concurrency: number): Promise<number> {
+  const agent = new Agent({ connections: concurrency, keepAliveTimeout: 30_000 });
+  const origin = `http://127.0.0.1:${rx.port}`;
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < bodies.length) {
+        const b = bodies[next++] as string;
+        const res = await agent.request({ origin, path: '/ok', method: 'POST', headers: { 'content-type': 'application/json' }, body: b });
+        await res.body.text();
+      }
+    }),
+  );
+  const ms = performance.now() - started;
+  await agent.close();
+  return ms;
+}
+
+interface Setup {
+  store: Store;
+  accountId: string;
+  connectionId: string;
+}
+
+async function world(database: string | null, cleanups: (() => Promise<void>)[]): Promise<Setup> {
+  const store = await freshStore(database, cleanups);
+  const account = await store.createAccount({ name: 'Bench', clientId: `ci_${randomBytes(4).toString('hex')}`, clientSecretHash: 'h', now: T0 });
+  const connection = await store.createConnection({ accountId: account.id, connector: 'memory', now: T0 });
+  return { store, accountId: account.id, connectionId: connection.id };
+}
+
+function dispatcher(store: Store, concurrency: number): Dispatcher {
+  return new Dispatcher({ store, allowPrivateAddresses: true, httpTimeoutMs: 30_000, maxPerEndpoint: concurrency, maxInFlight: 4 * concurrency, batchSize: 100, pollIntervalMs: 20 });
+}
+
+/** Ours: n events from the outbox to `/ok`; ms until every delivery is recorded as succeeded, and attempt latencies. */
+async function ours(rx: Receiver, database: string | null, n: number, concurrency: number): Promise<{ ms: number; latencies: number[] }> {
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    const w = await world(database, cleanups);
+    await w.store.createEndpoint({ accountId: w.accountId, url: `http://127.0.0.1:${rx.port}/ok`, secret: 'whsec_YmVuY2hiZW5jaGJlbmNoYmVuY2hiZW5jaA==', now: T0 });
+    await fill(w.store, w.connectionId, n, 'k');
+    await rx.reset();
+    const d = dispatcher(w.store, concurrency);
+    const started = performance.now();
+    d.start();
+    await waitFor(async () => (await rx.count()) >= n);
+    await waitFor(async () => (await w.store.listEventDeliveries({ accountId: w.accountId, deliveryStatus: 'pending', order: 'asc', limit: 1, offset: 0 })).total === 0);
+    const ms = performance.now() - started;
+    await d.stop();
+    const events = await w.store.listEvents({ accountId: w.accountId, limit: 200 });
+    const latencies: number[] = [];
+    for (const e of events) for (const a of await w.store.listAttempts(e.id)) latencies.push(a.durationMs);
+    return { ms, latencies };
+  } finally {
+    for (const c of cleanups) await c();
+  }
+}
+
+/** Isolation: ms until a healthy endpoint has all n, alone or next to a dead endpoint that never answers. */
+async function healthy(rx: Receiver, database: string | null, n: number, concurrency: number, withDead: boolean): Promise<number> {
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    const w = await world(database, cleanups);
+    await w.store.createEndpoint({ accountId: w.accountId, url: `http://127.0.0.1:${rx.port}/ok`, secret: 'whsec_YmVuY2hiZW5jaGJlbmNoYmVuY2hiZW5jaA==', now: T0 });
+    if (withDead) {
+      // The dead endpoint receives every event too: a backlog as large as the healthy one's, all stuck.
+      await w.store.createEndpoint({ accountId: w.accountId, url: `http://127.0.0.1:${rx.port}/hang`, secret: 'whsec_YmVuY2hiZW5jaGJlbmNoYmVuY2hiZW5jaA==', now: T0 });
+    }
+    await fill(w.store, w.connectionId, n, 'h');
+    await rx.reset();
+    const d = dispatcher(w.store, concurrency);
+    const started = performance.now();
+    d.start();
+    await waitFor(async () => (await rx.count()) >= n);
+    const ms = performance.now() - started;
+    await rx.reset(); // drops the hanging requests so stop() does not wait for their timeout
+    await d.stop();
+    return ms;
+  } finally {
+    for (const c of cleanups) await c();
+  }
+}
+
+export default async function run(args: string[]): Promise<Record<string, unknown>> {
+  const n = Number(arg(args, 'n', '2000'));
+  const repeats = Number(arg(args, 'repeats', '5'));
+  const concurrency = Number(arg(args, 'concurrency', '32'));
+  const database = arg(args, 'database', '') || null;
+  const rx = await Receiver.start();
+  const bodies = Array.from({ length: n }, (_, i) => body(i));
+  const rawMs: number[] = [];
+  const oursMs: number[] = [];
+  const soloMs: number[] = [];
+  const mixedMs: number[] = [];
+  const latencies: number[] = [];
+  try {
+    await raw(rx, bodies.slice(0, 500), concurrency); // warm-up
+    for (let r = 0; r < repeats; r++) {
+      await rx.reset();
+      rawMs.push(await raw(rx, bodies, concurrency));
+      const o = await ours(rx, database, n, concurrency);
+      oursMs.push(o.ms);
+      latencies.push(...o.latencies);
+      soloMs.push(await healthy(rx, database, n, concurrency, false));
+      mixedMs.push(await healthy(rx, database, n, concurrency, true));
+      console.log(`round ${r + 1}: raw ${round(rawMs.at(-1)!)} ms, ours ${round(oursMs.at(-1)!)} ms, healthy alone ${round(soloMs.at(-1)!)} ms, healthy next to a dead endpoint ${round(mixedMs.at(-1)!)} ms`);
+    }
+  } finally {
+    await rx.close();
+  }
+  const rate = (ms: number) => round((n / ms) * 1000, 1);
+  const perS = rate(median(oursMs));
+  const rawPerS = rate(median(rawMs));
+  const result = {
+    bench: 'delivery',
+    store: database && isPostgresUrl(database) ? 'postgres' : 'sqlite',
+    n,
+    repeats,
+    concurrency,
+    per_s: perS,
+    per_s_best: rate(min(oursMs)),
+    raw_per_s: rawPerS,
+    raw_per_s_best: rate(min(rawMs)),
+    ratio: round(perS / rawPerS, 3),
+    ratio_best: round(min(rawMs) / min(oursMs), 3),
+    p50_ms: round(percentile(latencies, 50)),
+    p99_ms: round(percentile(latencies, 99)),
+    healthy_solo_per_s: rate(median(soloMs)),
+    healthy_with_dead_per_s: rate(median(mixedMs)),
+    isolation_ratio: round(median(soloMs) / median(mixedMs), 3),
+    isolation_ratio_best: round(min(soloMs) / min(mixedMs), 3),
+    // Each round measures raw and ours back to back; their ratio per round is less exposed to the
+    // host's pauses than a ratio of medians taken over different moments.
+    ratio_rounds: rawMs.map((r, i) => round(r / (oursMs[i] as number), 3)),
+    isolation_rounds: soloMs.map((r, i) => round(r / (mixedMs[i] as number), 3)),
+    target: { ratio: 0.5, isolation_ratio: 0.8 },
+  };
+  console.log(`ours ${perS}/s vs raw ${rawPerS}/s (ratio ${result.ratio}); healthy endpoint keeps ${result.isolation_ratio} of its solo rate next to a dead one`);
+  return result;
+}
