@@ -8,6 +8,7 @@ import { buildApi } from '../api/app.js';
 import type { EhrConnector } from '../connectors/connector.js';
 import type { Clock } from '../domain/clock.js';
 import { systemClock } from '../domain/clock.js';
+import { Dispatcher } from '../delivery/dispatcher.js';
 import { describeError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import type { Logger } from '../domain/logger.js';
@@ -44,6 +45,7 @@ export interface Runtime {
   api: FastifyInstance | null;
   scheduler: SyncScheduler | null;
   operations: OperationRunner | null;
+  dispatcher: Dispatcher | null;
   /** Stops accepting work, lets work in flight finish, closes connectors and the store. */
   close(): Promise<void>;
 }
@@ -94,6 +96,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   let scheduler: SyncScheduler | null = null;
   let operations: OperationRunner | null = null;
+  let dispatcher: Dispatcher | null = null;
   const timers: NodeJS.Timeout[] = [];
   if (has('sync')) {
     scheduler = new SyncScheduler(
@@ -104,6 +107,21 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     operations = new OperationRunner({ store, connectorFor, clock, logger, owner });
     scheduler.start();
     operations.start();
+  }
+  const urlPolicy = { allowInsecure: config.allowInsecureEndpoints, allowHosts: config.endpointAllowHosts };
+  if (has('delivery')) {
+    dispatcher = new Dispatcher({
+      store,
+      clock,
+      logger,
+      metrics,
+      owner,
+      urlPolicy,
+      decryptSecret: (stored) => secretBox.decrypt(stored),
+      maxInFlight: config.deliveryConcurrency,
+      disableAfterDays: config.endpointDisableAfterDays,
+    });
+    dispatcher.start();
   }
   if (has('delivery') && config.retentionDays > 0) {
     const purge = async (): Promise<void> => {
@@ -131,7 +149,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       clock,
       logger,
       metrics,
-      endpointUrlPolicy: { allowInsecure: config.allowInsecureEndpoints, allowHosts: config.endpointAllowHosts },
+      endpointUrlPolicy: urlPolicy,
       adminToken: config.adminToken,
       rateLimitPerSecond: config.rateLimitPerSecond,
       syncNow: scheduler ? (id) => scheduler.syncNow(id) : undefined,
@@ -157,12 +175,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     apiUrl,
     scheduler,
     operations,
+    dispatcher,
     close() {
       closed ??= (async () => {
         for (const t of timers) clearInterval(t);
         // Stop taking requests first, then let syncs and jobs in flight commit, then close.
         if (api) await api.close();
-        await Promise.allSettled([scheduler?.stop(), operations?.stop()]);
+        await Promise.allSettled([scheduler?.stop(), operations?.stop(), dispatcher?.stop()]);
         await connectors.closeAll();
         await store.close();
       })();

@@ -33,6 +33,10 @@ export interface SqlClient extends SqlRunner {
    * `immediate` takes the write lock at BEGIN (SQLite), so a read-then-write cannot deadlock.
    */
   transaction<T>(fn: (tx: SqlRunner) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /** Wakes every process listening on `name` (PostgreSQL NOTIFY); absent where one process owns the database. */
+  notify?(name: string): Promise<void>;
+  /** Calls `onNotify` on each notification on `name` until the returned function is called. */
+  listen?(name: string, onNotify: () => void): () => Promise<void>;
   /** Applies the numbered migrations of the dialect that are not applied yet. */
   migrate(): Promise<void>;
   close(): Promise<void>;

@@ -134,17 +134,29 @@ function setClause<P extends object>(patch: P, columns: Record<keyof P, string>)
 }
 
 /** The Store over any SqlClient. */
+/** The notification channel (per schema) that says deliveries may be due. */
+const DUE_CHANNEL = 'ehrsync_deliveries_due';
+
 export class SqlStore implements Store {
   protected readonly d: Dialect;
 
   private readonly dueListeners = new Set<() => void>();
+  private stopListening: (() => Promise<void>) | null = null;
 
   constructor(protected readonly db: SqlClient) {
     this.d = DIALECTS[db.dialect];
   }
 
-  /** Tells in-process listeners that new deliveries may be due (after the commit, never inside it). */
+  /**
+   * Tells listeners that new deliveries may be due (after the commit, never inside it): those of
+   * this process at once, and — on PostgreSQL — those of every other process through NOTIFY.
+   */
   protected notifyDue(): void {
+    this.wakeLocal();
+    if (this.db.notify) void this.db.notify(DUE_CHANNEL).catch(() => {});
+  }
+
+  private wakeLocal(): void {
     for (const l of this.dueListeners) {
       try {
         l();
@@ -156,6 +168,8 @@ export class SqlStore implements Store {
 
   onDeliveriesDue(listener: () => void): () => void {
     this.dueListeners.add(listener);
+    // Other processes' commits arrive as notifications; polling stays the backstop if the listener is down.
+    if (this.db.listen && !this.stopListening) this.stopListening = this.db.listen(DUE_CHANNEL, () => this.wakeLocal());
     return () => this.dueListeners.delete(listener);
   }
 
@@ -164,6 +178,7 @@ export class SqlStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.stopListening?.();
     await this.db.close();
   }
 
@@ -376,7 +391,8 @@ export class SqlStore implements Store {
          WHERE id = ?`,
         [c.baselineDone ? 1 : 0, at, c.patientCursor ?? null, c.nextSyncAt, at, c.connectionId],
       );
-    });  if (plan.events.length > 0) this.notifyDue();
+    });
+    if (plan.events.length > 0) this.notifyDue();
   }
 
   /**
@@ -568,7 +584,8 @@ export class SqlStore implements Store {
         'UPDATE operations SET status = ?, target_ehr_id = COALESCE(?, target_ehr_id), error_code = ?, error_message = ?, lease_until = NULL, lease_owner = NULL, updated_at = ? WHERE id = ?',
         [c.status, c.targetEhrId ?? null, c.errorCode ?? null, c.errorMessage ?? null, c.finishedAt, c.operationId],
       );
-    });  if (c.events.length > 0) this.notifyDue();
+    });
+    if (c.events.length > 0) this.notifyDue();
   }
 
   // ── projection reads (the API's cached data) ─────────────────────────────

@@ -138,17 +138,22 @@ export class PgClient implements SqlClient {
     }
   }
 
-  /** The NOTIFY channel of this database's schema (schemas sharing a server must not wake each other). */
-  channel(name: string): string {
+  /** The NOTIFY channel of `name` in this schema (schemas sharing a server must not wake each other). */
+  private channel(name: string): string {
     return `${name}_${this.schema ?? 'public'}`;
   }
 
+  async notify(name: string): Promise<void> {
+    await this.pool.query('SELECT pg_notify($1, \'\')', [this.channel(name)]);
+  }
+
   /**
-   * Calls `onNotify` on every NOTIFY on `channel` (see `channel()`), over a dedicated connection
+   * Calls `onNotify` on every NOTIFY on `name` in this schema, over a dedicated connection
    * that reconnects with backoff after a server restart. It also calls `onNotify` after each
    * reconnect, because notifications sent while it was away are lost. Returns a stop function.
    */
-  listen(channel: string, onNotify: () => void): () => Promise<void> {
+  listen(name: string, onNotify: () => void): () => Promise<void> {
+    const channel = this.channel(name);
     let stopped = false;
     let client: pg.Client | null = null;
     let delay = 250;
