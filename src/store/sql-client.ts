@@ -34,9 +34,9 @@ export interface SqlClient extends SqlRunner {
    */
   transaction<T>(fn: (tx: SqlRunner) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Wakes every process listening on `name` (PostgreSQL NOTIFY); absent where one process owns the database. */
-  notify?(name: string): Promise<void>;
-  /** Calls `onNotify` on each notification on `name` until the returned function is called. */
-  listen?(name: string, onNotify: () => void): () => Promise<void>;
+  notify?(name: string, payload: string): Promise<void>;
+  /** Calls `onNotify` with the payload of each notification on `name` ('' after a reconnect) until the returned function is called. */
+  listen?(name: string, onNotify: (payload: string) => void): () => Promise<void>;
   /** Applies the numbered migrations of the dialect that are not applied yet. */
   migrate(): Promise<void>;
   close(): Promise<void>;

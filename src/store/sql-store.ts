@@ -142,6 +142,8 @@ export class SqlStore implements Store {
 
   private readonly dueListeners = new Set<() => void>();
   private stopListening: (() => Promise<void>) | null = null;
+  /** Names this store's notifications, so it can ignore its own. */
+  private readonly instance = newId();
 
   constructor(protected readonly db: SqlClient) {
     this.d = DIALECTS[db.dialect];
@@ -153,7 +155,7 @@ export class SqlStore implements Store {
    */
   protected notifyDue(): void {
     this.wakeLocal();
-    if (this.db.notify) void this.db.notify(DUE_CHANNEL).catch(() => {});
+    if (this.db.notify) void this.db.notify(DUE_CHANNEL, this.instance).catch(() => {});
   }
 
   private wakeLocal(): void {
@@ -169,7 +171,10 @@ export class SqlStore implements Store {
   onDeliveriesDue(listener: () => void): () => void {
     this.dueListeners.add(listener);
     // Other processes' commits arrive as notifications; polling stays the backstop if the listener is down.
-    if (this.db.listen && !this.stopListening) this.stopListening = this.db.listen(DUE_CHANNEL, () => this.wakeLocal());
+    if (this.db.listen && !this.stopListening) this.stopListening = this.db.listen(DUE_CHANNEL, (from) => {
+        // This store's own commits already woke its listeners.
+        if (from !== this.instance) this.wakeLocal();
+      });
     return () => this.dueListeners.delete(listener);
   }
 

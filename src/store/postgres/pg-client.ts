@@ -143,33 +143,35 @@ export class PgClient implements SqlClient {
     return `${name}_${this.schema ?? 'public'}`;
   }
 
-  async notify(name: string): Promise<void> {
-    await this.pool.query('SELECT pg_notify($1, \'\')', [this.channel(name)]);
+  async notify(name: string, payload: string): Promise<void> {
+    await this.pool.query('SELECT pg_notify($1, $2)', [this.channel(name), payload]);
   }
 
   /**
    * Calls `onNotify` on every NOTIFY on `name` in this schema, over a dedicated connection
-   * that reconnects with backoff after a server restart. It also calls `onNotify` after each
-   * reconnect, because notifications sent while it was away are lost. Returns a stop function.
+   * that reconnects with backoff after a server restart. It also calls `onNotify('')` after each
+   * reconnect (not the first connect), because notifications sent while it was away are lost. Returns a stop function.
    */
-  listen(name: string, onNotify: () => void): () => Promise<void> {
+  listen(name: string, onNotify: (payload: string) => void): () => Promise<void> {
     const channel = this.channel(name);
     let stopped = false;
     let client: pg.Client | null = null;
     let delay = 250;
+    let reconnect = false;
     let timer: NodeJS.Timeout | null = null;
     const connect = async (): Promise<void> => {
       if (stopped) return;
       const c = new pg.Client({ connectionString: this.url });
       client = c;
-      c.on('notification', () => onNotify());
+      c.on('notification', (n) => onNotify(n.payload ?? ''));
       c.on('error', () => retry(c));
       c.on('end', () => retry(c));
       try {
         await c.connect();
         await c.query(`LISTEN ${channel}`);
         delay = 250;
-        onNotify();
+        if (reconnect) onNotify('');
+        reconnect = true;
       } catch {
         retry(c);
       }

@@ -1,0 +1,45 @@
+/** PostgreSQL: one process's commit wakes another process's dispatcher (NOTIFY), and the listener survives its connection being killed. */
+import { test } from 'node:test';
+import pg from 'pg';
+import { openStore } from '../../src/store/open.js';
+import { freshSchemaUrl, POSTGRES_URL, postgresUnavailable } from '../helpers/postgres.js';
+
+const unavailable = await postgresUnavailable();
+
+async function until(what: string, fn: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('a redelivery committed by one store wakes the listeners of another store on the same schema, also after the listener connection is killed', { skip: unavailable ?? false }, async (t) => {
+  const url = await freshSchemaUrl(t);
+  const a = await openStore(url);
+  const b = await openStore(url);
+  t.after(async () => {
+    await a.close();
+    await b.close();
+  });
+  let woke = 0;
+  b.onDeliveriesDue(() => woke++);
+  const schema = new URL(url).searchParams.get('schema');
+  const admin = new pg.Client({ connectionString: POSTGRES_URL });
+  await admin.connect();
+  t.after(() => admin.end());
+  const listening = async (): Promise<boolean> =>
+    (await admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = $1", [`LISTEN ehrsync_deliveries_due_${schema}`])).rows[0].n > 0;
+  await until('the listener', listening);
+  const before = woke;
+  // What every commit that creates deliveries sends; it reaches b only through PostgreSQL.
+  await (a as unknown as { db: { notify(n: string, p: string): Promise<void> } }).db.notify('ehrsync_deliveries_due', 'other');
+  await until('a wake in b', () => woke > before);
+
+  // A server restart, as the listener sees it: its connection is terminated.
+  await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1", [`LISTEN ehrsync_deliveries_due_${schema}`]);
+  await until('the listener to reconnect', listening);
+  const again = woke;
+  await (a as unknown as { db: { notify(n: string, p: string): Promise<void> } }).db.notify('ehrsync_deliveries_due', 'other');
+  await until('a wake after reconnecting', () => woke > again);
+});
