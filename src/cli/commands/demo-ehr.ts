@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../domain/errors.js';
 import { startDemoEhr } from '../../demo-ehr/server.js';
+import { parsePort } from '../args.js';
 
 /** Registers `ehrsync demo-ehr`. */
 export function registerDemoEhr(program: Command): void {
@@ -17,9 +18,8 @@ export function registerDemoEhr(program: Command): void {
     .option('--timezone <zone>', 'the clinic\'s IANA time zone', 'America/New_York')
     .addHelpText('after', '\nExample:\n  npx ehrsync demo-ehr --port 4010 --simulate 6\n  then open http://127.0.0.1:4010/ and connect ehrsync with connector "demo", base_url http://127.0.0.1:4010\n')
     .action(async (opts: { port: string; host: string; dataDir: string; simulate: string; nativeStatuses: boolean; seed: string; timezone: string }) => {
-      const port = Number(opts.port);
+      const port = parsePort('port', opts.port);
       const rate = Number(opts.simulate);
-      if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError('--port must be a whole number between 0 and 65535.');
       if (!Number.isFinite(rate) || rate < 0 || rate > 6000) throw new ConfigError('--simulate must be a number of changes per minute between 0 and 6000.');
       const ehr = await startDemoEhr({
         dataDir: opts.dataDir,

@@ -12,6 +12,7 @@ import { createConnector } from '../../connectors/registry.js';
 import { startDemoEhr } from '../../demo-ehr/server.js';
 import { systemClock } from '../../domain/clock.js';
 import { BadRequestError, EhrsyncError } from '../../domain/errors.js';
+import { parsePort } from '../args.js';
 import { resolveConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { startReceiver } from '../receiver.js';
@@ -40,12 +41,6 @@ interface DemoFlags {
   simulate: string;
   interval: string;
   json?: boolean;
-}
-
-function port(name: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new BadRequestError(`--${name} must be a port number from 0 to 65535 (0 = any free port); got ${JSON.stringify(v)}.`);
-  return n;
 }
 
 function positive(name: string, v: string, max: number): number {
@@ -86,7 +81,7 @@ Examples:
 `,
     )
     .action(async (o: DemoFlags) => {
-      const ports = { api: port('api-port', o.apiPort), ehr: port('ehr-port', o.ehrPort), receiver: port('receiver-port', o.receiverPort) };
+      const ports = { api: parsePort('api-port', o.apiPort), ehr: parsePort('ehr-port', o.ehrPort), receiver: parsePort('receiver-port', o.receiverPort) };
       const intervalS = positive('interval', o.interval, 3600);
       const rate = o.simulator ? positive('simulate', o.simulate, 600) : 0;
       const dataDir = resolve(o.dataDir);

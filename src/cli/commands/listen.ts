@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { BadRequestError } from '../../domain/errors.js';
+import { parsePort } from '../args.js';
 import { startReceiver } from '../receiver.js';
 
 /** Registers `ehrsync listen`. */
@@ -21,8 +22,7 @@ export function registerListen(program: Command): void {
       '\nExample:\n  npx ehrsync listen --port 4000 --secret whsec_… --forward http://localhost:3000/webhooks/ehr\n  (register http://127.0.0.1:4000/webhook as an endpoint with EHRSYNC_ALLOW_INSECURE_ENDPOINTS=1)\n',
     )
     .action(async (o: { secret: string[]; port: string; host: string; forward?: string; json?: boolean }) => {
-      const port = Number(o.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new BadRequestError('--port must be a port number (0 = any free port).');
+      const port = parsePort('port', o.port);
       if (o.forward !== undefined) {
         try {
           new URL(o.forward);
