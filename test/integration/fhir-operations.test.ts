@@ -111,5 +111,34 @@ for (const [name, make] of [
       const later = (await events()).slice(before + 1).map((e) => [e.type, e.job_id ?? null]);
       assert.deepEqual(later, [['appointment.updated', null], ['appointment.status_updated', null]]);
     });
+
+    it('a worker that dies after the EHR write, before the commit: another worker reconciles by reading back, one appointment, one event', async (t) => {
+      const w = await apiWorld(t);
+      const peer = await make(t, () => w.clock.now());
+      const sync = async () => syncConnection({ store: w.store, clock: w.clock, connectorFor: () => peer.connector }, (await w.store.getConnection(w.alice.connectionId))!);
+      assert.equal((await sync()).status, 'succeeded', 'baseline');
+      const before = (await w.store.listEvents({ accountId: w.alice.accountId, limit: 1000 })).length;
+      const r = await w.app.inject({ method: 'POST', url: '/v1/appointments', headers: { ...w.alice, 'content-type': 'application/json' }, payload: JSON.stringify({ mrn: peer.mrn, provider: peer.providerId, date: '2026-11-05', time: '10:30 am', location: '3', type: 'FOLLOW-UP' }) });
+      const jobId = (r.json() as { job_id: string }).job_id;
+      // Worker A writes to the EHR, then freezes forever before committing: as good as killed.
+      let wrote!: () => void;
+      const written = new Promise<void>((resolve) => (wrote = resolve));
+      const dying = new OperationRunner({ store: w.store, clock: w.clock, connectorFor: () => peer.connector, owner: 'a', random: () => 0.5, afterWrite: () => { wrote(); return new Promise<void>(() => {}); } });
+      void dying.tick();
+      await written;
+      assert.equal(await peer.countByJob(jobId), 1);
+      assert.equal((await w.store.listEvents({ accountId: w.alice.accountId, limit: 1000 })).length, before, 'nothing committed yet');
+      // Its lease runs out; worker B takes the job over.
+      w.clock.advance(30 * 60_000);
+      const survivor = new OperationRunner({ store: w.store, clock: w.clock, connectorFor: () => peer.connector, owner: 'b', random: () => 0.5 });
+      await survivor.tick();
+      await survivor.idle();
+      assert.equal(await peer.countByJob(jobId), 1, 'the EHR still holds one appointment for the job');
+      const after = (await w.store.listEvents({ accountId: w.alice.accountId, limit: 1000 })).slice(before).map((e) => JSON.parse(e.body) as EventEnvelope);
+      assert.deepEqual(after.map((e) => [e.type, e.job_id]), [['appointment.created', jobId]]);
+      w.clock.advance(60_000);
+      await sync();
+      assert.equal((await w.store.listEvents({ accountId: w.alice.accountId, limit: 1000 })).length, before + 1, 'no sync echo');
+    });
   });
 }
