@@ -42,6 +42,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`ehrsync: ${err.message}\n`);
       return err.code === 'config_invalid' || err.code === 'bad_request' ? 2 : 1;
     }
+    const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+    if (e?.code === 'EADDRINUSE') {
+      process.stderr.write(`ehrsync: port ${e.port ?? ''} on ${e.address ?? 'this machine'} is already in use: stop what uses it, or pick another port with the command's port flag (0 = any free port).\n`);
+      return 2;
+    }
     process.stderr.write(`ehrsync: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }

@@ -29,7 +29,7 @@ export interface RuntimeOptions {
   logger: Logger;
   createConnector: ConnectorFactory;
   clock?: Clock;
-  /** This process's name in leases; default `<hostname-ish>-<random>`. */
+  /** This process's name in leases; default `<pid>-<random>`. */
   owner?: string;
   /** How often the sync scheduler looks for due connections. Default 1000 ms. */
   syncPollMs?: number;
@@ -98,6 +98,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   let operations: OperationRunner | null = null;
   let dispatcher: Dispatcher | null = null;
   const timers: NodeJS.Timeout[] = [];
+  let purging: Promise<void> | null = null;
   if (has('sync')) {
     scheduler = new SyncScheduler(
       { store, connectorFor, clock, logger, metrics, timeoutMs: config.syncTimeoutSeconds * 1000 },
@@ -134,8 +135,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         logger.warn({ error_code: describeError(err).code }, 'purge failed; retrying later');
       }
     };
-    void purge();
-    const t = setInterval(() => void purge(), PURGE_EVERY_MS);
+    const runPurge = (): void => {
+      purging ??= purge().finally(() => (purging = null));
+    };
+    runPurge();
+    const t = setInterval(runPurge, PURGE_EVERY_MS);
     t.unref();
     timers.push(t);
   }
@@ -163,10 +167,28 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         }
       },
     });
-    apiUrl = await api.listen({ host: config.host, port: config.port });
   }
 
   let closed: Promise<void> | null = null;
+  const teardown = async (): Promise<void> => {
+    for (const t of timers) clearInterval(t);
+    // Stop taking requests first, then let syncs, jobs and deliveries in flight commit, then close.
+    // Each step runs even when an earlier one failed, so the store is always closed.
+    await Promise.allSettled([api?.close()]);
+    await Promise.allSettled([scheduler?.stop(), operations?.stop(), dispatcher?.stop(), purging]);
+    await Promise.allSettled([connectors.closeAll()]);
+    await store.close();
+  };
+  if (api) {
+    try {
+      apiUrl = await api.listen({ host: config.host, port: config.port });
+    } catch (err) {
+      // e.g. the port is taken: stop the roles already running, or the process would work on silently.
+      await teardown();
+      throw err;
+    }
+  }
+
   return {
     store,
     secretBox,
@@ -177,14 +199,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     operations,
     dispatcher,
     close() {
-      closed ??= (async () => {
-        for (const t of timers) clearInterval(t);
-        // Stop taking requests first, then let syncs and jobs in flight commit, then close.
-        if (api) await api.close();
-        await Promise.allSettled([scheduler?.stop(), operations?.stop(), dispatcher?.stop()]);
-        await connectors.closeAll();
-        await store.close();
-      })();
+      closed ??= teardown();
       return closed;
     },
   };

@@ -3,7 +3,7 @@
  * ehrsync itself (API, sync, delivery) on SQLite in a local data directory, and a receiver that
  * verifies every webhook and prints it. A second run resumes from the same directory.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { request } from 'undici';
@@ -93,7 +93,11 @@ Examples:
 
       const ehr = await startDemoEhr({ dataDir: join(dataDir, 'ehr'), port: ports.ehr, host: '127.0.0.1', simulate: rate, timezone: DEMO_TIMEZONE });
       let secret = state?.webhook_secret ?? '';
-      const receiver = await startReceiver({ port: ports.receiver, host: '127.0.0.1', secrets: () => [secret], json: o.json === true, color, write: out });
+      // Whatever has started is closed again if a later part fails (e.g. a port already taken).
+      const receiver = await startReceiver({ port: ports.receiver, host: '127.0.0.1', secrets: () => [secret], json: o.json === true, color, write: out }).catch(async (err: unknown) => {
+        await ehr.close();
+        throw err;
+      });
       const config = resolveConfig({
         database: join(dataDir, 'ehrsync.db'),
         host: '127.0.0.1',
@@ -104,7 +108,10 @@ Examples:
         syncConcurrency: 2,
       });
       const logger = createLogger(config.logLevel, join(dataDir, 'ehrsync.log'));
-      const runtime = await startRuntime({ config, logger, createConnector, syncPollMs: 500 });
+      const runtime = await startRuntime({ config, logger, createConnector, syncPollMs: 500 }).catch(async (err: unknown) => {
+        await Promise.allSettled([ehr.close(), receiver.close()]);
+        throw err;
+      });
       const stop = async (): Promise<void> => {
         await runtime.close();
         await ehr.close();
@@ -131,8 +138,10 @@ Examples:
           const body = (await res.body.json()) as { webhook_id?: string; webhook_secret?: string; message?: string };
           if (res.statusCode !== 200 || !body.webhook_id || !body.webhook_secret) throw new EhrsyncError('internal', `registering the demo webhook failed: ${body.message ?? res.statusCode}`);
           state = { account_id: account.id, client_id: account.clientId, client_secret: clientSecret, connection_id: connection.id, access_token: accessToken, webhook_id: body.webhook_id, webhook_secret: body.webhook_secret };
-          writeFileSync(stateFile, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-          chmodSync(stateFile, 0o600);
+          // Written whole or not at all: a half-written file would strand the next run.
+          writeFileSync(`${stateFile}.tmp`, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+          chmodSync(`${stateFile}.tmp`, 0o600);
+          renameSync(`${stateFile}.tmp`, stateFile);
         } else {
           // Ports may differ from the last run (0 = any free port): point the connection and the endpoint at this run's.
           const connection = await runtime.store.getConnection(state.connection_id);
@@ -157,7 +166,7 @@ Examples:
         if (o.json) out(JSON.stringify(ready));
         else out(banner(ready, dataDir, rate, intervalS, color));
       } catch (err) {
-        await stop();
+        await stop().catch(() => {});
         throw err;
       }
       await untilSignal();

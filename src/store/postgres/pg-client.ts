@@ -4,6 +4,7 @@
  * connection from BEGIN to COMMIT. int8 columns come back as numbers (ids and millisecond times fit
  * in 2^53), so both dialects return the same types.
  */
+import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -140,7 +141,8 @@ export class PgClient implements SqlClient {
 
   /** The NOTIFY channel of `name` in this schema (schemas sharing a server must not wake each other). */
   private channel(name: string): string {
-    return `${name}_${this.schema ?? 'public'}`;
+    // Identifiers stop at 63 bytes: a hash keeps any schema's channel short and distinct.
+    return `${name}_${createHash('sha256').update(this.schema ?? 'public').digest('hex').slice(0, 16)}`;
   }
 
   async notify(name: string, payload: string): Promise<void> {
@@ -161,7 +163,8 @@ export class PgClient implements SqlClient {
     let timer: NodeJS.Timeout | null = null;
     const connect = async (): Promise<void> => {
       if (stopped) return;
-      const c = new pg.Client({ connectionString: this.url });
+      // keepAlive: a connection dropped without a reset (failover, NAT) is noticed and replaced.
+      const c = new pg.Client({ connectionString: this.url, keepAlive: true });
       client = c;
       c.on('notification', (n) => onNotify(n.payload ?? ''));
       c.on('error', () => retry(c));
