@@ -67,7 +67,7 @@ export function describeEvent(e: EventEnvelope, attempt: string | undefined, v: 
   let detail: string;
   switch (e.type) {
     case 'appointment.created':
-      detail = `MRN ${String(d.mrn)} with ${String(d.provider_name)} at ${String(d.date_time)}`;
+      detail = `${String(d.ehr_appointment_id ?? d.appointment_id ?? '')} patient ${String(d.mrn)} with ${String(d.provider_name)} at ${String(d.date_time)}`.trim();
       break;
     case 'appointment.status_updated':
       detail = `${String(d.ehr_appointment_id)} ${String(d.patient_name)}: ${String(d.previous_status)} → ${String(d.status)}`;
@@ -76,7 +76,7 @@ export function describeEvent(e: EventEnvelope, attempt: string | undefined, v: 
       detail = `${String(d.ehr_appointment_id)} ${String(d.patient_name)}: ${JSON.stringify(d.updated_fields)}`;
       break;
     case 'patient.updated':
-      detail = `MRN ${String(d.mrn)} ${String(d.patient_name)}: ${JSON.stringify(d.updated_fields)}`;
+      detail = `patient ${String(d.mrn)} ${String(d.patient_name ?? '')}: ${JSON.stringify(d.updated_fields)}`;
       break;
     default:
       detail = JSON.stringify(d).slice(0, 120);

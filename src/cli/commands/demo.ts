@@ -187,7 +187,7 @@ function banner(r: Record<string, string>, dataDir: string, rate: number, interv
     `  receiver     ${r.receiver_url}   verifies each webhook signature`,
     '',
     `  client_id ${r.client_id}   client_secret ${r.client_secret}   access_token ${r.access_token}`,
-    `  try: curl -s '${r.api_url}/v1/webhook-events?limit=5' -H 'client_id: ${r.client_id}' -H 'client_secret: ${r.client_secret}'`,
+    `  try: curl -s '${r.api_url}/v1/webhook-events?page_size=5' -H 'client_id: ${r.client_id}' -H 'client_secret: ${r.client_secret}'`,
     '',
     b('Webhooks received') + ' (time, type, clinic, what changed, attempt, ✓ = signature verified):',
   ].join('\n');
