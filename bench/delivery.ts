@@ -15,10 +15,9 @@ import { Agent } from 'undici';
 import pg from 'pg';
 import { Dispatcher } from '../src/delivery/dispatcher.js';
 import type { StoredEventInput } from '../src/domain/events.js';
-import { DEFAULT_STATUS_MAP } from '../src/domain/status.js';
-import { planSync } from '../src/detection/plan.js';
 import { isPostgresUrl, openStore } from '../src/store/open.js';
 import type { Store } from '../src/store/store.js';
+import { emptyPlan } from '../test/helpers/outbox.js';
 import { median, min, percentile, round } from './stats.js';
 
 // The receiver runs in a worker thread, so its event loop does not share ours: `/ok` answers at
@@ -76,19 +75,7 @@ function body(i: number): string {
 
 /** Commits n events (one per ordering key) in transactions of 1,000, as syncs would. */
 async function fill(store: Store, connectionId: string, n: number, prefix: string): Promise<void> {
-  const base = planSync({
-    connection: { id: connectionId, referenceId: 'clinic_bench', timezone: 'UTC', statusMap: DEFAULT_STATUS_MAP },
-    now: T0,
-    baseline: null,
-    projection: { appointments: new Map(), patients: new Map() },
-    providers: new Map(),
-    appointmentReads: [],
-    patientReads: [],
-    seenProviders: [],
-    goneAppointmentIds: [],
-    connectorQuarantine: [],
-    newId: () => 'x',
-  });
+  const base = emptyPlan(connectionId, T0, 'clinic_bench');
   for (let start = 0; start < n; start += 1000) {
     const events: StoredEventInput[] = [];
     for (let i = start; i < Math.min(n, start + 1000); i++) {

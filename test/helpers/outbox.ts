@@ -2,15 +2,16 @@
 import type { StoredEventInput } from '../../src/domain/events.js';
 import { DEFAULT_STATUS_MAP } from '../../src/domain/status.js';
 import { planSync } from '../../src/detection/plan.js';
+import type { SyncPlan } from '../../src/detection/plan.js';
 import type { Store } from '../../src/store/store.js';
 
 let counter = 0;
 
-/** Commits `appointment.updated` events with these ordering keys, in order; returns their ids. */
-export async function emitEvents(store: Store, connectionId: string, keys: readonly string[], createdAt: number): Promise<string[]> {
-  const plan = planSync({
-    connection: { id: connectionId, referenceId: 'clinic_1', timezone: 'UTC', statusMap: DEFAULT_STATUS_MAP },
-    now: createdAt,
+/** A sync plan with no changes, for callers that put their own hand-made events into it. */
+export function emptyPlan(connectionId: string, now: number, referenceId: string): SyncPlan {
+  return planSync({
+    connection: { id: connectionId, referenceId, timezone: 'UTC', statusMap: DEFAULT_STATUS_MAP },
+    now,
     baseline: null,
     projection: { appointments: new Map(), patients: new Map() },
     providers: new Map(),
@@ -21,6 +22,11 @@ export async function emitEvents(store: Store, connectionId: string, keys: reado
     connectorQuarantine: [],
     newId: () => 'unused',
   });
+}
+
+/** Commits `appointment.updated` events with these ordering keys, in order; returns their ids. */
+export async function emitEvents(store: Store, connectionId: string, keys: readonly string[], createdAt: number): Promise<string[]> {
+  const plan = emptyPlan(connectionId, createdAt, 'clinic_1');
   const events: StoredEventInput[] = keys.map((key, i) => {
     const id = `${process.pid.toString(16).padStart(8, '0')}${(++counter).toString(16).padStart(24, '0')}`;
     const body = JSON.stringify({
