@@ -13,6 +13,11 @@ export interface Dialect {
   skipLocked: string;
   /** The text of a top-level field of a JSON column, e.g. `jsonText('record', 'first_name')`. */
   jsonText(column: string, field: string): string;
+  /**
+   * A FROM item named `alias` whose rows are the objects of a JSON array bound to one `?`, with
+   * the given typed columns: one statement updates many rows (one round trip on PostgreSQL).
+   */
+  jsonRecords(alias: string, columns: readonly (readonly [name: string, type: 'bigint' | 'text'])[]): string;
 }
 
 /** The dialect table. */
@@ -23,11 +28,13 @@ export const DIALECTS: Record<'sqlite' | 'postgres', Dialect> = {
     // SQLite has one writer at a time; the lease runs inside BEGIN IMMEDIATE instead.
     skipLocked: '',
     jsonText: (column, field) => `json_extract(${column}, '$.${field}')`,
+    jsonRecords: (alias, columns) => `(SELECT ${columns.map(([name]) => `json_extract(value, '$.${name}') AS ${name}`).join(', ')} FROM json_each(?)) AS ${alias}`,
   },
   postgres: {
     jsonTextList: '(SELECT jsonb_array_elements_text(?::jsonb))',
     jsonIntList: '(SELECT jsonb_array_elements_text(?::jsonb)::bigint)',
     skipLocked: 'FOR UPDATE SKIP LOCKED',
     jsonText: (column, field) => `(${column}::jsonb ->> '${field}')`,
+    jsonRecords: (alias, columns) => `jsonb_to_recordset(?::jsonb) AS ${alias}(${columns.map(([name, type]) => `${name} ${type}`).join(', ')})`,
   },
 };

@@ -4,6 +4,7 @@
  */
 import { ConfigError } from '../domain/errors.js';
 import { PgClient } from './postgres/pg-client.js';
+import { PgStore } from './postgres/pg-store.js';
 import { SqliteClient } from './sqlite/sqlite-client.js';
 import { SqlStore } from './sql-store.js';
 import type { Store } from './store.js';
@@ -16,17 +17,16 @@ export function isPostgresUrl(database: string): boolean {
 /** Opens and migrates the store. */
 export async function openStore(database: string): Promise<Store> {
   if (database.trim() === '') throw new ConfigError('database is empty: pass a SQLite file path (e.g. ./data/ehrsync.db) or a postgres:// URL.');
-  let client;
+  let store: SqlStore;
   if (isPostgresUrl(database)) {
     // `?schema=name` selects a schema (created if missing); the rest of the URL goes to the driver as is.
     const url = new URL(database);
     const schema = url.searchParams.get('schema') ?? undefined;
     url.searchParams.delete('schema');
-    client = new PgClient(url.toString(), { schema });
+    store = new PgStore(new PgClient(url.toString(), { schema }));
   } else {
-    client = new SqliteClient(database);
+    store = new SqlStore(new SqliteClient(database));
   }
-  const store = new SqlStore(client);
   await store.migrate();
   return store;
 }

@@ -13,6 +13,7 @@ import type { ProjectionSnapshot } from '../detection/plan.js';
 import type { Dialect } from './dialect.js';
 import { DIALECTS } from './dialect.js';
 import { planLease } from './lease-plan.js';
+import { foldEndpointHealth, outcomeStatements } from './outcome-sql.js';
 import { toAccount, toAppointmentRow, toAttempt, toOperation, toConnection, toDelivery, toEndpoint, toEvent, toPatientRow, toProvider, toQuarantine, toSyncRun } from './rows.js';
 import type { SqlClient, SqlRunner, SqlValue } from './sql-client.js';
 import type {
@@ -133,10 +134,15 @@ function setClause<P extends object>(patch: P, columns: Record<keyof P, string>)
   return parts.length === 0 ? null : { sql: parts.join(', '), params };
 }
 
-/** The Store over any SqlClient. */
+/** A leased delivery from its row joined with its event (`event_id`, `event_body`, `event_created_at`) and its endpoint. */
+export function toLeased(r: Record<string, unknown>, endpoint: Endpoint): LeasedDelivery {
+  return { delivery: toDelivery(r), body: String(r.event_body), eventCreatedAt: Number(r.event_created_at), endpoint };
+}
+
 /** The notification channel (per schema) that says deliveries may be due. */
 const DUE_CHANNEL = 'ehrsync_deliveries_due';
 
+/** The Store over any SqlClient. */
 export class SqlStore implements Store {
   protected readonly d: Dialect;
 
@@ -794,24 +800,31 @@ export class SqlStore implements Store {
 
   // ── delivery queue ────────────────────────────────────────────────────────
 
+  /**
+   * Steps 1–2 of a lease: the enabled endpoints with a due, unleased delivery and their free
+   * slots (cap − leased), split into fair shares of the batch (round robin across accounts, then
+   * endpoints).
+   */
+  protected async leaseQuota(db: SqlRunner, q: LeaseRequest): Promise<Map<string, number>> {
+    const groups = await db.all<{ endpoint_id: string; account_id: string; cap: number; busy: number }>(
+      `SELECT p.id AS endpoint_id, p.account_id, COALESCE(p.max_concurrency, ?) AS cap,
+              (SELECT COUNT(*) FROM deliveries b WHERE b.endpoint_id = p.id AND b.status = 'pending' AND b.lease_until >= ?) AS busy
+       FROM endpoints p
+       WHERE p.enabled = 1 AND EXISTS (
+         SELECT 1 FROM deliveries d
+         WHERE d.endpoint_id = p.id AND d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?))`,
+      [q.maxPerEndpoint, q.now, q.now, q.now],
+    );
+    return planLease(
+      groups.map((g) => ({ endpointId: String(g.endpoint_id), accountId: String(g.account_id), room: Number(g.cap) - Number(g.busy) })),
+      q.limit,
+    );
+  }
+
   async leaseDeliveries(q: LeaseRequest): Promise<LeasedDelivery[]> {
     if (q.limit <= 0) return [];
     const leased = await this.db.transaction(async (tx) => {
-      // 1. Enabled endpoints with a due, unleased delivery, and their free slots (cap − leased).
-      const groups = await tx.all<{ endpoint_id: string; account_id: string; cap: number; busy: number }>(
-        `SELECT p.id AS endpoint_id, p.account_id, COALESCE(p.max_concurrency, ?) AS cap,
-                (SELECT COUNT(*) FROM deliveries b WHERE b.endpoint_id = p.id AND b.status = 'pending' AND b.lease_until >= ?) AS busy
-         FROM endpoints p
-         WHERE p.enabled = 1 AND EXISTS (
-           SELECT 1 FROM deliveries d
-           WHERE d.endpoint_id = p.id AND d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?))`,
-        [q.maxPerEndpoint, q.now, q.now, q.now],
-      );
-      // 2. Fair shares of the batch (round robin across accounts, then endpoints).
-      const quota = planLease(
-        groups.map((g) => ({ endpointId: String(g.endpoint_id), accountId: String(g.account_id), room: Number(g.cap) - Number(g.busy) })),
-        q.limit,
-      );
+      const quota = await this.leaseQuota(tx, q);
       // 3. Per endpoint, its oldest due deliveries that head their ordering key: a later event
       //    about the same appointment or patient waits while an earlier one is pending.
       const ids: number[] = [];
@@ -828,33 +841,31 @@ export class SqlStore implements Store {
         for (const r of rows) ids.push(Number(r.id));
       }
       if (ids.length === 0) return [];
-      // 4. Take the leases, re-checking each row (PostgreSQL: rows another worker holds are skipped).
-      const taken = await tx.all<{ id: number }>(
+      // 4. Take the leases, re-checking each row.
+      const taken = await tx.all(
         `UPDATE deliveries SET lease_until = ?, lease_owner = ?, attempts = attempts + 1, updated_at = ?
-         WHERE id IN (
-           SELECT id FROM deliveries WHERE id IN ${this.d.jsonIntList} AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?) ${this.d.skipLocked})
-         RETURNING id`,
+         WHERE id IN ${this.d.jsonIntList} AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?)
+         RETURNING *`,
         [q.leaseUntil, q.owner, q.now, JSON.stringify(ids), q.now],
       );
       if (taken.length === 0) return [];
-      const list = JSON.stringify(taken.map((r) => Number(r.id)));
-      const details = await tx.all(
-        `SELECT d.*, e.id AS event_id, e.body AS event_body, e.created_at AS event_created_at
-         FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id IN ${this.d.jsonIntList}`,
-        [list],
+      // 5. The events' ids and bytes and the endpoints, by primary key.
+      const events = new Map(
+        (await tx.all<{ seq: number; id: string; body: string; created_at: number }>(
+          `SELECT seq, id, body, created_at FROM events WHERE seq IN ${this.d.jsonIntList}`,
+          [JSON.stringify([...new Set(taken.map((r) => Number(r.event_seq)))])],
+        )).map((e) => [Number(e.seq), e] as const),
       );
       const endpoints = new Map(
-        (await tx.all(`SELECT * FROM endpoints WHERE id IN (SELECT endpoint_id FROM deliveries WHERE id IN ${this.d.jsonIntList})`, [list])).map((r) => {
+        (await tx.all(`SELECT * FROM endpoints WHERE id IN ${this.d.jsonTextList}`, [JSON.stringify([...new Set(taken.map((r) => String(r.endpoint_id)))])])).map((r) => {
           const e = toEndpoint(r);
           return [e.id, e] as const;
         }),
       );
-      return details.map((r) => ({
-        delivery: toDelivery(r),
-        body: String(r.event_body),
-        eventCreatedAt: Number(r.event_created_at),
-        endpoint: endpoints.get(String(r.endpoint_id)) as Endpoint,
-      }));
+      return taken.map((r) => {
+        const e = events.get(Number(r.event_seq)) as { id: string; body: string; created_at: number };
+        return toLeased({ ...r, event_id: e.id, event_body: e.body, event_created_at: e.created_at }, endpoints.get(String(r.endpoint_id)) as Endpoint);
+      });
       // A lease is a hint, not a fact: losing it in a power loss only means the delivery is leased
       // again (at-least-once holds; the attempt row is the record). So no fsync for it.
     }, { durable: false });
@@ -864,49 +875,8 @@ export class SqlStore implements Store {
   async recordDeliveryOutcomes(outcomes: readonly DeliveryOutcome[]): Promise<void> {
     if (outcomes.length === 0) return;
     await this.db.transaction(async (tx) => {
-      await insertMany(
-        tx,
-        'attempts',
-        ['delivery_id', 'endpoint_id', 'attempt', 'started_at', 'duration_ms', 'status_code', 'error_class', 'response_excerpt', 'outcome'],
-        outcomes.map((o) => [o.deliveryId, o.endpointId, o.attempt, o.startedAt, Math.round(o.durationMs), o.statusCode, o.errorClass, o.responseExcerpt, o.result]),
-      );
-      for (const o of outcomes) {
-        const status = o.result === 'retry' ? 'pending' : o.result;
-        // A delivery skipped meanwhile (endpoint disabled) is not revived by a retry, but a final
-        // answer (it did arrive, or it finally failed) is recorded as what happened.
-        await tx.run(
-          `UPDATE deliveries SET status = CASE WHEN status = 'pending' OR ? <> 'pending' THEN ? ELSE status END,
-             next_attempt_at = ?, last_status_code = ?, last_error = ?, lease_until = NULL, lease_owner = NULL, updated_at = ?
-           WHERE id = ? AND lease_owner = ?`,
-          [status, status, o.nextAttemptAt ?? o.startedAt, o.statusCode, o.error, o.startedAt + Math.round(o.durationMs), o.deliveryId, o.owner],
-        );
-      }
-      // Endpoint health, folded per endpoint in the order the attempts finished.
-      const byEndpoint = new Map<string, DeliveryOutcome[]>();
-      for (const o of [...outcomes].sort((a, b) => a.startedAt + a.durationMs - (b.startedAt + b.durationMs))) {
-        const list = byEndpoint.get(o.endpointId) ?? [];
-        list.push(o);
-        byEndpoint.set(o.endpointId, list);
-      }
-      for (const [endpointId, list] of byEndpoint) {
-        const end = (o: DeliveryOutcome): number => o.startedAt + Math.round(o.durationMs);
-        const lastOk = list.map((o, i) => (o.result === 'succeeded' ? i : -1)).reduce((a, b) => Math.max(a, b), -1);
-        const failsAfter = list.slice(lastOk + 1);
-        const lastFail = [...list].reverse().find((o) => o.result !== 'succeeded');
-        if (lastOk >= 0) {
-          await tx.run(
-            'UPDATE endpoints SET consecutive_failures = ?, failing_since = ?, last_success_at = ?, last_failure_at = COALESCE(?, last_failure_at) WHERE id = ?',
-            [failsAfter.length, failsAfter[0] ? failsAfter[0].startedAt : null, end(list[lastOk] as DeliveryOutcome), lastFail ? end(lastFail) : null, endpointId],
-          );
-        } else {
-          await tx.run(
-            'UPDATE endpoints SET consecutive_failures = consecutive_failures + ?, failing_since = COALESCE(failing_since, ?), last_failure_at = ? WHERE id = ?',
-            [list.length, (list[0] as DeliveryOutcome).startedAt, end(lastFail as DeliveryOutcome), endpointId],
-          );
-        }
-        const disable = list.find((o) => o.disableEndpoint !== undefined);
-        if (disable) await this.disableIn(tx, endpointId, disable.disableEndpoint as string, end(disable));
-      }
+      for (const st of outcomeStatements(this.d, outcomes)) await tx.run(st.sql, st.params);
+      for (const h of foldEndpointHealth(outcomes)) if (h.disable) await this.disableIn(tx, h.endpointId, h.disable.reason, h.disable.at);
     });
   }
 

@@ -37,12 +37,28 @@ export function toPgPlaceholders(sql: string): string {
   return out;
 }
 
-const converted = new Map<string, string>();
-function pgSql(sql: string): string {
+/** A statement as sent: `$n` placeholders, and a name when it is prepared once per connection. */
+interface PgStatement {
+  text: string;
+  name: string | undefined;
+}
+
+const converted = new Map<string, PgStatement>();
+/**
+ * The statement for a SQL text. The store's statements are a fixed set of texts, so each is
+ * prepared once per pooled connection and then only bound and executed: parsing and planning
+ * cost more than executing most of them (~1–2 ms planning for a lease query vs ~0.1 ms to run).
+ * Past the cache's bound (never, in practice) statements go unnamed.
+ */
+function pgStatement(sql: string): PgStatement {
   let s = converted.get(sql);
   if (s === undefined) {
-    s = toPgPlaceholders(sql);
-    if (converted.size < 5000) converted.set(sql, s);
+    const text = toPgPlaceholders(sql);
+    s = { text, name: undefined };
+    if (converted.size < 5000) {
+      s.name = `ehrsync_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+      converted.set(sql, s);
+    }
   }
   return s;
 }
@@ -81,8 +97,8 @@ export class PgClient implements SqlClient {
 
   private runner(client: pg.Pool | pg.PoolClient): SqlRunner {
     return {
-      all: async <T>(sql: string, params: readonly SqlValue[] = []) => (await client.query(pgSql(sql), params as unknown[])).rows as T[],
-      run: async (sql: string, params: readonly SqlValue[] = []) => (await client.query(pgSql(sql), params as unknown[])).rowCount ?? 0,
+      all: async <T>(sql: string, params: readonly SqlValue[] = []) => (await client.query({ ...pgStatement(sql), values: params as unknown[] })).rows as T[],
+      run: async (sql: string, params: readonly SqlValue[] = []) => (await client.query({ ...pgStatement(sql), values: params as unknown[] })).rowCount ?? 0,
     };
   }
 
