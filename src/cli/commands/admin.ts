@@ -10,29 +10,33 @@ import { SecretBox } from '../../domain/secrets.js';
 import { openStore } from '../../store/open.js';
 import type { Store } from '../../store/store.js';
 import { loadConfig } from '../config.js';
-import type { RawConfig } from '../config.js';
+import type { Config, RawConfig } from '../config.js';
 
-interface DbFlags {
+/** The flags every database command takes. */
+export interface DbFlags {
   database?: string;
   config?: string;
   json?: boolean;
 }
 
-async function withStore<T>(flags: DbFlags, fn: (store: Store, box: SecretBox) => Promise<T>): Promise<T> {
+/** Runs `fn` with the store (and secret box, and config) of `--database`/`--config`, closing the store after. */
+export async function withStore<T>(flags: DbFlags, fn: (store: Store, box: SecretBox, config: Config) => Promise<T>): Promise<T> {
   const config = loadConfig({ database: flags.database, config: flags.config } as RawConfig);
   const store = await openStore(config.database);
   try {
-    return await fn(store, new SecretBox(config.encryptionKey));
+    return await fn(store, new SecretBox(config.encryptionKey), config);
   } finally {
     await store.close();
   }
 }
 
-function print(json: boolean | undefined, value: Record<string, unknown>, text: string): void {
+/** Prints a command's result to stdout: `value` as one JSON line with `--json`, `text` otherwise. */
+export function print(json: boolean | undefined, value: Record<string, unknown>, text: string): void {
   process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
 }
 
-const DB_HELP = 'SQLite file or postgres:// URL (default ./data/ehrsync.db, or EHRSYNC_DATABASE_URL)';
+/** Help of `--database`. */
+export const DB_HELP = 'SQLite file or postgres:// URL (default ./data/ehrsync.db, or EHRSYNC_DATABASE_URL)';
 
 /** Registers the admin commands. */
 export function registerAdmin(program: Command): void {
