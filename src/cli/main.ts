@@ -23,6 +23,18 @@ export function buildProgram(): Command {
     .version(pkg.version, '-v, --version', 'print the version')
     .showHelpAfterError('(run with --help for usage)')
     .configureHelp({ sortSubcommands: true })
+    .addHelpText(
+      'after',
+      `
+Every command has --help with examples. Results go to stdout (--json for scripts), progress and
+errors to stderr. Exit codes: 0 done, 1 the work failed, 2 usage or configuration error.
+
+Examples:
+  npx ehrsync demo                                   # try it: demo EHR → ehrsync → verified webhooks
+  npx ehrsync serve --database ./data/ehrsync.db     # run it for real
+  npx ehrsync sync --connection 3f2a… --json         # sync one connection now
+`,
+    )
     // Before adding subcommands: they copy this setting, so usage errors return instead of exiting.
     .exitOverride();
   registerDemo(program);

@@ -90,10 +90,14 @@ export class Progress {
     return this.now() - this.startedAt;
   }
 
-  /** One line: `<prefix> <text>  (<elapsed>)`; `ms` overrides the elapsed time shown. */
+  /**
+   * One line: `<prefix> <text>  (<elapsed>)`; `ms` overrides the elapsed time shown. On a TTY it
+   * replaces an updating line (the final state takes its place).
+   */
   line(text: string, ms = this.ms()): void {
     if (this.quiet) return;
-    this.endUpdate();
+    if (this.open) this.stream.write('\r\x1b[2K');
+    this.open = false;
     this.stream.write(`${this.format(text, ms)}\n`);
   }
 

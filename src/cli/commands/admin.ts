@@ -61,6 +61,7 @@ export function registerAdmin(program: Command): void {
     .option('--database <db>', DB_HELP)
     .option('--config <file>', 'JSON config file')
     .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  npx ehrsync accounts list --database ./data/ehrsync.db --json\n')
     .action(async (o: DbFlags) => {
       await withStore(o, async (store) => {
         const list = await store.listAccounts();
@@ -117,6 +118,7 @@ export function registerAdmin(program: Command): void {
     .option('--database <db>', DB_HELP)
     .option('--config <file>', 'JSON config file')
     .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  npx ehrsync connections list\n  npx ehrsync connections list --client-id ci_abc --json\n')
     .action(async (o: DbFlags & { clientId?: string }) => {
       await withStore(o, async (store) => {
         const account = o.clientId ? (await store.findAccountByClientId(o.clientId))?.account : undefined;
@@ -129,11 +131,12 @@ export function registerAdmin(program: Command): void {
 
   program
     .command('purge')
-    .description('delete events older than N days whose deliveries are all final (the retention job serve also runs daily)')
+    .description('delete events older than N days whose deliveries are all final (the retention job serve also runs every 6 hours)')
     .requiredOption('--older-than-days <n>', 'age in days')
     .option('--database <db>', DB_HELP)
     .option('--config <file>', 'JSON config file')
     .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  npx ehrsync purge --older-than-days 30 --json\n')
     .action(async (o: DbFlags & { olderThanDays: string }) => {
       const days = Number(o.olderThanDays);
       if (!Number.isFinite(days) || days < 0) throw new BadRequestError('--older-than-days must be a number of days, 0 or more.');
@@ -178,6 +181,7 @@ export function registerAdmin(program: Command): void {
     .description('apply pending database migrations (also done at every start)')
     .option('--database <db>', DB_HELP)
     .option('--config <file>', 'JSON config file')
+    .addHelpText('after', '\nExamples:\n  npx ehrsync migrate --database ./data/ehrsync.db\n  EHRSYNC_DATABASE_URL=postgres://db/ehrsync npx ehrsync migrate\n')
     .action(async (o: DbFlags) => {
       await withStore(o, async () => {
         process.stdout.write('migrations applied\n');

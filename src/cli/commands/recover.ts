@@ -94,7 +94,8 @@ export function registerRecover(program: Command): void {
 This command only queues: a running \`ehrsync serve\` whose roles include delivery, on the same
 database, sends the deliveries (same webhook-id as before, a new retry cycle). With --wait it
 watches every delivery to the endpoint created since --since that is pending after the recovery,
-until none is: one updating line on stderr on a terminal, a line every few seconds otherwise.
+until none is: one updating line on stderr on a terminal; otherwise a line when the counts change
+(at most every 2 s, and every 30 s if they do not).
 Running it again is safe: it queues only what is failed or skipped, and watches what is pending.
 A disabled endpoint is refused: enable it first (POST /v1/webhook/:id/enable).
 
