@@ -66,7 +66,7 @@ export function registerSync(program: Command): void {
     .requiredOption('--connection <id>', 'the connection id (list them with `npx ehrsync connections list`)')
     .option('--database <db>', DB_HELP)
     .option('--config <file>', 'JSON config file')
-    .option('--json', 'print the result as one JSON object: status, run_id, baseline, events, counts per event type, quarantined, duration_ms')
+    .option('--json', 'print the result as one JSON object: status, run_id, baseline, events, counts per event type, quarantined, duration_ms (failed: error_code, error_message)')
     .option('-q, --quiet', 'no progress on stderr')
     .addHelpText(
       'after',
@@ -96,12 +96,13 @@ Examples:
         if (!connection) {
           throw new CliExit(`connection ${found.id} is being synced by another process right now (a running \`ehrsync serve\` holds its lease); its result will be in GET /v1/sync-runs, or try again when that sync has finished.`, 1);
         }
-        // Ctrl-C: nothing of the sync is committed (one transaction); give the lease back so `serve` need not wait for it to expire.
-        const onSignal = (): void => {
+        // Ctrl-C or SIGTERM: nothing of the sync is committed (one transaction); give the lease back so `serve` need not wait for it to expire.
+        const onSignal = (signal: NodeJS.Signals): void => {
           progress.line('interrupted: nothing of this sync was committed');
-          void store.releaseConnection(connection.id, owner).finally(() => process.exit(130));
+          void store.releaseConnection(connection.id, owner).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
         };
         process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
         let connector: EhrConnector | null = null;
         let outcome: SyncOutcome;
         try {
@@ -118,6 +119,7 @@ Examples:
           );
         } finally {
           process.removeListener('SIGINT', onSignal);
+          process.removeListener('SIGTERM', onSignal);
           await store.releaseConnection(connection.id, owner).catch(() => {});
           await Promise.resolve((connector as EhrConnector | null)?.close?.()).catch(() => {});
         }
