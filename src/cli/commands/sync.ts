@@ -94,7 +94,7 @@ Examples:
         const now = systemClock.now();
         const connection = await store.claimConnection(found.id, now, now + syncLeaseMs(timeoutMs), owner);
         if (!connection) {
-          throw new CliExit(`connection ${found.id} is being synced by another process right now (a running \`ehrsync serve\` holds its lease); its result will be in GET /v1/sync-runs, or try again when that sync has finished.`, 1);
+          throw new CliExit(`connection ${found.id} is being synced by another process right now (a running \`ehrsync serve\`, or another \`ehrsync sync\`, holds its lease); its result will be in GET /v1/sync-runs, or try again when that sync has finished.`, 1);
         }
         // Ctrl-C or SIGTERM: nothing of the sync is committed (one transaction); give the lease back so `serve` need not wait for it to expire.
         const onSignal = (signal: NodeJS.Signals): void => {
