@@ -9,7 +9,10 @@ import { registerAdmin } from './commands/admin.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDemoEhr } from './commands/demo-ehr.js';
 import { registerListen } from './commands/listen.js';
+import { registerRecover } from './commands/recover.js';
 import { registerServe } from './commands/serve.js';
+import { registerSync } from './commands/sync.js';
+import { CliExit } from './exit.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -20,6 +23,18 @@ export function buildProgram(): Command {
     .version(pkg.version, '-v, --version', 'print the version')
     .showHelpAfterError('(run with --help for usage)')
     .configureHelp({ sortSubcommands: true })
+    .addHelpText(
+      'after',
+      `
+Every command has --help with examples. Results go to stdout (--json for scripts), progress and
+errors to stderr. Exit codes: 0 done, 1 the work failed, 2 usage or configuration error.
+
+Examples:
+  npx ehrsync demo                                   # try it: demo EHR → ehrsync → verified webhooks
+  npx ehrsync serve --database ./data/ehrsync.db     # run it for real
+  npx ehrsync sync --connection 3f2a… --json         # sync one connection now
+`,
+    )
     // Before adding subcommands: they copy this setting, so usage errors return instead of exiting.
     .exitOverride();
   registerDemo(program);
@@ -27,6 +42,8 @@ export function buildProgram(): Command {
   registerAdmin(program);
   registerListen(program);
   registerServe(program);
+  registerSync(program);
+  registerRecover(program);
   return program;
 }
 
@@ -38,6 +55,10 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof CliExit) {
+      process.stderr.write(`ehrsync: ${err.message}\n`);
+      return err.exitCode;
+    }
     if (err instanceof EhrsyncError) {
       process.stderr.write(`ehrsync: ${err.message}\n`);
       return err.code === 'config_invalid' || err.code === 'bad_request' ? 2 : 1;

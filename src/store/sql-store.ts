@@ -944,6 +944,18 @@ export class SqlStore implements Store {
     return n;
   }
 
+  async countEndpointDeliveries(endpointId: string, r: { createdFrom: EpochMs; createdTo: EpochMs; finishedFrom: EpochMs }): Promise<Record<DeliveryStatus, number>> {
+    const rows = await this.db.all<{ status: string; n: number }>(
+      `SELECT status, COUNT(*) AS n FROM deliveries
+       WHERE endpoint_id = ? AND created_at >= ? AND created_at <= ? AND (status = 'pending' OR updated_at >= ?)
+       GROUP BY status`,
+      [endpointId, r.createdFrom, r.createdTo, r.finishedFrom],
+    );
+    const counts: Record<DeliveryStatus, number> = { pending: 0, succeeded: 0, failed: 0, skipped: 0 };
+    for (const row of rows) counts[row.status as DeliveryStatus] = Number(row.n);
+    return counts;
+  }
+
   async disableEndpoint(id: string, reason: string, now: EpochMs): Promise<Endpoint | null> {
     await this.db.transaction((tx) => this.disableIn(tx, id, reason, now));
     return this.getEndpoint(id);

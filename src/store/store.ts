@@ -553,6 +553,12 @@ export interface Store {
   redeliverEvent(eventId: string, now: EpochMs, endpointId?: string): Promise<number | null>;
   /** Queues again every failed or skipped delivery of an endpoint created at or after `since`. Returns how many. */
   recoverEndpointDeliveries(endpointId: string, since: EpochMs, now: EpochMs): Promise<number>;
+  /**
+   * Deliveries of an endpoint created in `[createdFrom, createdTo]`, by status: every pending one,
+   * and finished ones only when they changed at or after `finishedFrom` (what `ehrsync recover
+   * --wait` watches after a recovery at `finishedFrom`).
+   */
+  countEndpointDeliveries(endpointId: string, range: { createdFrom: EpochMs; createdTo: EpochMs; finishedFrom: EpochMs }): Promise<Record<DeliveryStatus, number>>;
   /** Disables an endpoint with a recorded reason; its pending deliveries become skipped. */
   disableEndpoint(id: string, reason: string, now: EpochMs): Promise<Endpoint | null>;
   /** Enables an endpoint again, clearing the reason and the failure streak (skipped deliveries stay skipped until recovered). */

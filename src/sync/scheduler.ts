@@ -37,6 +37,14 @@ export function sleepUnlessWoken(ms: number, wake: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * How long a sync lease holds: longer than the longest possible sync (its timeout) plus a margin.
+ * The scheduler and `ehrsync sync` lease with it, so neither can sync a connection the other holds.
+ */
+export function syncLeaseMs(timeoutMs = 120_000): number {
+  return timeoutMs + 30_000;
+}
+
 /** Runs syncs for all connections, forever, until stopped. */
 export class SyncScheduler {
   private readonly inflight = new Map<string, Promise<SyncOutcome | null>>();
@@ -55,8 +63,7 @@ export class SyncScheduler {
   ) {
     this.concurrency = options.concurrency ?? 4;
     this.pollMs = options.pollMs ?? 1000;
-    // The lease outlives the longest possible sync (its timeout) plus a margin.
-    this.leaseMs = (deps.timeoutMs ?? 120_000) + 30_000;
+    this.leaseMs = syncLeaseMs(deps.timeoutMs);
     this.log = deps.logger ?? silentLogger;
     this.sleep = options.sleep ?? sleepUnlessWoken;
   }

@@ -459,6 +459,23 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.equal(redelivered.find((l) => l.endpoint.id === ep.id)?.delivery.attempts, 2);
     });
 
+    it('countEndpointDeliveries: pending ones created in the range, and finished ones only when they changed since the recovery', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      const ep = await store.createEndpoint({ accountId: account.id, url: 'https://a.example/hook', secret: 's', now: T0 });
+      await emit(store, connection.id, ['a', 'b', 'c']);
+      const [a, b, c] = (await store.leaseDeliveries({ now: T0, limit: 10, leaseUntil: T0 + 60_000, owner: 'w', maxPerEndpoint: 10 })) as [LeasedDelivery, LeasedDelivery, LeasedDelivery];
+      await store.recordDeliveryOutcomes([outcome(a, 'succeeded', { statusCode: 200 }), outcome(b, 'failed', { statusCode: 400 }), outcome(c, 'failed', { statusCode: 400 })]);
+      const at = T0 + 100;
+      assert.equal(await store.recoverEndpointDeliveries(ep.id, T0, at), 2);
+      const range = { createdFrom: T0, createdTo: at, finishedFrom: at };
+      assert.deepEqual(await store.countEndpointDeliveries(ep.id, range), { pending: 2, succeeded: 0, failed: 0, skipped: 0 }, 'the success before the recovery is not counted');
+      const again = await store.leaseDeliveries({ now: at, limit: 10, leaseUntil: at + 60_000, owner: 'w', maxPerEndpoint: 10 });
+      await store.recordDeliveryOutcomes(again.map((l) => outcome(l, l.delivery.id === b.delivery.id ? 'succeeded' : 'failed', { startedAt: at + 50 })));
+      assert.deepEqual(await store.countEndpointDeliveries(ep.id, range), { pending: 0, succeeded: 1, failed: 1, skipped: 0 });
+      assert.deepEqual(await store.countEndpointDeliveries(ep.id, { ...range, createdFrom: T0 + 1 }), { pending: 0, succeeded: 0, failed: 0, skipped: 0 }, 'created before the range');
+    });
+
     it('onDeliveriesDue fires after a sync commits deliveries', async (t) => {
       const store = await open(t);
       const { account, connection } = await setup(store);

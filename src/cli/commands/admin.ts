@@ -10,29 +10,33 @@ import { SecretBox } from '../../domain/secrets.js';
 import { openStore } from '../../store/open.js';
 import type { Store } from '../../store/store.js';
 import { loadConfig } from '../config.js';
-import type { RawConfig } from '../config.js';
+import type { Config, RawConfig } from '../config.js';
 
-interface DbFlags {
+/** The flags every database command takes. */
+export interface DbFlags {
   database?: string;
   config?: string;
   json?: boolean;
 }
 
-async function withStore<T>(flags: DbFlags, fn: (store: Store, box: SecretBox) => Promise<T>): Promise<T> {
+/** Runs `fn` with the store (and secret box, and config) of `--database`/`--config`, closing the store after. */
+export async function withStore<T>(flags: DbFlags, fn: (store: Store, box: SecretBox, config: Config) => Promise<T>): Promise<T> {
   const config = loadConfig({ database: flags.database, config: flags.config } as RawConfig);
   const store = await openStore(config.database);
   try {
-    return await fn(store, new SecretBox(config.encryptionKey));
+    return await fn(store, new SecretBox(config.encryptionKey), config);
   } finally {
     await store.close();
   }
 }
 
-function print(json: boolean | undefined, value: Record<string, unknown>, text: string): void {
+/** Prints a command's result to stdout: `value` as one JSON line with `--json`, `text` otherwise. */
+export function print(json: boolean | undefined, value: Record<string, unknown>, text: string): void {
   process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
 }
 
-const DB_HELP = 'SQLite file or postgres:// URL (default ./data/ehrsync.db, or EHRSYNC_DATABASE_URL)';
+/** Help of `--database`. */
+export const DB_HELP = 'SQLite file or postgres:// URL (default ./data/ehrsync.db, or EHRSYNC_DATABASE_URL)';
 
 /** Registers the admin commands. */
 export function registerAdmin(program: Command): void {
@@ -57,6 +61,7 @@ export function registerAdmin(program: Command): void {
     .option('--database <db>', DB_HELP)
     .option('--config <file>', 'JSON config file')
     .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  npx ehrsync accounts list --database ./data/ehrsync.db --json\n')
     .action(async (o: DbFlags) => {
       await withStore(o, async (store) => {
         const list = await store.listAccounts();
@@ -113,6 +118,7 @@ export function registerAdmin(program: Command): void {
     .option('--database <db>', DB_HELP)
     .option('--config <file>', 'JSON config file')
     .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  npx ehrsync connections list\n  npx ehrsync connections list --client-id ci_abc --json\n')
     .action(async (o: DbFlags & { clientId?: string }) => {
       await withStore(o, async (store) => {
         const account = o.clientId ? (await store.findAccountByClientId(o.clientId))?.account : undefined;
@@ -125,11 +131,12 @@ export function registerAdmin(program: Command): void {
 
   program
     .command('purge')
-    .description('delete events older than N days whose deliveries are all final (the retention job serve also runs daily)')
+    .description('delete events older than N days whose deliveries are all final (the retention job serve also runs every 6 hours)')
     .requiredOption('--older-than-days <n>', 'age in days')
     .option('--database <db>', DB_HELP)
     .option('--config <file>', 'JSON config file')
     .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  npx ehrsync purge --older-than-days 30 --json\n')
     .action(async (o: DbFlags & { olderThanDays: string }) => {
       const days = Number(o.olderThanDays);
       if (!Number.isFinite(days) || days < 0) throw new BadRequestError('--older-than-days must be a number of days, 0 or more.');
@@ -174,6 +181,7 @@ export function registerAdmin(program: Command): void {
     .description('apply pending database migrations (also done at every start)')
     .option('--database <db>', DB_HELP)
     .option('--config <file>', 'JSON config file')
+    .addHelpText('after', '\nExamples:\n  npx ehrsync migrate --database ./data/ehrsync.db\n  EHRSYNC_DATABASE_URL=postgres://db/ehrsync npx ehrsync migrate\n')
     .action(async (o: DbFlags) => {
       await withStore(o, async () => {
         process.stdout.write('migrations applied\n');
