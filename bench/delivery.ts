@@ -3,7 +3,8 @@
  * PostgreSQL with --database postgres://...) to a loopback receiver, against the raw rate of a bare
  * undici client posting the same bytes with no storage, in the same run; and isolation: the rate of
  * a healthy endpoint alone vs next to a dead (hanging) one. Rounds interleave; min and median.
- * Args: --n 2000 --repeats 5 --concurrency 32 --database <path|postgres://...>
+ * With PostgreSQL, each round also runs 1 and 3 worker processes (--workers 1,3) sharing the outbox.
+ * Args: --n 2000 --repeats 5 --concurrency 32 --database <path|postgres://...> --workers 1,3
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +15,9 @@ import { Worker } from 'node:worker_threads';
 import { Agent } from 'undici';
 import pg from 'pg';
 import { Dispatcher } from '../src/delivery/dispatcher.js';
+import type { DispatcherOptions } from '../src/delivery/dispatcher.js';
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import type { StoredEventInput } from '../src/domain/events.js';
 import { isPostgresUrl, openStore } from '../src/store/open.js';
 import type { Store } from '../src/store/store.js';
@@ -115,7 +119,7 @@ class Receiver {
 }
 
 /** A fresh database per measurement: a SQLite file in a temp dir, or a fresh PostgreSQL schema. */
-async function freshStore(database: string | null, cleanups: (() => Promise<void>)[]): Promise<Store> {
+async function freshStore(database: string | null, cleanups: (() => Promise<void>)[]): Promise<{ store: Store; url: string }> {
   if (database && isPostgresUrl(database)) {
     const schema = `bench_${randomBytes(5).toString('hex')}`;
     const url = new URL(database);
@@ -128,15 +132,16 @@ async function freshStore(database: string | null, cleanups: (() => Promise<void
       await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
       await c.end();
     });
-    return store;
+    return { store, url: url.toString() };
   }
   const dir = mkdtempSync(join(database ?? tmpdir(), 'ehrsync-bench-'));
-  const store = await openStore(join(dir, 'bench.db'));
+  const url = join(dir, 'bench.db');
+  const store = await openStore(url);
   cleanups.push(async () => {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  return store;
+  return { store, url };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -167,19 +172,25 @@ async function raw(rx: Receiver, bodies: string[], concurrency: number): Promise
 
 interface Setup {
   store: Store;
+  url: string;
   accountId: string;
   connectionId: string;
 }
 
 async function world(database: string | null, cleanups: (() => Promise<void>)[]): Promise<Setup> {
-  const store = await freshStore(database, cleanups);
+  const { store, url } = await freshStore(database, cleanups);
   const account = await store.createAccount({ name: 'Bench', clientId: `ci_${randomBytes(4).toString('hex')}`, clientSecretHash: 'h', now: T0 });
   const connection = await store.createConnection({ accountId: account.id, connector: 'memory', now: T0 });
-  return { store, accountId: account.id, connectionId: connection.id };
+  return { store, url, accountId: account.id, connectionId: connection.id };
+}
+
+/** The dispatcher's settings in every round, in this process or in a worker process: per-endpoint cap = the raw client's connections. */
+export function dispatcherOptions(store: Store, concurrency: number): DispatcherOptions {
+  return { store, allowPrivateAddresses: true, httpTimeoutMs: 30_000, maxPerEndpoint: concurrency, maxInFlight: 4 * concurrency, batchSize: 100, pollIntervalMs: 20 };
 }
 
 function dispatcher(store: Store, concurrency: number): Dispatcher {
-  return new Dispatcher({ store, allowPrivateAddresses: true, httpTimeoutMs: 30_000, maxPerEndpoint: concurrency, maxInFlight: 4 * concurrency, batchSize: 100, pollIntervalMs: 20 });
+  return new Dispatcher(dispatcherOptions(store, concurrency));
 }
 
 /** Ours: n events from the outbox to `/ok`; ms until every delivery is recorded as succeeded, and attempt latencies. */
@@ -202,6 +213,37 @@ async function ours(rx: Receiver, database: string | null, n: number, concurrenc
     for (const e of events) for (const a of await w.store.listAttempts(e.id)) latencies.push(a.durationMs);
     return { ms, latencies };
   } finally {
+    for (const c of cleanups) await c();
+  }
+}
+
+/** A worker process (bench/workers/delivery-worker.ts) on the store at `url`, once it says ready. */
+async function worker(url: string, concurrency: number): Promise<ChildProcess> {
+  const child = fork(new URL('./workers/delivery-worker.ts', import.meta.url), [url, String(concurrency)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('exit', (code) => reject(new Error(`delivery worker exited with ${code} before it was ready`)));
+  });
+  return child;
+}
+
+/** Like `ours`, with `k` worker processes sharing the outbox (and the endpoint's cap) instead of this process. */
+async function processes(rx: Receiver, database: string, n: number, concurrency: number, k: number): Promise<number> {
+  const cleanups: (() => Promise<void>)[] = [];
+  const children: ChildProcess[] = [];
+  try {
+    const w = await world(database, cleanups);
+    await w.store.createEndpoint({ accountId: w.accountId, url: `http://127.0.0.1:${rx.port}/ok`, secret: 'whsec_YmVuY2hiZW5jaGJlbmNoYmVuY2hiZW5jaA==', now: T0 });
+    await fill(w.store, w.connectionId, n, 'p');
+    await rx.reset();
+    for (let i = 0; i < k; i++) children.push(await worker(w.url, concurrency));
+    const started = performance.now();
+    for (const c of children) c.send('go');
+    await waitFor(async () => (await rx.count()) >= n);
+    await waitFor(async () => (await w.store.listEventDeliveries({ accountId: w.accountId, deliveryStatus: 'pending', order: 'asc', limit: 1, offset: 0 })).total === 0);
+    return performance.now() - started;
+  } finally {
+    await Promise.all(children.map((c) => new Promise((r) => { c.once('exit', r); c.send('stop'); })));
     for (const c of cleanups) await c();
   }
 }
@@ -243,6 +285,9 @@ export default async function run(args: string[]): Promise<Record<string, unknow
   const soloMs: number[] = [];
   const mixedMs: number[] = [];
   const latencies: number[] = [];
+  // PostgreSQL is the multi-node mode: also 1 and 3 worker processes sharing the outbox.
+  const workers = database && isPostgresUrl(database) ? arg(args, 'workers', '1,3').split(',').map(Number).filter((k) => k > 0) : [];
+  const procMs = new Map<number, number[]>(workers.map((k) => [k, []]));
   try {
     await raw(rx, bodies.slice(0, 500), concurrency); // warm-up
     for (let r = 0; r < repeats; r++) {
@@ -253,7 +298,9 @@ export default async function run(args: string[]): Promise<Record<string, unknow
       latencies.push(...o.latencies);
       soloMs.push(await healthy(rx, database, n, concurrency, false));
       mixedMs.push(await healthy(rx, database, n, concurrency, true));
-      console.log(`round ${r + 1}: raw ${round(rawMs.at(-1)!)} ms, ours ${round(oursMs.at(-1)!)} ms, healthy alone ${round(soloMs.at(-1)!)} ms, healthy next to a dead endpoint ${round(mixedMs.at(-1)!)} ms`);
+      for (const k of workers) procMs.get(k)!.push(await processes(rx, database as string, n, concurrency, k));
+      const procs = workers.map((k) => `, ${k} worker process${k === 1 ? '' : 'es'} ${round(procMs.get(k)!.at(-1)!)} ms`).join('');
+      console.log(`round ${r + 1}: raw ${round(rawMs.at(-1)!)} ms, ours ${round(oursMs.at(-1)!)} ms, healthy alone ${round(soloMs.at(-1)!)} ms, healthy next to a dead endpoint ${round(mixedMs.at(-1)!)} ms${procs}`);
     }
   } finally {
     await rx.close();
@@ -283,7 +330,18 @@ export default async function run(args: string[]): Promise<Record<string, unknow
     // host's pauses than a ratio of medians taken over different moments.
     ratio_rounds: rawMs.map((r, i) => round(r / (oursMs[i] as number), 3)),
     isolation_rounds: soloMs.map((r, i) => round(r / (mixedMs[i] as number), 3)),
-    target: { ratio: 0.5, isolation_ratio: 0.8 },
+    // Worker processes (PostgreSQL): deliveries/s and the ratio to the raw rate, per process count.
+    ...Object.fromEntries(
+      workers.flatMap((k) => {
+        const ms = procMs.get(k)!;
+        return [
+          [`per_s_${k}proc`, rate(median(ms))],
+          [`ratio_${k}proc`, round(rate(median(ms)) / rawPerS, 3)],
+          [`ratio_${k}proc_rounds`, rawMs.map((r, i) => round(r / (ms[i] as number), 3))],
+        ];
+      }),
+    ),
+    target: database && isPostgresUrl(database) ? { ratio: 0.35, ratio_3proc: '> ratio_1proc', isolation_ratio: 0.8 } : { ratio: 0.5, isolation_ratio: 0.8 },
   };
   console.log(`ours ${perS}/s vs raw ${rawPerS}/s (ratio ${result.ratio}); healthy endpoint keeps ${result.isolation_ratio} of its solo rate next to a dead one`);
   return result;

@@ -86,10 +86,12 @@ export class Dispatcher {
   private wakeFlag = false;
   private wakeUp: (() => void) | null = null;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Attempts in flight per endpoint id: the store counts this instead of the rows this dispatcher holds. */
+  private readonly inFlightByEndpoint = new Map<string, number>();
   private outcomes: DeliveryOutcome[] = [];
   private flushing: Promise<void> | null = null;
-  /** Outcomes recorded since the last lease: the loop leases again in batches, not per outcome. */
-  private recordedSinceLease = 0;
+  /** Attempts finished since the last lease: the loop leases again in batches, not per outcome. */
+  private finishedSinceLease = 0;
   private readonly leaseThreshold: number;
   private coalesceTimer: NodeJS.Timeout | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
@@ -208,13 +210,30 @@ export class Dispatcher {
     const room = this.maxInFlight - this.inFlight.size;
     if (room <= 0) return 0;
     const now = this.clock.now();
-    const leased = await this.store.leaseDeliveries({ now, limit: Math.min(this.batchSize, room), leaseUntil: now + this.leaseMs, owner: this.owner, maxPerEndpoint: this.maxPerEndpoint });
-    this.recordedSinceLease = 0;
+    // Leasing does not wait for outcomes to be recorded: the store counts this dispatcher's attempts
+    // in flight (exact, from here) rather than the rows it holds, so the next lease overlaps the
+    // outcome commit instead of following it (on PostgreSQL, a round trip and a WAL flush).
+    this.finishedSinceLease = 0;
+    const leased = await this.store.leaseDeliveries({
+      now,
+      limit: Math.min(this.batchSize, room),
+      leaseUntil: now + this.leaseMs,
+      owner: this.owner,
+      maxPerEndpoint: this.maxPerEndpoint,
+      ownInFlight: new Map(this.inFlightByEndpoint),
+    });
     for (const l of leased) {
+      const endpointId = l.endpoint.id;
+      this.inFlightByEndpoint.set(endpointId, (this.inFlightByEndpoint.get(endpointId) ?? 0) + 1);
       const p: Promise<void> = this.attempt(l).then((outcome) => {
         this.outcomes.push(outcome);
         this.inFlight.delete(p);
+        const left = (this.inFlightByEndpoint.get(endpointId) ?? 1) - 1;
+        if (left > 0) this.inFlightByEndpoint.set(endpointId, left);
+        else this.inFlightByEndpoint.delete(endpointId);
+        this.finishedSinceLease++;
         this.scheduleFlush();
+        this.scheduleLease();
       });
       this.inFlight.add(p);
     }
@@ -292,7 +311,6 @@ export class Dispatcher {
         const batch = this.outcomes.splice(0, this.batchSize);
         try {
           await this.store.recordDeliveryOutcomes(batch);
-          this.recordedSinceLease += batch.length;
         } catch (err) {
           // Unrecorded attempts keep their lease until it expires, then go again: at-least-once.
           this.logger.error({ error: describeError(err).code, count: batch.length }, 'recording delivery outcomes failed; those deliveries will be attempted again after their lease');
@@ -300,17 +318,25 @@ export class Dispatcher {
       }
     })().finally(() => {
       this.flushing = null;
-      // A lease scans the due queue: worth it once enough slots are free, not after every single
-      // outcome (leasing one at a time would cap throughput at one delivery per scan). Below the
-      // threshold the lease waits COALESCE_MS for more outcomes; with nothing in flight, at once.
-      if (this.recordedSinceLease >= this.leaseThreshold || this.inFlight.size === 0) this.wake();
-      else if (this.recordedSinceLease > 0 && this.coalesceTimer === null) {
-        this.coalesceTimer = setTimeout(() => {
-          this.coalesceTimer = null;
-          this.wake();
-        }, COALESCE_MS);
-        this.coalesceTimer.unref?.();
-      }
     });
+  }
+
+  /**
+   * Wakes the loop to lease once enough attempts finished (a lease scans the due queue: worth it
+   * for several free slots, not after every single outcome, which would cap throughput at one
+   * delivery per scan), or at once when nothing is in flight; otherwise within COALESCE_MS.
+   */
+  private scheduleLease(): void {
+    if (this.finishedSinceLease >= this.leaseThreshold || this.inFlight.size === 0) {
+      if (this.coalesceTimer !== null) clearTimeout(this.coalesceTimer);
+      this.coalesceTimer = null;
+      this.wake();
+    } else if (this.coalesceTimer === null) {
+      this.coalesceTimer = setTimeout(() => {
+        this.coalesceTimer = null;
+        this.wake();
+      }, COALESCE_MS);
+      this.coalesceTimer.unref?.();
+    }
   }
 }

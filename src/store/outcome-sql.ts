@@ -38,7 +38,9 @@ export function foldEndpointHealth(outcomes: readonly DeliveryOutcome[]): Endpoi
     list.push(o);
     byEndpoint.set(o.endpointId, list);
   }
-  return [...byEndpoint].map(([endpointId, list]) => {
+  // In endpoint id order: workers recording at once lock endpoint rows in the same order, so they
+  // wait for each other instead of deadlocking.
+  return [...byEndpoint].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([endpointId, list]) => {
     const lastOk = list.map((o, i) => (o.result === 'succeeded' ? i : -1)).reduce((a, b) => Math.max(a, b), -1);
     const failsAfter = list.slice(lastOk + 1);
     const lastFail = [...list].reverse().find((o) => o.result !== 'succeeded');

@@ -33,6 +33,12 @@ export interface SqlClient extends SqlRunner {
    * `immediate` takes the write lock at BEGIN (SQLite), so a read-then-write cannot deadlock.
    */
   transaction<T>(fn: (tx: SqlRunner) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /**
+   * Rows of one statement that commits on its own without waiting for durability (as
+   * `durable: false`); absent where a transaction is as cheap (SQLite). For a hint written in one
+   * statement, such as a PostgreSQL delivery lease.
+   */
+  allNonDurable?<T = Record<string, unknown>>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
   /** Wakes every process listening on `name` (PostgreSQL NOTIFY); absent where one process owns the database. */
   notify?(name: string, payload: string): Promise<void>;
   /** Calls `onNotify` with the payload of each notification on `name` ('' after a reconnect) until the returned function is called. */

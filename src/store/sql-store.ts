@@ -806,17 +806,22 @@ export class SqlStore implements Store {
    * endpoints).
    */
   protected async leaseQuota(db: SqlRunner, q: LeaseRequest): Promise<Map<string, number>> {
+    // With ownInFlight, the owner's leased rows are left out of `busy` and its exact in-flight count added.
+    const own = q.ownInFlight;
     const groups = await db.all<{ endpoint_id: string; account_id: string; cap: number; busy: number }>(
       `SELECT p.id AS endpoint_id, p.account_id, COALESCE(p.max_concurrency, ?) AS cap,
-              (SELECT COUNT(*) FROM deliveries b WHERE b.endpoint_id = p.id AND b.status = 'pending' AND b.lease_until >= ?) AS busy
+              (SELECT COUNT(*) FROM deliveries b WHERE b.endpoint_id = p.id AND b.status = 'pending' AND b.lease_until >= ?${own ? ' AND b.lease_owner <> ?' : ''}) AS busy
        FROM endpoints p
        WHERE p.enabled = 1 AND EXISTS (
          SELECT 1 FROM deliveries d
          WHERE d.endpoint_id = p.id AND d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?))`,
-      [q.maxPerEndpoint, q.now, q.now, q.now],
+      own ? [q.maxPerEndpoint, q.now, q.owner, q.now, q.now] : [q.maxPerEndpoint, q.now, q.now, q.now],
     );
     return planLease(
-      groups.map((g) => ({ endpointId: String(g.endpoint_id), accountId: String(g.account_id), room: Number(g.cap) - Number(g.busy) })),
+      groups.map((g) => {
+        const endpointId = String(g.endpoint_id);
+        return { endpointId, accountId: String(g.account_id), room: Number(g.cap) - Number(g.busy) - (own?.get(endpointId) ?? 0) };
+      }),
       q.limit,
     );
   }

@@ -332,6 +332,13 @@ export interface LeaseRequest {
   owner: string;
   /** In-flight cap per endpoint, for endpoints without their own `maxConcurrency`. */
   maxPerEndpoint: number;
+  /**
+   * The owner's attempts still in flight, per endpoint id. Given, the owner's own leases count
+   * against the cap by this (its exact in-flight count) instead of by the rows it holds: a lease
+   * whose attempt has finished but whose outcome is not recorded yet holds no connection, so the
+   * owner can lease again while it records. Other owners' leases always count as rows.
+   */
+  ownInFlight?: ReadonlyMap<string, number>;
 }
 
 /** A leased delivery with what sending it needs. `delivery.attempts` already counts this attempt. */

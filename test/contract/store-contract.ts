@@ -382,6 +382,23 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.ok(expired.every((l) => l.delivery.attempts === 2));
     });
 
+    it('delivery lease with ownInFlight: finished-but-unrecorded leases free their slots for their owner only; other owners\' leases still count', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      const ep = await store.createEndpoint({ accountId: account.id, url: 'https://a.example/hook', secret: 's', now: T0 });
+      await emit(store, connection.id, ['k1', 'k2', 'k3', 'k4', 'k5', 'k6']);
+      const lease = (owner: string, inFlight?: number) =>
+        store.leaseDeliveries({ now: T0, limit: 10, leaseUntil: T0 + 60_000, owner, maxPerEndpoint: 2, ownInFlight: inFlight === undefined ? undefined : new Map([[ep.id, inFlight]]) });
+      const first = await lease('w1', 0);
+      assert.deepEqual(first.map((l) => l.delivery.orderingKey), ['k1', 'k2']);
+      assert.deepEqual(await lease('w1', 2), [], 'both still in flight: no room');
+      // Both attempts finished; their outcomes are not recorded yet (rows still leased by w1).
+      const next = await lease('w1', 0);
+      assert.deepEqual(next.map((l) => l.delivery.orderingKey), ['k3', 'k4'], 'the owner leases again before recording, never the rows it holds');
+      assert.deepEqual(await lease('w2', 0), [], "another owner counts w1's four leased rows: over the cap");
+      assert.deepEqual(await lease('w2'), [], 'and so does the row count without ownInFlight');
+    });
+
     it('delivery lease: per-key order holds through retries; disabled endpoints and future retries are not leased; round robin across accounts', async (t) => {
       const store = await open(t);
       const { account, connection } = await setup(store);

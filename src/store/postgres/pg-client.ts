@@ -75,6 +75,8 @@ export interface PgClientOptions {
 export class PgClient implements SqlClient {
   readonly dialect = 'postgres' as const;
   readonly pool: pg.Pool;
+  /** Connections with `synchronous_commit = off`, for single non-durable statements; opened on first use. */
+  private relaxedPool: pg.Pool | undefined;
   private readonly schema: string | undefined;
   private readonly url: string;
   private readonly listeners = new Set<() => Promise<void>>();
@@ -83,16 +85,26 @@ export class PgClient implements SqlClient {
     this.url = url;
     this.schema = options.schema;
     if (this.schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(this.schema)) throw new Error(`invalid schema name ${JSON.stringify(this.schema)}`);
-    this.pool = new pg.Pool({
-      connectionString: url,
-      max: options.max ?? 10,
-      options: this.schema ? `-c search_path=${this.schema}` : undefined,
+    this.pool = this.newPool(options.max ?? 10, []);
+  }
+
+  private newPool(max: number, settings: string[]): pg.Pool {
+    const pool = new pg.Pool({
+      connectionString: this.url,
+      max,
+      options: [...(this.schema ? [`-c search_path=${this.schema}`] : []), ...settings].join(' ') || undefined,
       types: {
         getTypeParser: ((oid: number, format?: string) => (oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
       },
     });
     // An idle client losing its connection (server restart) must not crash the process; the pool replaces it.
-    this.pool.on('error', () => {});
+    pool.on('error', () => {});
+    return pool;
+  }
+
+  async allNonDurable<T = Record<string, unknown>>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    this.relaxedPool ??= this.newPool(2, ['-c synchronous_commit=off']);
+    return this.runner(this.relaxedPool).all<T>(sql, params);
   }
 
   private runner(client: pg.Pool | pg.PoolClient): SqlRunner {
@@ -218,6 +230,6 @@ export class PgClient implements SqlClient {
 
   async close(): Promise<void> {
     await Promise.all([...this.listeners].map((stop) => stop()));
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.relaxedPool?.end()]);
   }
 }

@@ -14,14 +14,15 @@ export class PgStore extends SqlStore {
    * Quota first (one read), then one statement that picks each endpoint's share of deliveries
    * heading their ordering key, locks them skipping rows other workers hold (`FOR UPDATE SKIP
    * LOCKED`, re-checked on the latest row version under READ COMMITTED), takes the leases and
-   * returns them with their events and endpoints. It commits on its own: a lease is written
-   * durably here, which costs the server a WAL flush but saves three round trips.
+   * returns them with their events and endpoints, committed on its own.
    */
   override async leaseDeliveries(q: LeaseRequest): Promise<LeasedDelivery[]> {
     if (q.limit <= 0) return [];
     const quota = await this.leaseQuota(this.db, q);
     if (quota.size === 0) return [];
-    const rows = await this.db.all(
+    // A lease is a hint (lost, the delivery is leased again): no wait for the WAL flush (~1.2 ms here).
+    const all = this.db.allNonDurable ? this.db.allNonDurable.bind(this.db) : this.db.all.bind(this.db);
+    const rows = await all(
       `WITH quota AS (
          SELECT * FROM jsonb_to_recordset(?::jsonb) AS quota(endpoint_id text, n bigint)
        ), candidates AS (
