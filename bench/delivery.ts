@@ -217,33 +217,61 @@ async function ours(rx: Receiver, database: string | null, n: number, concurrenc
   }
 }
 
-/** A worker process (bench/workers/delivery-worker.ts) on the store at `url`, once it says ready. */
-async function worker(url: string, concurrency: number): Promise<ChildProcess> {
-  const child = fork(new URL('./workers/delivery-worker.ts', import.meta.url), [url, String(concurrency)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  await new Promise<void>((resolve, reject) => {
-    child.once('message', () => resolve());
-    child.once('exit', (code) => reject(new Error(`delivery worker exited with ${code} before it was ready`)));
-  });
-  return child;
+/** A delivery worker process (bench/workers/delivery-worker.ts), kept across rounds. */
+class WorkerProcess {
+  private constructor(private readonly child: ChildProcess) {}
+  static async start(): Promise<WorkerProcess> {
+    const child = fork(new URL('./workers/delivery-worker.ts', import.meta.url), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const w = new WorkerProcess(child);
+    await w.reply('started');
+    return w;
+  }
+  private reply(expected: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onExit = (code: number | null): void => reject(new Error(`delivery worker exited with ${code}`));
+      this.child.once('exit', onExit);
+      this.child.once('message', (m) => {
+        this.child.off('exit', onExit);
+        if (m === expected) resolve();
+        else reject(new Error(`delivery worker said ${String(m)}, expected ${expected}`));
+      });
+    });
+  }
+  async open(url: string, concurrency: number): Promise<void> {
+    this.child.send({ open: url, concurrency });
+    await this.reply('ready');
+  }
+  go(): void {
+    this.child.send('go');
+  }
+  async stop(): Promise<void> {
+    this.child.send('stop');
+    await this.reply('stopped');
+  }
+  async exit(): Promise<void> {
+    const exited = new Promise((r) => this.child.once('exit', r));
+    this.child.send('exit');
+    await exited;
+  }
 }
 
-/** Like `ours`, with `k` worker processes sharing the outbox (and the endpoint's cap) instead of this process. */
-async function processes(rx: Receiver, database: string, n: number, concurrency: number, k: number): Promise<number> {
+/** Like `ours`, with worker processes sharing the outbox (and the endpoint's cap) instead of this process. */
+async function processes(rx: Receiver, database: string, n: number, concurrency: number, pool: WorkerProcess[]): Promise<number> {
   const cleanups: (() => Promise<void>)[] = [];
-  const children: ChildProcess[] = [];
   try {
     const w = await world(database, cleanups);
     await w.store.createEndpoint({ accountId: w.accountId, url: `http://127.0.0.1:${rx.port}/ok`, secret: 'whsec_YmVuY2hiZW5jaGJlbmNoYmVuY2hiZW5jaA==', now: T0 });
     await fill(w.store, w.connectionId, n, 'p');
     await rx.reset();
-    for (let i = 0; i < k; i++) children.push(await worker(w.url, concurrency));
+    for (const p of pool) await p.open(w.url, concurrency);
     const started = performance.now();
-    for (const c of children) c.send('go');
+    for (const p of pool) p.go();
     await waitFor(async () => (await rx.count()) >= n);
     await waitFor(async () => (await w.store.listEventDeliveries({ accountId: w.accountId, deliveryStatus: 'pending', order: 'asc', limit: 1, offset: 0 })).total === 0);
-    return performance.now() - started;
+    const ms = performance.now() - started;
+    for (const p of pool) await p.stop();
+    return ms;
   } finally {
-    await Promise.all(children.map((c) => new Promise((r) => { c.once('exit', r); c.send('stop'); })));
     for (const c of cleanups) await c();
   }
 }
@@ -288,6 +316,8 @@ export default async function run(args: string[]): Promise<Record<string, unknow
   // PostgreSQL is the multi-node mode: also 1 and 3 worker processes sharing the outbox.
   const workers = database && isPostgresUrl(database) ? arg(args, 'workers', '1,3').split(',').map(Number).filter((k) => k > 0) : [];
   const procMs = new Map<number, number[]>(workers.map((k) => [k, []]));
+  const pool: WorkerProcess[] = [];
+  for (let i = 0; i < Math.max(0, ...workers); i++) pool.push(await WorkerProcess.start());
   try {
     await raw(rx, bodies.slice(0, 500), concurrency); // warm-up
     for (let r = 0; r < repeats; r++) {
@@ -298,12 +328,13 @@ export default async function run(args: string[]): Promise<Record<string, unknow
       latencies.push(...o.latencies);
       soloMs.push(await healthy(rx, database, n, concurrency, false));
       mixedMs.push(await healthy(rx, database, n, concurrency, true));
-      for (const k of workers) procMs.get(k)!.push(await processes(rx, database as string, n, concurrency, k));
+      for (const k of workers) procMs.get(k)!.push(await processes(rx, database as string, n, concurrency, pool.slice(0, k)));
       const procs = workers.map((k) => `, ${k} worker process${k === 1 ? '' : 'es'} ${round(procMs.get(k)!.at(-1)!)} ms`).join('');
       console.log(`round ${r + 1}: raw ${round(rawMs.at(-1)!)} ms, ours ${round(oursMs.at(-1)!)} ms, healthy alone ${round(soloMs.at(-1)!)} ms, healthy next to a dead endpoint ${round(mixedMs.at(-1)!)} ms${procs}`);
     }
   } finally {
     await rx.close();
+    for (const p of pool) await p.exit();
   }
   const rate = (ms: number) => round((n / ms) * 1000, 1);
   const perS = rate(median(oursMs));

@@ -11,6 +11,11 @@ export interface Dialect {
   jsonIntList: string;
   /** Appended to a leasing SELECT so concurrent workers skip each other's rows. */
   skipLocked: string;
+  /**
+   * Appended to an EXISTS subquery to keep it a per-row lookup (PostgreSQL does not turn a subquery
+   * with OFFSET into a join); nothing on SQLite, which never does.
+   */
+  subqueryFence: string;
   /** The text of a top-level field of a JSON column, e.g. `jsonText('record', 'first_name')`. */
   jsonText(column: string, field: string): string;
   /**
@@ -27,6 +32,7 @@ export const DIALECTS: Record<'sqlite' | 'postgres', Dialect> = {
     jsonIntList: '(SELECT value FROM json_each(?))',
     // SQLite has one writer at a time; the lease runs inside BEGIN IMMEDIATE instead.
     skipLocked: '',
+    subqueryFence: '',
     jsonText: (column, field) => `json_extract(${column}, '$.${field}')`,
     jsonRecords: (alias, columns) => `(SELECT ${columns.map(([name]) => `json_extract(value, '$.${name}') AS ${name}`).join(', ')} FROM json_each(?)) AS ${alias}`,
   },
@@ -34,6 +40,7 @@ export const DIALECTS: Record<'sqlite' | 'postgres', Dialect> = {
     jsonTextList: '(SELECT jsonb_array_elements_text(?::jsonb))',
     jsonIntList: '(SELECT jsonb_array_elements_text(?::jsonb)::bigint)',
     skipLocked: 'FOR UPDATE SKIP LOCKED',
+    subqueryFence: 'OFFSET 0',
     jsonText: (column, field) => `(${column}::jsonb ->> '${field}')`,
     jsonRecords: (alias, columns) => `jsonb_to_recordset(?::jsonb) AS ${alias}(${columns.map(([name, type]) => `${name} ${type}`).join(', ')})`,
   },

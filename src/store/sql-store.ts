@@ -832,6 +832,9 @@ export class SqlStore implements Store {
       const quota = await this.leaseQuota(tx, q);
       // 3. Per endpoint, its oldest due deliveries that head their ordering key: a later event
       //    about the same appointment or patient waits while an earlier one is pending.
+      //    The fence (`OFFSET 0`) keeps the check a per-row lookup in deliveries_pending_order: PostgreSQL
+      //    would otherwise turn it into an anti-join whose plan, before a fresh table has
+      //    statistics, scanned the endpoint's whole backlog per candidate (~10 ms per lease at 4,000).
       const ids: number[] = [];
       for (const [endpointId, n] of quota) {
         const rows = await tx.all<{ id: number }>(
@@ -839,7 +842,7 @@ export class SqlStore implements Store {
            WHERE d.endpoint_id = ? AND d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?)
              AND NOT EXISTS (
                SELECT 1 FROM deliveries e
-               WHERE e.endpoint_id = d.endpoint_id AND e.ordering_key = d.ordering_key AND e.status = 'pending' AND e.event_seq < d.event_seq)
+               WHERE e.endpoint_id = d.endpoint_id AND e.ordering_key = d.ordering_key AND e.status = 'pending' AND e.event_seq < d.event_seq ${this.d.subqueryFence})
            ORDER BY d.event_seq LIMIT ?`,
           [endpointId, q.now, q.now, n],
         );

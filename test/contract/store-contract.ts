@@ -430,6 +430,26 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.ok(picks.some((l) => l.endpoint.id === big.id));
     });
 
+    it('delivery outcomes for several endpoints in one batch: failures add up where nothing succeeded, a success restarts the count', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      const a = await store.createEndpoint({ accountId: account.id, url: 'https://a.example/hook', secret: 's', now: T0 });
+      const b = await store.createEndpoint({ accountId: account.id, url: 'https://b.example/hook', secret: 's', now: T0 });
+      await emit(store, connection.id, ['k1', 'k2', 'k3']);
+      const leased = await store.leaseDeliveries({ now: T0, limit: 10, leaseUntil: T0 + 60_000, owner: 'w', maxPerEndpoint: 10 });
+      const of = (ep: string, key: string) => leased.find((l) => l.endpoint.id === ep && l.delivery.orderingKey === key) as LeasedDelivery;
+      await store.recordDeliveryOutcomes([outcome(of(a.id, 'k1'), 'retry', { statusCode: 500, nextAttemptAt: T0 + 5000 })]);
+      await store.recordDeliveryOutcomes([
+        { ...outcome(of(a.id, 'k2'), 'retry', { statusCode: 503, nextAttemptAt: T0 + 5000 }), startedAt: T0 + 100 },
+        { ...outcome(of(b.id, 'k1'), 'retry', { statusCode: 500, nextAttemptAt: T0 + 5000 }), startedAt: T0 + 100 },
+        { ...outcome(of(b.id, 'k2'), 'succeeded', { statusCode: 200 }), startedAt: T0 + 200 },
+        { ...outcome(of(b.id, 'k3'), 'retry', { statusCode: 500, nextAttemptAt: T0 + 5000 }), startedAt: T0 + 300 },
+      ]);
+      const [ha, hb] = [await store.getEndpoint(a.id), await store.getEndpoint(b.id)];
+      assert.deepEqual([ha?.consecutiveFailures, ha?.failingSince, ha?.lastSuccessAt], [2, T0, null], 'a: 1 + 1 failures, failing since the first');
+      assert.deepEqual([hb?.consecutiveFailures, hb?.failingSince, hb?.lastSuccessAt, hb?.lastFailureAt], [1, T0 + 300, T0 + 212, T0 + 312], 'b: one failure after its success');
+    });
+
     it('delivery outcomes: attempts recorded, statuses, endpoint health; 410-style disable skips the rest; redeliver and recover keep the event id', async (t) => {
       const store = await open(t);
       const { account, connection } = await setup(store);

@@ -14,7 +14,9 @@ export class PgStore extends SqlStore {
    * Quota first (one read), then one statement that picks each endpoint's share of deliveries
    * heading their ordering key, locks them skipping rows other workers hold (`FOR UPDATE SKIP
    * LOCKED`, re-checked on the latest row version under READ COMMITTED), takes the leases and
-   * returns them with their events and endpoints, committed on its own.
+   * returns them with their events and endpoints, committed on its own. `OFFSET 0` and
+   * `= ANY(ARRAY(...))`: plan fences, so the plan stays index lookups per row whether or not the
+   * tables have statistics yet (see SqlStore.leaseDeliveries).
    */
   override async leaseDeliveries(q: LeaseRequest): Promise<LeasedDelivery[]> {
     if (q.limit <= 0) return [];
@@ -31,7 +33,7 @@ export class PgStore extends SqlStore {
            WHERE d.endpoint_id = quota.endpoint_id AND d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?)
              AND NOT EXISTS (
                SELECT 1 FROM deliveries e
-               WHERE e.endpoint_id = d.endpoint_id AND e.ordering_key = d.ordering_key AND e.status = 'pending' AND e.event_seq < d.event_seq)
+               WHERE e.endpoint_id = d.endpoint_id AND e.ordering_key = d.ordering_key AND e.status = 'pending' AND e.event_seq < d.event_seq OFFSET 0)
            ORDER BY d.event_seq LIMIT quota.n) c
        ), locked AS (
          SELECT d.id FROM deliveries d
