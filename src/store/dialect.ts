@@ -11,6 +11,8 @@ export interface Dialect {
   jsonIntList: string;
   /** Appended to a leasing SELECT so concurrent workers skip each other's rows. */
   skipLocked: string;
+  /** Appended to a SELECT whose rows must not change until the transaction ends (SQLite's writer lock already ensures it). */
+  forUpdate: string;
   /**
    * Appended to an EXISTS subquery to keep it a per-row lookup (PostgreSQL does not turn a subquery
    * with OFFSET into a join); nothing on SQLite, which never does.
@@ -32,6 +34,7 @@ export const DIALECTS: Record<'sqlite' | 'postgres', Dialect> = {
     jsonIntList: '(SELECT value FROM json_each(?))',
     // SQLite has one writer at a time; the lease runs inside BEGIN IMMEDIATE instead.
     skipLocked: '',
+    forUpdate: '',
     subqueryFence: '',
     jsonText: (column, field) => `json_extract(${column}, '$.${field}')`,
     jsonRecords: (alias, columns) => `(SELECT ${columns.map(([name]) => `json_extract(value, '$.${name}') AS ${name}`).join(', ')} FROM json_each(?)) AS ${alias}`,
@@ -40,6 +43,7 @@ export const DIALECTS: Record<'sqlite' | 'postgres', Dialect> = {
     jsonTextList: '(SELECT jsonb_array_elements_text(?::jsonb))',
     jsonIntList: '(SELECT jsonb_array_elements_text(?::jsonb)::bigint)',
     skipLocked: 'FOR UPDATE SKIP LOCKED',
+    forUpdate: 'FOR UPDATE',
     subqueryFence: 'OFFSET 0',
     jsonText: (column, field) => `(${column}::jsonb ->> '${field}')`,
     jsonRecords: (alias, columns) => `jsonb_to_recordset(?::jsonb) AS ${alias}(${columns.map(([name, type]) => `${name} ${type}`).join(', ')})`,

@@ -508,8 +508,17 @@ export class SqlStore implements Store {
       );
       await tx.run('DELETE FROM quarantine WHERE created_at < ?', [before]);
       if (rows.length === 0) return 0;
-      await this.deleteEvents(tx, rows.map((r) => Number(r.seq)));
-      return rows.length;
+      // Lock their deliveries and look again: a redelivery committed since the SELECT above
+      // (PostgreSQL, READ COMMITTED) made one pending, and that event must stay. A redelivery
+      // arriving after this waits for the lock and finds the event gone.
+      const locked = await tx.all<{ event_seq: number; status: string }>(
+        `SELECT event_seq, status FROM deliveries WHERE event_seq IN ${this.d.jsonIntList} ${this.d.forUpdate}`,
+        [JSON.stringify(rows.map((r) => Number(r.seq)))],
+      );
+      const pending = new Set(locked.filter((d) => d.status === 'pending').map((d) => Number(d.event_seq)));
+      const seqs = rows.map((r) => Number(r.seq)).filter((seq) => !pending.has(seq));
+      await this.deleteEvents(tx, seqs);
+      return seqs.length;
     });
   }
 
