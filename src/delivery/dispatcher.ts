@@ -22,6 +22,11 @@ import type { EndpointUrlPolicy } from './url-safety.js';
 /** A lease must outlast the longest HTTP timeout by at least this much (time to record the outcome). */
 export const LEASE_MARGIN_MS = 10_000;
 
+/** Backoff of retries to record outcomes: first wait, longest wait, and the limit while stopping. */
+const RECORD_RETRY_FIRST_MS = 100;
+const RECORD_RETRY_MAX_MS = 5000;
+const RECORD_RETRY_STOPPING_MS = 5000;
+
 /** Longest wait between an outcome and the next lease when fewer than the lease threshold completed. */
 const COALESCE_MS = 15;
 
@@ -264,6 +269,36 @@ export class Dispatcher {
     }
   }
 
+  // ── recording retries (issue 8, faults) ──
+  /**
+   * Records one batch of outcomes. A failure (PostgreSQL restarting, a deadlock between workers)
+   * is retried with backoff while the leases hold (while stopping, for RECORD_RETRY_STOPPING_MS at
+   * most): an attempt that was made but not recorded is sent again after its lease, a duplicate.
+   * Given up, those deliveries are attempted again after their lease: at-least-once.
+   */
+  private async record(batch: DeliveryOutcome[]): Promise<void> {
+    const firstTry = Date.now();
+    const giveUpAt = firstTry + Math.max(0, this.leaseMs - LEASE_MARGIN_MS);
+    for (let delay = RECORD_RETRY_FIRST_MS, tries = 1; ; delay = Math.min(delay * 2, RECORD_RETRY_MAX_MS), tries++) {
+      try {
+        await this.store.recordDeliveryOutcomes(batch);
+        this.recordedSinceLease += batch.length;
+        if (tries > 1) this.logger.warn({ count: batch.length, tries }, 'recorded delivery outcomes after retrying');
+        return;
+      } catch (err) {
+        const e = describeError(err);
+        const deadline = this.running ? giveUpAt : Math.min(giveUpAt, firstTry + RECORD_RETRY_STOPPING_MS);
+        if (Date.now() + delay > deadline) {
+          this.logger.error({ error: e.code, message: e.message, count: batch.length, tries }, 'recording delivery outcomes failed; those deliveries will be attempted again after their lease');
+          return;
+        }
+        if (tries === 1) this.logger.warn({ error: e.code, message: e.message, count: batch.length }, 'recording delivery outcomes failed; retrying with backoff');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+  // ── end of recording retries ──
+
   /**
    * Flushes at once when enough outcomes wait (or nothing else is in flight); otherwise within
    * COALESCE_MS, so outcomes finishing close together share one durable commit.
@@ -288,16 +323,7 @@ export class Dispatcher {
     }
     if (this.flushing || this.outcomes.length === 0) return;
     this.flushing = (async () => {
-      while (this.outcomes.length > 0) {
-        const batch = this.outcomes.splice(0, this.batchSize);
-        try {
-          await this.store.recordDeliveryOutcomes(batch);
-          this.recordedSinceLease += batch.length;
-        } catch (err) {
-          // Unrecorded attempts keep their lease until it expires, then go again: at-least-once.
-          this.logger.error({ error: describeError(err).code, count: batch.length }, 'recording delivery outcomes failed; those deliveries will be attempted again after their lease');
-        }
-      }
+      while (this.outcomes.length > 0) await this.record(this.outcomes.splice(0, this.batchSize));
     })().finally(() => {
       this.flushing = null;
       // A lease scans the due queue: worth it once enough slots are free, not after every single
