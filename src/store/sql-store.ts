@@ -888,7 +888,9 @@ export class SqlStore implements Store {
         list.push(o);
         byEndpoint.set(o.endpointId, list);
       }
-      for (const [endpointId, list] of byEndpoint) {
+      // In endpoint id order: workers recording at once lock the endpoint rows in the same order,
+      // so they wait for each other instead of deadlocking (which aborted one of them).
+      for (const [endpointId, list] of [...byEndpoint].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
         const end = (o: DeliveryOutcome): number => o.startedAt + Math.round(o.durationMs);
         const lastOk = list.map((o, i) => (o.result === 'succeeded' ? i : -1)).reduce((a, b) => Math.max(a, b), -1);
         const failsAfter = list.slice(lastOk + 1);
