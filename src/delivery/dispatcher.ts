@@ -22,6 +22,11 @@ import type { EndpointUrlPolicy } from './url-safety.js';
 /** A lease must outlast the longest HTTP timeout by at least this much (time to record the outcome). */
 export const LEASE_MARGIN_MS = 10_000;
 
+/** Backoff of retries to record outcomes: first wait, longest wait, and the limit while stopping. */
+const RECORD_RETRY_FIRST_MS = 100;
+const RECORD_RETRY_MAX_MS = 5000;
+const RECORD_RETRY_STOPPING_MS = 5000;
+
 /** Longest wait between an outcome and the next lease when fewer than the lease threshold completed. */
 const COALESCE_MS = 15;
 
@@ -86,6 +91,8 @@ export class Dispatcher {
   private wakeFlag = false;
   private wakeUp: (() => void) | null = null;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Attempts finished whose outcome is not recorded (or given up) yet: their leases are still held. */
+  private unrecorded = 0;
   /** Attempts in flight per endpoint id: the store counts this instead of the rows this dispatcher holds. */
   private readonly inFlightByEndpoint = new Map<string, number>();
   private outcomes: DeliveryOutcome[] = [];
@@ -207,7 +214,9 @@ export class Dispatcher {
 
   /** Leases what fits under the in-flight cap and starts the attempts; returns how many. */
   private async leaseOnce(): Promise<number> {
-    const room = this.maxInFlight - this.inFlight.size;
+    // The process cap bounds the leases it holds (in flight or awaiting their record), so a crash
+    // leaves at most maxInFlight deliveries to be attempted again.
+    const room = this.maxInFlight - this.inFlight.size - this.unrecorded;
     if (room <= 0) return 0;
     const now = this.clock.now();
     // Leasing does not wait for outcomes to be recorded: the store counts this dispatcher's attempts
@@ -227,6 +236,7 @@ export class Dispatcher {
       this.inFlightByEndpoint.set(endpointId, (this.inFlightByEndpoint.get(endpointId) ?? 0) + 1);
       const p: Promise<void> = this.attempt(l).then((outcome) => {
         this.outcomes.push(outcome);
+        this.unrecorded++;
         this.inFlight.delete(p);
         const left = (this.inFlightByEndpoint.get(endpointId) ?? 1) - 1;
         if (left > 0) this.inFlightByEndpoint.set(endpointId, left);
@@ -284,6 +294,33 @@ export class Dispatcher {
   }
 
   /**
+   * Records one batch of outcomes. A failure (PostgreSQL restarting, a deadlock between workers)
+   * is retried with backoff while the leases hold (while stopping, for RECORD_RETRY_STOPPING_MS at
+   * most): an attempt that was made but not recorded is sent again after its lease, a duplicate.
+   * Given up, those deliveries are attempted again after their lease: at-least-once.
+   */
+  private async record(batch: DeliveryOutcome[]): Promise<void> {
+    const firstTry = Date.now();
+    const giveUpAt = firstTry + Math.max(0, this.leaseMs - LEASE_MARGIN_MS);
+    for (let delay = RECORD_RETRY_FIRST_MS, tries = 1; ; delay = Math.min(delay * 2, RECORD_RETRY_MAX_MS), tries++) {
+      try {
+        await this.store.recordDeliveryOutcomes(batch);
+        if (tries > 1) this.logger.warn({ count: batch.length, tries }, 'recorded delivery outcomes after retrying');
+        return;
+      } catch (err) {
+        const e = describeError(err);
+        const deadline = this.running ? giveUpAt : Math.min(giveUpAt, firstTry + RECORD_RETRY_STOPPING_MS);
+        if (Date.now() + delay > deadline) {
+          this.logger.error({ error: e.code, message: e.message, count: batch.length, tries }, 'recording delivery outcomes failed; those deliveries will be attempted again after their lease');
+          return;
+        }
+        if (tries === 1) this.logger.warn({ error: e.code, message: e.message, count: batch.length }, 'recording delivery outcomes failed; retrying with backoff');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  /**
    * Flushes at once when enough outcomes wait (or nothing else is in flight); otherwise within
    * COALESCE_MS, so outcomes finishing close together share one durable commit.
    */
@@ -309,12 +346,8 @@ export class Dispatcher {
     this.flushing = (async () => {
       while (this.outcomes.length > 0) {
         const batch = this.outcomes.splice(0, this.batchSize);
-        try {
-          await this.store.recordDeliveryOutcomes(batch);
-        } catch (err) {
-          // Unrecorded attempts keep their lease until it expires, then go again: at-least-once.
-          this.logger.error({ error: describeError(err).code, count: batch.length }, 'recording delivery outcomes failed; those deliveries will be attempted again after their lease');
-        }
+        await this.record(batch);
+        this.unrecorded -= batch.length;
       }
     })().finally(() => {
       this.flushing = null;

@@ -20,10 +20,18 @@ export function describeDatabase(database: string): string {
   return database;
 }
 
-/** Waits for SIGINT or SIGTERM. */
+/**
+ * Waits for SIGINT or SIGTERM, keeping the process alive meanwhile: a worker's only open handles
+ * may be its database sockets, and while the database is unreachable (a restart) it has none, so
+ * without this the event loop would empty and the process exit (code 13) instead of reconnecting.
+ */
 export function untilSignal(): Promise<string> {
   return new Promise((resolve) => {
-    const on = (sig: string) => () => resolve(sig);
+    const keepAlive = setInterval(() => {}, 3_600_000);
+    const on = (sig: string) => () => {
+      clearInterval(keepAlive);
+      resolve(sig);
+    };
     process.once('SIGINT', on('SIGINT'));
     process.once('SIGTERM', on('SIGTERM'));
   });

@@ -122,8 +122,30 @@ export class PgClient implements SqlClient {
     return this.runner(this.pool).run(sql, params);
   }
 
-  async transaction<T>(fn: (tx: SqlRunner) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+  /**
+   * A pooled connection that cannot crash the process. pg-pool listens for 'error' only on idle
+   * clients, and a pg Client emits 'error' when its connection ends (server restart, failover),
+   * even while a query is running (the query rejects as well): without a listener of ours, that
+   * event is an uncaught exception. `release` gives the client back, or discards it once broken.
+   */
+  private async checkout(): Promise<{ client: pg.PoolClient; release: () => void }> {
     const client = await this.pool.connect();
+    let broken: Error | undefined;
+    const onError = (err: Error): void => {
+      broken = err;
+    };
+    client.on('error', onError);
+    return {
+      client,
+      release: () => {
+        client.removeListener('error', onError);
+        client.release(broken);
+      },
+    };
+  }
+
+  async transaction<T>(fn: (tx: SqlRunner) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    const { client, release } = await this.checkout();
     try {
       await client.query('BEGIN');
       // Not waiting for the WAL flush: atomic and consistent, possibly lost on a server crash.
@@ -135,12 +157,12 @@ export class PgClient implements SqlClient {
       await client.query('ROLLBACK').catch(() => {});
       throw err;
     } finally {
-      client.release();
+      release();
     }
   }
 
   async migrate(): Promise<void> {
-    const client = await this.pool.connect();
+    const { client, release } = await this.checkout();
     try {
       await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
       try {
@@ -163,7 +185,7 @@ export class PgClient implements SqlClient {
         await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
       }
     } finally {
-      client.release();
+      release();
     }
   }
 
