@@ -194,7 +194,7 @@ function dispatcher(store: Store, concurrency: number): Dispatcher {
 }
 
 /** Ours: n events from the outbox to `/ok`; ms until every delivery is recorded as succeeded, and attempt latencies. */
-async function ours(rx: Receiver, database: string | null, n: number, concurrency: number): Promise<{ ms: number; latencies: number[] }> {
+async function ours(rx: Receiver, database: string | null, n: number, concurrency: number): Promise<{ ms: number; latencies: number[]; elu: number }> {
   const cleanups: (() => Promise<void>)[] = [];
   try {
     const w = await world(database, cleanups);
@@ -203,15 +203,17 @@ async function ours(rx: Receiver, database: string | null, n: number, concurrenc
     await rx.reset();
     const d = dispatcher(w.store, concurrency);
     const started = performance.now();
+    const elu0 = performance.eventLoopUtilization();
     d.start();
     await waitFor(async () => (await rx.count()) >= n);
     await waitFor(async () => (await w.store.listEventDeliveries({ accountId: w.accountId, deliveryStatus: 'pending', order: 'asc', limit: 1, offset: 0 })).total === 0);
     const ms = performance.now() - started;
+    const elu = performance.eventLoopUtilization(elu0).utilization;
     await d.stop();
     const events = await w.store.listEvents({ accountId: w.accountId, limit: 200 });
     const latencies: number[] = [];
     for (const e of events) for (const a of await w.store.listAttempts(e.id)) latencies.push(a.durationMs);
-    return { ms, latencies };
+    return { ms, latencies, elu };
   } finally {
     for (const c of cleanups) await c();
   }
@@ -313,6 +315,7 @@ export default async function run(args: string[]): Promise<Record<string, unknow
   const soloMs: number[] = [];
   const mixedMs: number[] = [];
   const latencies: number[] = [];
+  const elus: number[] = [];
   // PostgreSQL is the multi-node mode: also 1 and 3 worker processes sharing the outbox.
   const workers = database && isPostgresUrl(database) ? arg(args, 'workers', '1,3').split(',').map(Number).filter((k) => k > 0) : [];
   const procMs = new Map<number, number[]>(workers.map((k) => [k, []]));
@@ -325,6 +328,7 @@ export default async function run(args: string[]): Promise<Record<string, unknow
       rawMs.push(await raw(rx, bodies, concurrency));
       const o = await ours(rx, database, n, concurrency);
       oursMs.push(o.ms);
+      elus.push(o.elu);
       latencies.push(...o.latencies);
       soloMs.push(await healthy(rx, database, n, concurrency, false));
       mixedMs.push(await healthy(rx, database, n, concurrency, true));
@@ -351,6 +355,8 @@ export default async function run(args: string[]): Promise<Record<string, unknow
     raw_per_s_best: rate(min(rawMs)),
     ratio: round(perS / rawPerS, 3),
     ratio_best: round(min(rawMs) / min(oursMs), 3),
+    // Share of the in-process round our event loop was busy (1 = CPU-bound in this process).
+    event_loop_utilization: round(median(elus)),
     p50_ms: round(percentile(latencies, 50)),
     p99_ms: round(percentile(latencies, 99)),
     healthy_solo_per_s: rate(median(soloMs)),

@@ -100,6 +100,8 @@ export class Dispatcher {
   /** Attempts finished since the last lease: the loop leases again in batches, not per outcome. */
   private finishedSinceLease = 0;
   private readonly leaseThreshold: number;
+  /** Buffered outcomes that trigger a commit at once; fewer wait up to COALESCE_MS for company. */
+  private readonly flushThreshold: number;
   private coalesceTimer: NodeJS.Timeout | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
 
@@ -121,6 +123,10 @@ export class Dispatcher {
     this.maxPerEndpoint = o.maxPerEndpoint ?? 8;
     this.leaseThreshold = Math.max(1, Math.floor(Math.min(this.batchSize, this.maxPerEndpoint) / 2));
     this.maxInFlight = o.maxInFlight ?? 256;
+    // Leasing does not wait for outcomes to be recorded, so recording can take bigger batches: one
+    // durable commit (an fsync on SQLite, a WAL flush on PostgreSQL) per up to a batch of outcomes.
+    // Unrecorded outcomes count against maxInFlight, hence at most half of it.
+    this.flushThreshold = Math.max(1, Math.min(this.batchSize, Math.floor(this.maxInFlight / 2)));
     this.pollIntervalMs = o.pollIntervalMs ?? 1000;
     this.disableAfterDays = o.disableAfterDays ?? DEFAULT_DISABLE_AFTER_DAYS;
     this.random = o.random ?? Math.random;
@@ -321,11 +327,11 @@ export class Dispatcher {
   }
 
   /**
-   * Flushes at once when enough outcomes wait (or nothing else is in flight); otherwise within
-   * COALESCE_MS, so outcomes finishing close together share one durable commit.
+   * Flushes at once when a batch's worth of outcomes wait (or nothing else is in flight);
+   * otherwise within COALESCE_MS, so outcomes finishing close together share one durable commit.
    */
   private scheduleFlush(): void {
-    if (this.outcomes.length >= this.leaseThreshold || this.inFlight.size === 0) {
+    if (this.outcomes.length >= this.flushThreshold || this.inFlight.size === 0) {
       this.flush();
       return;
     }
