@@ -354,6 +354,10 @@ export class Dispatcher {
         const batch = this.outcomes.splice(0, this.batchSize);
         await this.record(batch);
         this.unrecorded -= batch.length;
+        // Unrecorded outcomes count against maxInFlight: when they left too little room to lease,
+        // the loop is asleep and this commit is what frees it (rather than the polling backstop).
+        const roomBefore = this.maxInFlight - this.inFlight.size - this.unrecorded - batch.length;
+        if (roomBefore < this.leaseThreshold && roomBefore + batch.length > 0) this.wake();
       }
     })().finally(() => {
       this.flushing = null;

@@ -212,6 +212,26 @@ describe('delivery: ordering and isolation', () => {
     assert.deepEqual(seen.map((x) => `${x.id}${x.n}`).sort(), ['a0', 'b2'], 'the second "a" waits behind the failing first');
   });
 
+  it('a full process cap is freed by the outcome commit itself, not by the polling backstop', { timeout: 60_000 }, async (t) => {
+    const { store, account, connection } = await setup(t);
+    const rx = await startReceiver(t);
+    await store.createEndpoint({ accountId: account.id, url: rx.url('/ok'), secret: newSigningSecret(), now: T0 });
+    await emitEvents(store, connection.id, Array.from({ length: 40 }, (_, i) => `c${i}`), T0);
+    // Two in flight at most, and a poll an hour away: were a commit not to wake the loop, the
+    // first two deliveries would be the only ones before the test's timeout. Outcome commits take
+    // a few ms, as over a network (PostgreSQL), so the loop looks for room before they land.
+    const record = store.recordDeliveryOutcomes.bind(store);
+    store.recordDeliveryOutcomes = async (outcomes) => {
+      await new Promise((r) => setTimeout(r, 5));
+      return record(outcomes);
+    };
+    const d = new Dispatcher({ store, allowPrivateAddresses: true, maxInFlight: 2, maxPerEndpoint: 8, pollIntervalMs: 3_600_000 });
+    d.start();
+    t.after(() => d.stop());
+    while ((await store.listEventDeliveries({ accountId: account.id, deliveryStatus: 'succeeded', order: 'asc', limit: 1, offset: 0 })).total < 40) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(rx.received.filter((r) => r.path === '/ok').length, 40);
+  });
+
   it('isolation: an endpoint that never answers does not hold back a healthy one (in-flight cap per endpoint)', async (t) => {
     const { store, account, connection } = await setup(t);
     const rx = await startReceiver(t);
