@@ -189,6 +189,21 @@ export function dispatcherOptions(store: Store, concurrency: number): Dispatcher
   return { store, allowPrivateAddresses: true, httpTimeoutMs: 30_000, maxPerEndpoint: concurrency, maxInFlight: 4 * concurrency, batchSize: 100, pollIntervalMs: 20 };
 }
 
+/** A fresh outbox of n events for one endpoint `/ok` of the receiver, whose count is reset. */
+async function filledOutbox(rx: Receiver, database: string | null, n: number, prefix: string, cleanups: (() => Promise<void>)[]): Promise<Setup> {
+  const w = await world(database, cleanups);
+  await w.store.createEndpoint({ accountId: w.accountId, url: `http://127.0.0.1:${rx.port}/ok`, secret: 'whsec_YmVuY2hiZW5jaGJlbmNoYmVuY2hiZW5jaA==', now: T0 });
+  await fill(w.store, w.connectionId, n, prefix);
+  await rx.reset();
+  return w;
+}
+
+/** Until the receiver has n requests and every delivery is recorded as final. */
+async function allDelivered(rx: Receiver, w: Setup, n: number): Promise<void> {
+  await waitFor(async () => (await rx.count()) >= n);
+  await waitFor(async () => (await w.store.listEventDeliveries({ accountId: w.accountId, deliveryStatus: 'pending', order: 'asc', limit: 1, offset: 0 })).total === 0);
+}
+
 function dispatcher(store: Store, concurrency: number): Dispatcher {
   return new Dispatcher(dispatcherOptions(store, concurrency));
 }
@@ -197,16 +212,12 @@ function dispatcher(store: Store, concurrency: number): Dispatcher {
 async function ours(rx: Receiver, database: string | null, n: number, concurrency: number): Promise<{ ms: number; latencies: number[]; elu: number }> {
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    const w = await world(database, cleanups);
-    await w.store.createEndpoint({ accountId: w.accountId, url: `http://127.0.0.1:${rx.port}/ok`, secret: 'whsec_YmVuY2hiZW5jaGJlbmNoYmVuY2hiZW5jaA==', now: T0 });
-    await fill(w.store, w.connectionId, n, 'k');
-    await rx.reset();
+    const w = await filledOutbox(rx, database, n, 'k', cleanups);
     const d = dispatcher(w.store, concurrency);
     const started = performance.now();
     const elu0 = performance.eventLoopUtilization();
     d.start();
-    await waitFor(async () => (await rx.count()) >= n);
-    await waitFor(async () => (await w.store.listEventDeliveries({ accountId: w.accountId, deliveryStatus: 'pending', order: 'asc', limit: 1, offset: 0 })).total === 0);
+    await allDelivered(rx, w, n);
     const ms = performance.now() - started;
     const elu = performance.eventLoopUtilization(elu0).utilization;
     await d.stop();
@@ -261,15 +272,11 @@ class WorkerProcess {
 async function processes(rx: Receiver, database: string, n: number, concurrency: number, pool: WorkerProcess[]): Promise<number> {
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    const w = await world(database, cleanups);
-    await w.store.createEndpoint({ accountId: w.accountId, url: `http://127.0.0.1:${rx.port}/ok`, secret: 'whsec_YmVuY2hiZW5jaGJlbmNoYmVuY2hiZW5jaA==', now: T0 });
-    await fill(w.store, w.connectionId, n, 'p');
-    await rx.reset();
+    const w = await filledOutbox(rx, database, n, 'p', cleanups);
     for (const p of pool) await p.open(w.url, concurrency);
     const started = performance.now();
     for (const p of pool) p.go();
-    await waitFor(async () => (await rx.count()) >= n);
-    await waitFor(async () => (await w.store.listEventDeliveries({ accountId: w.accountId, deliveryStatus: 'pending', order: 'asc', limit: 1, offset: 0 })).total === 0);
+    await allDelivered(rx, w, n);
     const ms = performance.now() - started;
     for (const p of pool) await p.stop();
     return ms;
