@@ -13,6 +13,11 @@ import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Webhook } from 'standardwebhooks';
+import { newSigningSecret, SecretBox } from '../../src/domain/secrets.js';
+import { openStore } from '../../src/store/open.js';
+import type { Store } from '../../src/store/store.js';
+import { emitEvents } from './outbox.js';
+import { freshSchemaUrl } from './postgres.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -251,4 +256,51 @@ export async function startPgProxy(t: Pick<TestContext, 'after'>, target: { host
     },
     close,
   };
+}
+
+/** What `seedFaultWorld` made: a fresh schema with one account, connection and endpoints, and events committed. */
+export interface FaultWorld {
+  /** The schema's URL (`?schema=`) and name. */
+  url: string;
+  schema: string;
+  /** The encryption key the workers must be given (endpoint secrets are stored encrypted with it). */
+  key: string;
+  rx: VerifyingReceiver;
+  store: Store;
+  connectionId: string;
+  /** Endpoint id → receiver path. */
+  endpointPaths: Map<string, string>;
+  /** The committed events' ids, in order (ordering keys `k0`, `k1`, ...). */
+  eventIds: string[];
+  seedMs: number;
+}
+
+/**
+ * A fresh PostgreSQL schema seeded for a fault test: a verifying receiver with one `standard`
+ * endpoint per path (cap `maxConcurrency`), and `events` events committed 2,000 per sync.
+ */
+export async function seedFaultWorld(t: TestContext, o: { name: string; paths: readonly string[]; maxConcurrency: number; events: number }): Promise<FaultWorld> {
+  const url = await freshSchemaUrl(t);
+  const schema = new URL(url).searchParams.get('schema') as string;
+  const key = SecretBox.generateKey();
+  const box = new SecretBox(key);
+  const secrets = Object.fromEntries(o.paths.map((p) => [p, newSigningSecret()]));
+  const rx = await startVerifyingReceiver(t, secrets);
+  const seedStart = Date.now();
+  const store = await openStore(url);
+  t.after(() => store.close());
+  const now = Date.now();
+  const account = await store.createAccount({ name: o.name, clientId: `ci_${schema}`, clientSecretHash: 'h', now });
+  const connection = await store.createConnection({ accountId: account.id, connector: 'memory', referenceId: 'clinic_1', now });
+  const endpointPaths = new Map<string, string>();
+  for (const path of o.paths) {
+    const ep = await store.createEndpoint({ accountId: account.id, url: rx.url(path), secret: box.encrypt(secrets[path] as string), signatureScheme: 'standard', maxConcurrency: o.maxConcurrency, now });
+    endpointPaths.set(ep.id, path);
+  }
+  const eventIds: string[] = [];
+  for (let i = 0; i < o.events; i += 2000) {
+    const keys = Array.from({ length: Math.min(2000, o.events - i) }, (_, j) => `k${i + j}`);
+    eventIds.push(...(await emitEvents(store, connection.id, keys, Date.now())));
+  }
+  return { url, schema, key, rx, store, connectionId: connection.id, endpointPaths, eventIds, seedMs: Date.now() - seedStart };
 }

@@ -15,11 +15,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pg from 'pg';
-import { newSigningSecret, SecretBox } from '../../src/domain/secrets.js';
-import { openStore } from '../../src/store/open.js';
-import { emitEvents } from '../helpers/outbox.js';
-import { freshSchemaUrl, POSTGRES_URL, postgresUnavailable } from '../helpers/postgres.js';
-import { assertRunning, sleep, startVerifyingReceiver, startWorker, stopWorker, until } from '../helpers/workers.js';
+import { POSTGRES_URL, postgresUnavailable } from '../helpers/postgres.js';
+import { assertRunning, seedFaultWorld, sleep, startWorker, stopWorker, until } from '../helpers/workers.js';
 import type { WorkerProcess } from '../helpers/workers.js';
 
 const unavailable = await postgresUnavailable();
@@ -37,30 +34,7 @@ const ENDPOINTS = ['/a', '/b'];
 const KILLS = 2;
 
 test(`three delivery workers, one SIGKILLed twice: ${N} events × ${ENDPOINTS.length} endpoints all arrive, duplicates repeat the webhook-id`, { skip: unavailable ?? false, timeout: 600_000 }, async (t) => {
-  const url = await freshSchemaUrl(t);
-  const schema = new URL(url).searchParams.get('schema') as string;
-  const key = SecretBox.generateKey();
-  const box = new SecretBox(key);
-  const secrets = Object.fromEntries(ENDPOINTS.map((p) => [p, newSigningSecret()]));
-  const rx = await startVerifyingReceiver(t, secrets);
-
-  const seedStart = Date.now();
-  const store = await openStore(url);
-  t.after(() => store.close());
-  const now = Date.now();
-  const account = await store.createAccount({ name: 'Faults', clientId: `ci_${schema}`, clientSecretHash: 'h', now });
-  const connection = await store.createConnection({ accountId: account.id, connector: 'memory', referenceId: 'clinic_1', now });
-  const endpointIds = new Map<string, string>();
-  for (const path of ENDPOINTS) {
-    const ep = await store.createEndpoint({ accountId: account.id, url: rx.url(path), secret: box.encrypt(secrets[path] as string), signatureScheme: 'standard', maxConcurrency: CAP, now });
-    endpointIds.set(ep.id, path);
-  }
-  const eventIds: string[] = [];
-  for (let i = 0; i < N; i += 2000) {
-    const keys = Array.from({ length: Math.min(2000, N - i) }, (_, j) => `k${i + j}`);
-    eventIds.push(...(await emitEvents(store, connection.id, keys, Date.now())));
-  }
-  const seedMs = Date.now() - seedStart;
+  const { url, schema, key, rx, endpointPaths: endpointIds, eventIds, seedMs } = await seedFaultWorld(t, { name: 'Faults', paths: ENDPOINTS, maxConcurrency: CAP, events: N });
   const total = N * ENDPOINTS.length;
 
   const admin = new pg.Client({ connectionString: POSTGRES_URL });

@@ -18,11 +18,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import pg from 'pg';
-import { newSigningSecret, SecretBox } from '../../src/domain/secrets.js';
-import { openStore } from '../../src/store/open.js';
 import { emitEvents } from '../helpers/outbox.js';
-import { freshSchemaUrl, POSTGRES_URL, postgresUnavailable } from '../helpers/postgres.js';
-import { assertRunning, startPgProxy, startVerifyingReceiver, startWorker, stopWorker, until } from '../helpers/workers.js';
+import { POSTGRES_URL, postgresUnavailable } from '../helpers/postgres.js';
+import { assertRunning, seedFaultWorld, startPgProxy, startWorker, stopWorker, until } from '../helpers/workers.js';
 
 const unavailable = await postgresUnavailable();
 const N = Number(process.env.EHRSYNC_RESTART_EVENTS ?? 5_000);
@@ -30,25 +28,7 @@ const ENDPOINTS = ['/a', '/b'];
 const DOWN_MS = 2000;
 
 test(`PostgreSQL restarts mid-run (a proxy drops every connection, refuses new ones for ${DOWN_MS / 1000} s): workers reconnect, deliver all ${N} × ${ENDPOINTS.length}, and later changes still arrive`, { skip: unavailable ?? false, timeout: 600_000 }, async (t) => {
-  const url = await freshSchemaUrl(t);
-  const schema = new URL(url).searchParams.get('schema') as string;
-  const key = SecretBox.generateKey();
-  const box = new SecretBox(key);
-  const secrets = Object.fromEntries(ENDPOINTS.map((p) => [p, newSigningSecret()]));
-  const rx = await startVerifyingReceiver(t, secrets);
-
-  const store = await openStore(url);
-  t.after(() => store.close());
-  const now = Date.now();
-  const account = await store.createAccount({ name: 'Restart', clientId: `ci_${schema}`, clientSecretHash: 'h', now });
-  const connection = await store.createConnection({ accountId: account.id, connector: 'memory', referenceId: 'clinic_1', now });
-  for (const path of ENDPOINTS) {
-    await store.createEndpoint({ accountId: account.id, url: rx.url(path), secret: box.encrypt(secrets[path] as string), signatureScheme: 'standard', maxConcurrency: 32, now });
-  }
-  const eventIds: string[] = [];
-  for (let i = 0; i < N; i += 2000) {
-    eventIds.push(...(await emitEvents(store, connection.id, Array.from({ length: Math.min(2000, N - i) }, (_, j) => `k${i + j}`), Date.now())));
-  }
+  const { url, schema, key, rx, store, connectionId, eventIds } = await seedFaultWorld(t, { name: 'Restart', paths: ENDPOINTS, maxConcurrency: 32, events: N });
   const admin = new pg.Client({ connectionString: POSTGRES_URL });
   await admin.connect();
   t.after(() => admin.end());
@@ -90,7 +70,7 @@ test(`PostgreSQL restarts mid-run (a proxy drops every connection, refuses new o
   await until('every worker listening again', async () => (await listeners()) === workers.length);
 
   // A change committed after the restart: its NOTIFY reaches the workers' new LISTEN connections.
-  const [late] = await emitEvents(store, connection.id, ['late'], Date.now());
+  const [late] = await emitEvents(store, connectionId, ['late'], Date.now());
   eventIds.push(late as string);
   await until('the change committed after the restart to arrive', () => ENDPOINTS.every((p) => rx.byPair.has(`${p} ${late}`)));
   await until('its deliveries to be recorded', async () => (await succeeded()) === total + ENDPOINTS.length);
