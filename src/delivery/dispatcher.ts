@@ -12,6 +12,7 @@ import type { Logger } from '../domain/logger.js';
 import { silentLogger } from '../domain/logger.js';
 import type { Metrics } from '../domain/metrics.js';
 import type { DeliveryOutcome, LeasedDelivery, Store } from '../store/store.js';
+import { isTransientDbError } from '../store/transient.js';
 import { classify } from './classify.js';
 import { HttpSender } from './http-sender.js';
 import type { Sender } from './http-sender.js';
@@ -306,8 +307,12 @@ export class Dispatcher {
    * Given up, those deliveries are attempted again after their lease: at-least-once.
    */
   private async record(batch: DeliveryOutcome[]): Promise<void> {
+    // Retrying is worth it only while the batch's leases hold (the earliest one, less the margin):
+    // past that, another worker may have taken the deliveries over. The store refuses a late
+    // outcome anyway (it must match the lease's attempt), so this only bounds the waiting.
     const firstTry = Date.now();
-    const giveUpAt = firstTry + Math.max(0, this.leaseMs - LEASE_MARGIN_MS);
+    const earliestStart = Math.min(...batch.map((o) => o.startedAt));
+    const giveUpAt = firstTry + Math.max(0, earliestStart + this.leaseMs - LEASE_MARGIN_MS - this.clock.now());
     for (let delay = RECORD_RETRY_FIRST_MS, tries = 1; ; delay = Math.min(delay * 2, RECORD_RETRY_MAX_MS), tries++) {
       try {
         await this.store.recordDeliveryOutcomes(batch);
@@ -316,7 +321,8 @@ export class Dispatcher {
       } catch (err) {
         const e = describeError(err);
         const deadline = this.running ? giveUpAt : Math.min(giveUpAt, firstTry + RECORD_RETRY_STOPPING_MS);
-        if (Date.now() + delay > deadline) {
+        // A permanent error (a constraint, a bug) fails the same way on every try: give up at once.
+        if (!isTransientDbError(err) || Date.now() + delay > deadline) {
           this.logger.error({ error: e.code, message: e.message, count: batch.length, tries }, 'recording delivery outcomes failed; those deliveries will be attempted again after their lease');
           return;
         }
@@ -325,6 +331,7 @@ export class Dispatcher {
       }
     }
   }
+
 
   /**
    * Flushes at once when a batch's worth of outcomes wait (or nothing else is in flight);
@@ -354,13 +361,17 @@ export class Dispatcher {
         const batch = this.outcomes.splice(0, this.batchSize);
         await this.record(batch);
         this.unrecorded -= batch.length;
-        // Unrecorded outcomes count against maxInFlight: when they left too little room to lease,
-        // the loop is asleep and this commit is what frees it (rather than the polling backstop).
-        const roomBefore = this.maxInFlight - this.inFlight.size - this.unrecorded - batch.length;
-        if (roomBefore < this.leaseThreshold && roomBefore + batch.length > 0) this.wake();
+        // A commit can unblock leasing two ways: unrecorded outcomes counted against maxInFlight,
+        // and a delivery still pending in the store blocks the next event of its ordering key
+        // (on PostgreSQL the lease may have run, on another connection, before this commit). So
+        // every commit wakes the loop; waiting for the polling backstop would send a chain of
+        // events about one appointment at one per poll interval.
+        this.wake();
       }
     })().finally(() => {
       this.flushing = null;
+      // An outcome that arrived after the loop's last look would otherwise wait for the next one.
+      if (this.outcomes.length > 0) this.scheduleFlush();
     });
   }
 

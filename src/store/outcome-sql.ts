@@ -72,6 +72,7 @@ const ATTEMPT_COLUMNS = [
 const OUTCOME_COLUMNS = [
   ['id', 'bigint'],
   ['owner', 'text'],
+  ['attempt', 'bigint'],
   ['status', 'text'],
   ['next_attempt_at', 'bigint'],
   ['status_code', 'bigint'],
@@ -95,7 +96,8 @@ const HEALTH_COLUMNS = [
 export function outcomeStatements(d: Dialect, outcomes: readonly DeliveryOutcome[]): [attempts: Statement, deliveries: Statement, endpoints: Statement] {
   const attempts: Statement = {
     sql: `INSERT INTO attempts (${ATTEMPT_COLUMNS.map(([c]) => c).join(', ')})
-          SELECT ${ATTEMPT_COLUMNS.map(([c]) => `a.${c}`).join(', ')} FROM ${d.jsonRecords('a', ATTEMPT_COLUMNS)}`,
+          SELECT ${ATTEMPT_COLUMNS.map(([c]) => `a.${c}`).join(', ')} FROM ${d.jsonRecords('a', ATTEMPT_COLUMNS)}
+          WHERE EXISTS (SELECT 1 FROM deliveries x WHERE x.id = a.delivery_id)`,
     params: [
       JSON.stringify(
         outcomes.map((o) => ({
@@ -113,18 +115,21 @@ export function outcomeStatements(d: Dialect, outcomes: readonly DeliveryOutcome
     ],
   };
   // A delivery skipped meanwhile (endpoint disabled) is not revived by a retry, but a final answer
-  // (it did arrive, or it finally failed) is recorded as what happened. Only the lease's owner
-  // records: a lease taken over after expiry wins.
+  // (it did arrive, or it finally failed) is recorded as what happened. Only the lease this attempt
+  // was made under records: same owner and same attempt number (a lease taken over after expiry,
+  // even by the same owner, counted a new attempt), so a late outcome cannot clear a newer lease.
+  // (The attempt row is kept either way, for a delivery that still exists: the request was made.)
   const deliveries: Statement = {
     sql: `UPDATE deliveries SET status = CASE WHEN deliveries.status = 'pending' OR o.status <> 'pending' THEN o.status ELSE deliveries.status END,
             next_attempt_at = o.next_attempt_at, last_status_code = o.status_code, last_error = o.error, lease_until = NULL, lease_owner = NULL, updated_at = o.updated_at
           FROM ${d.jsonRecords('o', OUTCOME_COLUMNS)}
-          WHERE deliveries.id = o.id AND deliveries.lease_owner = o.owner`,
+          WHERE deliveries.id = o.id AND deliveries.lease_owner = o.owner AND deliveries.attempts = o.attempt`,
     params: [
       JSON.stringify(
         outcomes.map((o) => ({
           id: o.deliveryId,
           owner: o.owner,
+          attempt: o.attempt,
           status: o.result === 'retry' ? 'pending' : o.result,
           next_attempt_at: o.nextAttemptAt ?? o.startedAt,
           status_code: o.statusCode,

@@ -503,14 +503,15 @@ export class SqlStore implements Store {
       const rows = await tx.all<{ seq: number }>(
         `SELECT e.seq FROM events e WHERE e.created_at < ?
            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.status = 'pending')
-         ORDER BY e.seq LIMIT ?`,
+         ORDER BY e.seq LIMIT ? ${this.d.forUpdate}`,
         [before, limit],
       );
       await tx.run('DELETE FROM quarantine WHERE created_at < ?', [before]);
       if (rows.length === 0) return 0;
-      // Lock their deliveries and look again: a redelivery committed since the SELECT above
-      // (PostgreSQL, READ COMMITTED) made one pending, and that event must stay. A redelivery
-      // arriving after this waits for the lock and finds the event gone.
+      // The events are locked (PostgreSQL): a redelivery locks its event first too, so it waits
+      // for this purge and then finds the event gone (not found), never half of it. Lock their
+      // deliveries and look again: a redelivery committed before our lock made one pending, and
+      // that event must stay.
       const locked = await tx.all<{ event_seq: number; status: string }>(
         `SELECT event_seq, status FROM deliveries WHERE event_seq IN ${this.d.jsonIntList} ${this.d.forUpdate}`,
         [JSON.stringify(rows.map((r) => Number(r.seq)))],
@@ -921,7 +922,9 @@ export class SqlStore implements Store {
 
   async redeliverEvent(eventId: string, now: EpochMs, endpointId?: string): Promise<number | null> {
     const queued = await this.db.transaction(async (tx) => {
-      const [ev] = await tx.all<{ seq: number; account_id: string; type: string; ordering_key: string }>('SELECT seq, account_id, type, ordering_key FROM events WHERE id = ?', [eventId]);
+      // Locks the event (PostgreSQL) so a purge running now either finishes first (and this finds
+      // nothing) or waits for this redelivery (and then keeps the event, now pending).
+      const [ev] = await tx.all<{ seq: number; account_id: string; type: string; ordering_key: string }>(`SELECT seq, account_id, type, ordering_key FROM events WHERE id = ? ${this.d.forUpdate}`, [eventId]);
       if (!ev) return null;
       const endpoints = (await tx.all('SELECT * FROM endpoints WHERE account_id = ? AND enabled = 1', [ev.account_id]))
         .map(toEndpoint)

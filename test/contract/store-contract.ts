@@ -430,6 +430,39 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.ok(picks.some((l) => l.endpoint.id === big.id));
     });
 
+    it('a late outcome does not clear a newer lease of the same delivery, even by the same owner', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      await store.createEndpoint({ accountId: account.id, url: 'https://a.example/hook', secret: 's', now: T0 });
+      await emit(store, connection.id, ['k1']);
+      const [first] = await store.leaseDeliveries({ now: T0, limit: 10, leaseUntil: T0 + 60_000, owner: 'w', maxPerEndpoint: 10 });
+      // The first lease expires unrecorded (say, a database outage); the same worker leases again.
+      const [second] = await store.leaseDeliveries({ now: T0 + 60_001, limit: 10, leaseUntil: T0 + 120_000, owner: 'w', maxPerEndpoint: 10 });
+      assert.equal(second?.delivery.attempts, 2);
+      await store.recordDeliveryOutcomes([outcome(first as LeasedDelivery, 'retry', { statusCode: 500, nextAttemptAt: T0 + 60_002 })]);
+      assert.deepEqual(await store.leaseDeliveries({ now: T0 + 60_002, limit: 10, leaseUntil: T0 + 120_000, owner: 'x', maxPerEndpoint: 10 }), [], 'the second lease still holds');
+      assert.equal((await store.listAttempts((first as LeasedDelivery).delivery.eventId)).length, 1, 'the late attempt is still in the log');
+      await store.recordDeliveryOutcomes([outcome(second as LeasedDelivery, 'succeeded', { statusCode: 200 })]);
+      assert.equal((await store.listDeliveries((second as LeasedDelivery).delivery.eventId))[0]?.status, 'succeeded');
+    });
+
+    it('outcomes whose delivery was deleted meanwhile (purged, erased) are dropped; the rest of the batch is recorded', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      const ep = await store.createEndpoint({ accountId: account.id, url: 'https://a.example/hook', secret: 's', now: T0 });
+      await emit(store, connection.id, ['old']);
+      const [old] = await store.leaseDeliveries({ now: T0, limit: 10, leaseUntil: T0 + 60_000, owner: 'w', maxPerEndpoint: 10 });
+      // Disabled while that attempt is in flight: its delivery is skipped, so purge may delete it.
+      await store.disableEndpoint(ep.id, 'test', T0 + 1);
+      assert.equal(await store.purgeEvents(T0 + 10, 100), 1);
+      const kept = await store.createEndpoint({ accountId: account.id, url: 'https://b.example/hook', secret: 's', now: T0 + 20 });
+      await emit(store, connection.id, ['new']);
+      const [fresh] = await store.leaseDeliveries({ now: T0 + 30, limit: 10, leaseUntil: T0 + 60_000, owner: 'w', maxPerEndpoint: 10 });
+      assert.equal(fresh?.endpoint.id, kept.id);
+      await store.recordDeliveryOutcomes([outcome(old as LeasedDelivery, 'succeeded', { statusCode: 200 }), outcome(fresh as LeasedDelivery, 'succeeded', { statusCode: 200 })]);
+      assert.equal((await store.listDeliveries((fresh as LeasedDelivery).delivery.eventId)).find((x) => x.endpointId === kept.id)?.status, 'succeeded');
+    });
+
     it('delivery outcomes for several endpoints in one batch: failures add up where nothing succeeded, a success restarts the count', async (t) => {
       const store = await open(t);
       const { account, connection } = await setup(store);

@@ -232,6 +232,26 @@ describe('delivery: ordering and isolation', () => {
     assert.equal(rx.received.filter((r) => r.path === '/ok').length, 40);
   });
 
+  it('a chain of events about one appointment goes out as fast as outcomes commit, not one per poll', { timeout: 60_000 }, async (t) => {
+    const { store, account, connection } = await setup(t);
+    const rx = await startReceiver(t);
+    await store.createEndpoint({ accountId: account.id, url: rx.url('/ok'), secret: newSigningSecret(), now: T0 });
+    await emitEvents(store, connection.id, Array.from({ length: 20 }, () => 'same-appointment'), T0);
+    // Outcome commits take a few ms, as over a network (PostgreSQL): the loop leases (and finds the
+    // next event blocked behind the unrecorded one) before the commit lands. A poll an hour away.
+    const record = store.recordDeliveryOutcomes.bind(store);
+    store.recordDeliveryOutcomes = async (outcomes) => {
+      await new Promise((r) => setTimeout(r, 5));
+      return record(outcomes);
+    };
+    const d = new Dispatcher({ store, allowPrivateAddresses: true, pollIntervalMs: 3_600_000 });
+    d.start();
+    t.after(() => d.stop());
+    while ((await store.listEventDeliveries({ accountId: account.id, deliveryStatus: 'succeeded', order: 'asc', limit: 1, offset: 0 })).total < 20) await new Promise((r) => setTimeout(r, 20));
+    const sent = rx.received.map((r) => (JSON.parse(r.body) as { data: { n: number } }).data.n);
+    assert.deepEqual(sent, Array.from({ length: 20 }, (_, i) => i), 'in order, each once');
+  });
+
   it('isolation: an endpoint that never answers does not hold back a healthy one (in-flight cap per endpoint)', async (t) => {
     const { store, account, connection } = await setup(t);
     const rx = await startReceiver(t);
