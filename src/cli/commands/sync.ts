@@ -96,9 +96,11 @@ Examples:
         if (!connection) {
           throw new CliExit(`connection ${found.id} is being synced by another process right now (a running \`ehrsync serve\`, or another \`ehrsync sync\`, holds its lease); its result will be in GET /v1/sync-runs, or try again when that sync has finished.`, 1);
         }
-        // Ctrl-C or SIGTERM: nothing of the sync is committed (one transaction); give the lease back so `serve` need not wait for it to expire.
+        // Ctrl-C or SIGTERM: before the commit nothing of the sync is stored (one transaction); give
+        // the lease back so `serve` need not wait for it to expire.
+        let committed = false;
         const onSignal = (signal: NodeJS.Signals): void => {
-          progress.line('interrupted: nothing of this sync was committed');
+          progress.line(committed ? 'interrupted after the commit: this sync\'s events are stored' : 'interrupted: nothing of this sync was committed');
           void store.releaseConnection(connection.id, owner).finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
         };
         process.once('SIGINT', onSignal);
@@ -113,7 +115,10 @@ Examples:
               clock: systemClock,
               timeoutMs,
               connectorFor: (c: Connection) => (connector = createConnector(c, { secretBox })),
-              onProgress: (p) => progress.line(describeStep(p), p.ms),
+              onProgress: (p) => {
+                if (p.step === 'committed') committed = true;
+                progress.line(describeStep(p), p.ms);
+              },
             },
             connection,
           );
