@@ -193,8 +193,19 @@ export function resolveConfig(...sources: RawConfig[]): Config {
 }
 
 /** Loads the configuration of a command: file (from --config or EHRSYNC_CONFIG), env, then flags. */
-export function loadConfig(flags: RawConfig, env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(flags: RawConfig, env: NodeJS.ProcessEnv = process.env, options: { existingDatabase?: boolean } = {}): Config {
   const envRaw = fromEnv(env);
   const file = flags.config ?? envRaw.config;
-  return resolveConfig(file === undefined ? {} : fromFile(String(file)), envRaw, flags);
+  const fileRaw = file === undefined ? {} : fromFile(String(file));
+  if (options.existingDatabase) {
+    // Before anything is created next to it (its encryption key): a mistyped path must not
+    // silently become a new, empty database that answers "no such connection".
+    const database = String([flags.database, envRaw.database, fileRaw.database].find((v) => v !== undefined) ?? DEFAULTS.database).trim();
+    if (database !== '' && !isPostgresUrl(database) && !existsSync(database)) {
+      throw new ConfigError(
+        `database ${database} does not exist. Pass the one you use with --database (the demo's is .ehrsync/demo/ehrsync.db; serve's default is ./data/ehrsync.db) or EHRSYNC_DATABASE_URL; a new one is created by \`npx ehrsync migrate --database PATH\` or \`npx ehrsync serve\`.`,
+      );
+    }
+  }
+  return resolveConfig(fileRaw, envRaw, flags);
 }

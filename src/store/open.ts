@@ -27,6 +27,29 @@ export async function openStore(database: string): Promise<Store> {
   } else {
     store = new SqlStore(new SqliteClient(database));
   }
-  await store.migrate();
+  try {
+    await store.migrate();
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw isPostgresUrl(database) ? unreachable(database, err) : err;
+  }
   return store;
+}
+
+/** A PostgreSQL server that cannot be reached or refuses us is a configuration error: it names the URL (without credentials) and the fix. */
+function unreachable(database: string, err: unknown): unknown {
+  const code = String((err as { code?: unknown } | null)?.code ?? '');
+  const u = new URL(database);
+  const where = `postgres://${u.host}${u.pathname}`;
+  const why: Record<string, string> = {
+    ECONNREFUSED: 'nothing accepts connections there: is PostgreSQL running, on that host and port?',
+    ENOTFOUND: 'that host name does not resolve',
+    ETIMEDOUT: 'the connection timed out',
+    '28P01': 'the password was refused',
+    '28000': 'the server refused this user',
+    '3D000': 'that database does not exist: create it (createdb) or name another',
+  };
+  const reason = why[code];
+  if (reason === undefined) return err;
+  return new ConfigError(`database ${where}: ${reason} (${code}). Fix the URL given with --database or EHRSYNC_DATABASE_URL.`);
 }

@@ -20,8 +20,9 @@ export interface DbFlags {
 }
 
 /** Runs `fn` with the store (and secret box, and config) of `--database`/`--config`, closing the store after. */
-export async function withStore<T>(flags: DbFlags, fn: (store: Store, box: SecretBox, config: Config) => Promise<T>): Promise<T> {
-  const config = loadConfig({ database: flags.database, config: flags.config } as RawConfig);
+export async function withStore<T>(flags: DbFlags, fn: (store: Store, box: SecretBox, config: Config) => Promise<T>, options: { create?: boolean } = {}): Promise<T> {
+  // Only commands that make something new (accounts create, migrate) may create the database.
+  const config = loadConfig({ database: flags.database, config: flags.config } as RawConfig, process.env, { existingDatabase: options.create !== true });
   const store = await openStore(config.database);
   try {
     return await fn(store, new SecretBox(config.encryptionKey), config);
@@ -40,7 +41,10 @@ export const DB_HELP = 'SQLite file or postgres:// URL (default ./data/ehrsync.d
 
 /** Registers the admin commands. */
 export function registerAdmin(program: Command): void {
-  const accounts = program.command('accounts').description('manage customer accounts (API clients)');
+  const accounts = program
+    .command('accounts')
+    .description('manage customer accounts (API clients)')
+    .addHelpText('after', '\nExamples:\n  npx ehrsync accounts create --name "Acme Health" --json\n  npx ehrsync accounts list --database .ehrsync/demo/ehrsync.db\n');
   accounts
     .command('create')
     .description('create an account and print its client_id and client_secret (the secret is shown only once)')
@@ -53,7 +57,7 @@ export function registerAdmin(program: Command): void {
       await withStore(o, async (store) => {
         const { account, clientSecret } = await createAccount(store, o.name, systemClock.now());
         print(o.json, { client_id: account.clientId, client_secret: clientSecret, account_id: account.id }, `client_id:     ${account.clientId}\nclient_secret: ${clientSecret}\n(store the secret now: it is not shown again)`);
-      });
+      }, { create: true });
     });
   accounts
     .command('list')
@@ -69,7 +73,10 @@ export function registerAdmin(program: Command): void {
       });
     });
 
-  const connections = program.command('connections').description('manage clinic EHR connections');
+  const connections = program
+    .command('connections')
+    .description('manage clinic EHR connections')
+    .addHelpText('after', '\nExamples:\n  npx ehrsync connections list --database .ehrsync/demo/ehrsync.db\n  npx ehrsync connections create --client-id ci_abc --connector demo --base-url http://127.0.0.1:4010/fhir --json\n');
   connections
     .command('create')
     .description('connect a clinic\'s EHR to an account and print the connection\'s access_token (shown only once)')
@@ -185,6 +192,6 @@ export function registerAdmin(program: Command): void {
     .action(async (o: DbFlags) => {
       await withStore(o, async () => {
         process.stdout.write('migrations applied\n');
-      });
+      }, { create: true });
     });
 }

@@ -18,6 +18,7 @@ import { createLogger } from '../log.js';
 import { startReceiver } from '../receiver.js';
 import { startRuntime } from '../runtime.js';
 import { untilSignal } from './serve.js';
+import { lockDataDir } from '../dir-lock.js';
 
 const DEMO_TIMEZONE = 'America/New_York';
 
@@ -86,6 +87,9 @@ Examples:
       const rate = o.simulator ? positive('simulate', o.simulate, 600) : 0;
       const dataDir = resolve(o.dataDir);
       mkdirSync(dataDir, { recursive: true });
+      // Two demos on one directory would each rewrite the connection and webhook to their own
+      // ports, and the first would stop working without saying so.
+      lockDataDir(dataDir, 'demo', '--data-dir');
       const stateFile = join(dataDir, 'demo.json');
       let state = readState(stateFile);
       const color = process.stdout.isTTY === true && !o.json;

@@ -16,7 +16,7 @@ interface RecoverFlags extends DbFlags {
   webhook: string;
   since: string;
   wait?: boolean;
-  timeout: string;
+  timeout?: string;
   quiet?: boolean;
 }
 
@@ -80,10 +80,10 @@ export function registerRecover(program: Command): void {
   program
     .command('recover')
     .description('queue again every failed or skipped delivery to a webhook endpoint since a time (like POST /v1/webhook/:id/recover); --wait watches them go out')
-    .requiredOption('--webhook <id>', 'the webhook endpoint id (webhook_id of GET /v1/webhook)')
+    .requiredOption('--webhook <id>', 'the webhook endpoint id (the id of an entry of webhook_urls in GET /v1/webhook)')
     .requiredOption('--since <time>', 'deliveries created at or after this ISO 8601 time, e.g. 2026-11-02T15:00:00Z')
     .option('--wait', 'then show their progress until none is pending (a running `serve` with the delivery role sends them)')
-    .option('--timeout <seconds>', 'with --wait: give up waiting after this long (the deliveries stay queued)', '600')
+    .option('--timeout <seconds>', 'with --wait: give up waiting after this long, default 600 (the deliveries stay queued)')
     .option('--database <db>', DB_HELP)
     .option('--config <file>', 'JSON config file')
     .option('--json', 'print the result as one JSON object: queued; with --wait also delivered, failed, skipped, pending, timed_out, duration_ms')
@@ -109,10 +109,10 @@ Examples:
     )
     .action(async (o: RecoverFlags) => {
       const since = parseSince(o.since);
-      const timeoutMs = parseTimeout(o.timeout);
+      const timeoutMs = parseTimeout(o.timeout ?? '600');
       await withStore(o, async (store) => {
         const endpoint = await store.getEndpoint(o.webhook);
-        if (!endpoint) throw new CliExit(`--webhook ${o.webhook}: no such webhook endpoint; an account lists its endpoints (webhook_id) with GET /v1/webhook.`, 2);
+        if (!endpoint) throw new CliExit(`--webhook ${o.webhook}: no such webhook endpoint in this database; an account lists its endpoints with GET /v1/webhook (the id of each entry of webhook_urls).`, 2);
         if (!endpoint.enabled) {
           throw new CliExit(`webhook ${endpoint.id} is disabled (${endpoint.disabledReason ?? 'no reason recorded'}); enable it first with POST /v1/webhook/${endpoint.id}/enable, then recover.`, 2);
         }

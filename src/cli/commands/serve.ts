@@ -13,7 +13,10 @@ import { startRuntime } from '../runtime.js';
 export function describeDatabase(database: string): string {
   try {
     const u = new URL(database);
-    if (u.protocol === 'postgres:' || u.protocol === 'postgresql:') return `postgres://${u.host}${u.pathname}`;
+    if (u.protocol === 'postgres:' || u.protocol === 'postgresql:') {
+      const schema = u.searchParams.get('schema');
+      return `postgres://${u.host}${u.pathname}${schema ? `?schema=${schema}` : ''}`;
+    }
   } catch {
     // a file path
   }

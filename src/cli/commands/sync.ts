@@ -13,6 +13,7 @@ import { syncLeaseMs } from '../../sync/scheduler.js';
 import type { SyncOutcome, SyncProgress } from '../../sync/sync-engine.js';
 import { syncConnection } from '../../sync/sync-engine.js';
 import { CliExit } from '../exit.js';
+import { describeDatabase } from './serve.js';
 import { count, elapsed, Progress } from '../progress.js';
 import { DB_HELP, print, withStore } from './admin.js';
 import type { DbFlags } from './admin.js';
@@ -87,7 +88,7 @@ Examples:
     .action(async (o: SyncFlags) => {
       await withStore(o, async (store, secretBox, config) => {
         const found = await store.getConnection(o.connection);
-        if (!found) throw new CliExit(`--connection ${o.connection}: no such connection; list them with \`npx ehrsync connections list\`.`, 2);
+        if (!found) throw new CliExit(`--connection ${o.connection}: no such connection in ${describeDatabase(config.database)}; list them with \`npx ehrsync connections list --database ${describeDatabase(config.database)}\`.`, 2);
         const progress = new Progress(`sync ${found.id}:`, { quiet: o.quiet });
         const timeoutMs = config.syncTimeoutSeconds * 1000;
         const owner = `cli-${process.pid}-${newId().slice(0, 8)}`;
