@@ -92,6 +92,8 @@ export class Dispatcher {
   private wakeFlag = false;
   private wakeUp: (() => void) | null = null;
   private readonly inFlight = new Set<Promise<void>>();
+  /** The last lease got less than it asked for (or had no room): a commit may unblock more. */
+  private leaseFellShort = false;
   /** Attempts finished whose outcome is not recorded (or given up) yet: their leases are still held. */
   private unrecorded = 0;
   /** Attempts in flight per endpoint id: the store counts this instead of the rows this dispatcher holds. */
@@ -224,7 +226,10 @@ export class Dispatcher {
     // The process cap bounds the leases it holds (in flight or awaiting their record), so a crash
     // leaves at most maxInFlight deliveries to be attempted again.
     const room = this.maxInFlight - this.inFlight.size - this.unrecorded;
-    if (room <= 0) return 0;
+    if (room <= 0) {
+      this.leaseFellShort = true;
+      return 0;
+    }
     const now = this.clock.now();
     // Leasing does not wait for outcomes to be recorded: the store counts this dispatcher's attempts
     // in flight (exact, from here) rather than the rows it holds, so the next lease overlaps the
@@ -254,6 +259,7 @@ export class Dispatcher {
       });
       this.inFlight.add(p);
     }
+    this.leaseFellShort = leased.length < Math.min(this.batchSize, room);
     return leased.length;
   }
 
@@ -363,10 +369,11 @@ export class Dispatcher {
         this.unrecorded -= batch.length;
         // A commit can unblock leasing two ways: unrecorded outcomes counted against maxInFlight,
         // and a delivery still pending in the store blocks the next event of its ordering key
-        // (on PostgreSQL the lease may have run, on another connection, before this commit). So
-        // every commit wakes the loop; waiting for the polling backstop would send a chain of
-        // events about one appointment at one per poll interval.
-        this.wake();
+        // (on PostgreSQL the lease may have run, on another connection, before this commit). So a
+        // commit wakes the loop whenever the last lease got less than it asked for; waiting for
+        // the polling backstop would send a chain of events about one appointment at one per
+        // poll interval. (A lease that got all it asked for had nothing blocked to wait for.)
+        if (this.leaseFellShort) this.wake();
       }
     })().finally(() => {
       this.flushing = null;
