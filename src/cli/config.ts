@@ -164,7 +164,7 @@ export function resolveConfig(...sources: RawConfig[]): Config {
   const database = raw.database === undefined ? DEFAULTS.database : String(raw.database).trim();
   if (database === '') throw new ConfigError('database is empty: pass a SQLite file path (e.g. ./data/ehrsync.db) or a postgres:// URL with --database or EHRSYNC_DATABASE_URL.');
   const roles = list(raw.roles) ?? DEFAULTS.roles;
-  for (const r of roles) if (!(ROLES as readonly string[]).includes(r)) throw new ConfigError(`roles: unknown role ${JSON.stringify(r)}; use a comma-separated subset of ${ROLES.join(',')}.`);
+  for (const r of roles) if (!(ROLES as readonly string[]).includes(r)) throw new ConfigError(`roles (--roles, EHRSYNC_ROLES): unknown role ${JSON.stringify(r)}; use a comma-separated subset of ${ROLES.join(',')}.`);
   if (roles.length === 0) throw new ConfigError(`roles is empty: use a comma-separated subset of ${ROLES.join(',')}.`);
   const logLevel = raw.logLevel === undefined ? DEFAULTS.logLevel : String(raw.logLevel);
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(logLevel)) throw new ConfigError(`logLevel must be one of debug, info, warn, error, silent (got ${JSON.stringify(logLevel)}).`);

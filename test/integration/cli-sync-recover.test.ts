@@ -137,6 +137,10 @@ test('ehrsync sync and recover: results, progress, exit codes, a recovery watche
   const badSince = await cli(['recover', '--webhook', endpoint.id, '--since', 'yesterday', '--database', db]);
   assert.equal(badSince.code, 2);
   assert.match(badSince.stderr, /--since must be an ISO 8601 time.*2026-11-02T15:00:00Z/);
+  const future = await cli(['recover', '--webhook', endpoint.id, '--since', '2999-01-01T00:00:00Z', '--database', db]);
+  assert.deepEqual([future.code, /--since .* is in the future/.test(future.stderr)], [2, true]);
+  const timeoutAlone = await cli(['recover', '--webhook', endpoint.id, '--since', '2026-01-01', '--timeout', '5', '--database', db]);
+  assert.deepEqual([timeoutAlone.code, /--timeout only applies with --wait/.test(timeoutAlone.stderr)], [2, true]);
   const noHook = await cli(['recover', '--webhook', 'nope', '--since', since, '--database', db]);
   assert.equal(noHook.code, 2);
   assert.match(noHook.stderr, /--webhook nope: no such webhook/);

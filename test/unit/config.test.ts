@@ -29,7 +29,7 @@ it('reads lists and booleans from the environment', () => {
 it('invalid values fail with the setting\'s name and the fix', () => {
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ port: 'eighty' }, /port must be a whole number from 0 to 65535/],
-    [{ roles: 'api,cron' }, /roles: unknown role "cron"/],
+    [{ roles: 'api,cron' }, /roles \(--roles, EHRSYNC_ROLES\): unknown role "cron"/],
     [{ allowInsecureEndpoints: 'maybe' }, /allowInsecureEndpoints must be true or false/],
     [{ encryptionKey: 'short' }, /encryption key must be 32 bytes.*openssl rand -hex 32/],
     [{ database: ' ' }, /database is empty/],

@@ -109,6 +109,8 @@ Examples:
     )
     .action(async (o: RecoverFlags) => {
       const since = parseSince(o.since);
+      if (since > systemClock.now()) throw new CliExit(`--since ${o.since} is in the future: nothing can have failed since then; give the time the outage began.`, 2);
+      if (o.timeout !== undefined && !o.wait) throw new CliExit('--timeout only applies with --wait (how long to watch the deliveries go out); add --wait or drop --timeout.', 2);
       const timeoutMs = parseTimeout(o.timeout ?? '600');
       await withStore(o, async (store) => {
         const endpoint = await store.getEndpoint(o.webhook);
