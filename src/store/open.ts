@@ -14,6 +14,20 @@ export function isPostgresUrl(database: string): boolean {
   return /^postgres(ql)?:\/\//i.test(database);
 }
 
+/** The database named without credentials, for messages. */
+export function describeDatabase(database: string): string {
+  try {
+    const u = new URL(database);
+    if (u.protocol === 'postgres:' || u.protocol === 'postgresql:') {
+      const schema = u.searchParams.get('schema');
+      return `postgres://${u.host}${u.pathname}${schema ? `?schema=${schema}` : ''}`;
+    }
+  } catch {
+    // a file path
+  }
+  return database;
+}
+
 /** Opens and migrates the store. */
 export async function openStore(database: string): Promise<Store> {
   if (database.trim() === '') throw new ConfigError('database is empty: pass a SQLite file path (e.g. ./data/ehrsync.db) or a postgres:// URL.');
@@ -39,8 +53,6 @@ export async function openStore(database: string): Promise<Store> {
 /** A PostgreSQL server that cannot be reached or refuses us is a configuration error: it names the URL (without credentials) and the fix. */
 function unreachable(database: string, err: unknown): unknown {
   const code = String((err as { code?: unknown } | null)?.code ?? '');
-  const u = new URL(database);
-  const where = `postgres://${u.host}${u.pathname}`;
   const why: Record<string, string> = {
     ECONNREFUSED: 'nothing accepts connections there: is PostgreSQL running, on that host and port?',
     ENOTFOUND: 'that host name does not resolve',
@@ -51,5 +63,5 @@ function unreachable(database: string, err: unknown): unknown {
   };
   const reason = why[code];
   if (reason === undefined) return err;
-  return new ConfigError(`database ${where}: ${reason} (${code}). Fix the URL given with --database or EHRSYNC_DATABASE_URL.`);
+  return new ConfigError(`database ${describeDatabase(database)}: ${reason} (${code}). Fix the URL given with --database or EHRSYNC_DATABASE_URL.`);
 }

@@ -8,20 +8,7 @@ import { loadConfig } from '../config.js';
 import type { RawConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { startRuntime } from '../runtime.js';
-
-/** The database named without credentials, for messages. */
-export function describeDatabase(database: string): string {
-  try {
-    const u = new URL(database);
-    if (u.protocol === 'postgres:' || u.protocol === 'postgresql:') {
-      const schema = u.searchParams.get('schema');
-      return `postgres://${u.host}${u.pathname}${schema ? `?schema=${schema}` : ''}`;
-    }
-  } catch {
-    // a file path
-  }
-  return database;
-}
+import { describeDatabase } from '../../store/open.js';
 
 /**
  * Waits for SIGINT or SIGTERM, keeping the process alive meanwhile: a worker's only open handles

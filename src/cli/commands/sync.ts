@@ -8,12 +8,12 @@ import { createConnector } from '../../connectors/registry.js';
 import type { EhrConnector } from '../../connectors/connector.js';
 import { systemClock } from '../../domain/clock.js';
 import { newId } from '../../domain/ids.js';
+import { describeDatabase } from '../../store/open.js';
 import type { Connection } from '../../store/store.js';
 import { syncLeaseMs } from '../../sync/scheduler.js';
 import type { SyncOutcome, SyncProgress } from '../../sync/sync-engine.js';
 import { syncConnection } from '../../sync/sync-engine.js';
 import { CliExit } from '../exit.js';
-import { describeDatabase } from './serve.js';
 import { count, elapsed, Progress } from '../progress.js';
 import { DB_HELP, print, withStore } from './admin.js';
 import type { DbFlags } from './admin.js';
@@ -88,7 +88,8 @@ Examples:
     .action(async (o: SyncFlags) => {
       await withStore(o, async (store, secretBox, config) => {
         const found = await store.getConnection(o.connection);
-        if (!found) throw new CliExit(`--connection ${o.connection}: no such connection in ${describeDatabase(config.database)}; list them with \`npx ehrsync connections list --database ${describeDatabase(config.database)}\`.`, 2);
+        const where = describeDatabase(config.database);
+        if (!found) throw new CliExit(`--connection ${o.connection}: no such connection in ${where}; list them with \`npx ehrsync connections list --database ${where}\`.`, 2);
         const progress = new Progress(`sync ${found.id}:`, { quiet: o.quiet });
         const timeoutMs = config.syncTimeoutSeconds * 1000;
         const owner = `cli-${process.pid}-${newId().slice(0, 8)}`;
