@@ -338,7 +338,6 @@ export class Dispatcher {
     }
   }
 
-
   /**
    * Flushes at once when a batch's worth of outcomes wait (or nothing else is in flight);
    * otherwise within COALESCE_MS, so outcomes finishing close together share one durable commit.

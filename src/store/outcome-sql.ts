@@ -90,10 +90,11 @@ const HEALTH_COLUMNS = [
 ] as const;
 
 /**
- * The three statements recording `outcomes` (non-empty). Disabling an endpoint is not among them:
- * the caller does it after, in the same transaction (see `foldEndpointHealth(...).disable`).
+ * The three statements recording `outcomes` (non-empty), given their `foldEndpointHealth`.
+ * Disabling an endpoint is not among them: the caller does it after, in the same transaction
+ * (see `EndpointHealthChange.disable`).
  */
-export function outcomeStatements(d: Dialect, outcomes: readonly DeliveryOutcome[]): [attempts: Statement, deliveries: Statement, endpoints: Statement] {
+export function outcomeStatements(d: Dialect, outcomes: readonly DeliveryOutcome[], health: readonly EndpointHealthChange[]): [attempts: Statement, deliveries: Statement, endpoints: Statement] {
   const attempts: Statement = {
     sql: `INSERT INTO attempts (${ATTEMPT_COLUMNS.map(([c]) => c).join(', ')})
           SELECT ${ATTEMPT_COLUMNS.map(([c]) => `a.${c}`).join(', ')} FROM ${d.jsonRecords('a', ATTEMPT_COLUMNS)}
@@ -149,7 +150,7 @@ export function outcomeStatements(d: Dialect, outcomes: readonly DeliveryOutcome
           WHERE endpoints.id = h.endpoint_id`,
     params: [
       JSON.stringify(
-        foldEndpointHealth(outcomes).map((h) => ({
+        health.map((h) => ({
           endpoint_id: h.endpointId,
           reset: h.reset ? 1 : 0,
           failures: h.failures,

@@ -139,6 +139,23 @@ export function toLeased(r: Record<string, unknown>, endpoint: Endpoint): Leased
   return { delivery: toDelivery(r), body: String(r.event_body), eventCreatedAt: Number(r.event_created_at), endpoint };
 }
 
+/**
+ * The ids of an endpoint's oldest due, unleased deliveries that head their ordering key (a later
+ * event about the same appointment or patient waits while an earlier one is pending), at most
+ * `limit`. `endpoint` and `limit` are SQL expressions; the statement then binds `now` twice.
+ * The fence keeps the per-key check a per-row lookup in deliveries_pending_order: PostgreSQL would
+ * otherwise turn it into an anti-join whose plan, before a fresh table has statistics, scanned the
+ * endpoint's whole backlog per candidate (~10 ms per lease at 4,000).
+ */
+export function dueHeadsSql(d: Dialect, endpoint: string, limit: string): string {
+  return `SELECT d.id FROM deliveries d
+    WHERE d.endpoint_id = ${endpoint} AND d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?)
+      AND NOT EXISTS (
+        SELECT 1 FROM deliveries e
+        WHERE e.endpoint_id = d.endpoint_id AND e.ordering_key = d.ordering_key AND e.status = 'pending' AND e.event_seq < d.event_seq ${d.subqueryFence})
+    ORDER BY d.event_seq LIMIT ${limit}`;
+}
+
 /** The notification channel (per schema) that says deliveries may be due. */
 const DUE_CHANNEL = 'ehrsync_deliveries_due';
 
@@ -840,22 +857,10 @@ export class SqlStore implements Store {
     if (q.limit <= 0) return [];
     const leased = await this.db.transaction(async (tx) => {
       const quota = await this.leaseQuota(tx, q);
-      // 3. Per endpoint, its oldest due deliveries that head their ordering key: a later event
-      //    about the same appointment or patient waits while an earlier one is pending.
-      //    The fence (`OFFSET 0`) keeps the check a per-row lookup in deliveries_pending_order: PostgreSQL
-      //    would otherwise turn it into an anti-join whose plan, before a fresh table has
-      //    statistics, scanned the endpoint's whole backlog per candidate (~10 ms per lease at 4,000).
+      // 3. Per endpoint, its share of due deliveries heading their ordering key.
       const ids: number[] = [];
       for (const [endpointId, n] of quota) {
-        const rows = await tx.all<{ id: number }>(
-          `SELECT d.id FROM deliveries d
-           WHERE d.endpoint_id = ? AND d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?)
-             AND NOT EXISTS (
-               SELECT 1 FROM deliveries e
-               WHERE e.endpoint_id = d.endpoint_id AND e.ordering_key = d.ordering_key AND e.status = 'pending' AND e.event_seq < d.event_seq ${this.d.subqueryFence})
-           ORDER BY d.event_seq LIMIT ?`,
-          [endpointId, q.now, q.now, n],
-        );
+        const rows = await tx.all<{ id: number }>(dueHeadsSql(this.d, '?', '?'), [endpointId, q.now, q.now, n]);
         for (const r of rows) ids.push(Number(r.id));
       }
       if (ids.length === 0) return [];
@@ -893,8 +898,9 @@ export class SqlStore implements Store {
   async recordDeliveryOutcomes(outcomes: readonly DeliveryOutcome[]): Promise<void> {
     if (outcomes.length === 0) return;
     await this.db.transaction(async (tx) => {
-      for (const st of outcomeStatements(this.d, outcomes)) await tx.run(st.sql, st.params);
-      for (const h of foldEndpointHealth(outcomes)) if (h.disable) await this.disableIn(tx, h.endpointId, h.disable.reason, h.disable.at);
+      const health = foldEndpointHealth(outcomes);
+      for (const st of outcomeStatements(this.d, outcomes, health)) await tx.run(st.sql, st.params);
+      for (const h of health) if (h.disable) await this.disableIn(tx, h.endpointId, h.disable.reason, h.disable.at);
     });
   }
 

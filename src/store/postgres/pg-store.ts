@@ -5,7 +5,7 @@
  */
 import { outcomeStatements, foldEndpointHealth } from '../outcome-sql.js';
 import { toEndpoint } from '../rows.js';
-import { SqlStore, toLeased } from '../sql-store.js';
+import { dueHeadsSql, SqlStore, toLeased } from '../sql-store.js';
 import type { DeliveryOutcome, LeasedDelivery, LeaseRequest } from '../store.js';
 
 /** The Store over a PgClient. */
@@ -14,9 +14,9 @@ export class PgStore extends SqlStore {
    * Quota first (one read), then one statement that picks each endpoint's share of deliveries
    * heading their ordering key, locks them skipping rows other workers hold (`FOR UPDATE SKIP
    * LOCKED`, re-checked on the latest row version under READ COMMITTED), takes the leases and
-   * returns them with their events and endpoints, committed on its own. `OFFSET 0` and
-   * `= ANY(ARRAY(...))`: plan fences, so the plan stays index lookups per row whether or not the
-   * tables have statistics yet (see SqlStore.leaseDeliveries).
+   * returns them with their events and endpoints, committed on its own. `= ANY(ARRAY(...))`, like
+   * the fence in dueHeadsSql, keeps the plan index lookups per row whether or not the tables have
+   * statistics yet.
    */
   override async leaseDeliveries(q: LeaseRequest): Promise<LeasedDelivery[]> {
     if (q.limit <= 0) return [];
@@ -28,13 +28,7 @@ export class PgStore extends SqlStore {
       `WITH quota AS (
          SELECT * FROM jsonb_to_recordset(?::jsonb) AS quota(endpoint_id text, n bigint)
        ), candidates AS (
-         SELECT c.id FROM quota CROSS JOIN LATERAL (
-           SELECT d.id FROM deliveries d
-           WHERE d.endpoint_id = quota.endpoint_id AND d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?)
-             AND NOT EXISTS (
-               SELECT 1 FROM deliveries e
-               WHERE e.endpoint_id = d.endpoint_id AND e.ordering_key = d.ordering_key AND e.status = 'pending' AND e.event_seq < d.event_seq OFFSET 0)
-           ORDER BY d.event_seq LIMIT quota.n) c
+         SELECT c.id FROM quota CROSS JOIN LATERAL (${dueHeadsSql(this.d, 'quota.endpoint_id', 'quota.n')}) c
        ), locked AS (
          SELECT d.id FROM deliveries d
          WHERE d.id = ANY(ARRAY(SELECT id FROM candidates)) AND d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until < ?)
@@ -59,8 +53,9 @@ export class PgStore extends SqlStore {
    */
   override async recordDeliveryOutcomes(outcomes: readonly DeliveryOutcome[]): Promise<void> {
     if (outcomes.length === 0) return;
-    if (foldEndpointHealth(outcomes).some((h) => h.disable)) return super.recordDeliveryOutcomes(outcomes);
-    const [attempts, deliveries, endpoints] = outcomeStatements(this.d, outcomes);
+    const health = foldEndpointHealth(outcomes);
+    if (health.some((h) => h.disable)) return super.recordDeliveryOutcomes(outcomes);
+    const [attempts, deliveries, endpoints] = outcomeStatements(this.d, outcomes, health);
     await this.db.run(`WITH recorded_attempts AS (${attempts.sql}), recorded_deliveries AS (${deliveries.sql}) ${endpoints.sql}`, [
       ...attempts.params,
       ...deliveries.params,
