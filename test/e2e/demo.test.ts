@@ -9,6 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { tempDir } from '../helpers/temp.js';
+import { untilValue } from '../helpers/wait.js';
 
 interface Received {
   verified: boolean;
@@ -48,15 +49,7 @@ async function startDemo(dataDir: string): Promise<Demo> {
   };
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, limitMs = 60_000): Promise<T> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined> | T | undefined, limitMs = 60_000): Promise<T> => untilValue(what, fn, limitMs, 200);
 
 async function succeededRuns(d: Demo): Promise<number> {
   const res = await fetch(`${d.ready.api_url}/v1/sync-runs?limit=100`, {

@@ -18,19 +18,14 @@ import { openStore } from '../../src/store/open.js';
 import type { Store } from '../../src/store/store.js';
 import { emitEvents } from './outbox.js';
 import { freshSchemaUrl } from './postgres.js';
+import { sleep, untilTrue } from './wait.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export { sleep };
 
 /** Polls `fn` every 50 ms until it is true; throws naming `what` after `timeoutMs`. */
-export async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 240_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+export const until = (what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 240_000): Promise<void> => untilTrue(what, fn, timeoutMs, 50);
 
 /** One `ehrsync serve` child process and the last lines it wrote (for failure messages). */
 export interface WorkerProcess {

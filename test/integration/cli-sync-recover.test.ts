@@ -17,6 +17,7 @@ import { Dispatcher } from '../../src/delivery/dispatcher.js';
 import { openStore } from '../../src/store/open.js';
 import { startReceiver } from '../helpers/receiver.js';
 import { tempDir } from '../helpers/temp.js';
+import { untilValue } from '../helpers/wait.js';
 
 interface Run {
   code: number | null;
@@ -52,15 +53,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, limitMs = 30_000): Promise<T> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined>, limitMs = 30_000): Promise<T> => untilValue(what, fn, limitMs, 100);
 
 test('ehrsync sync and recover: results, progress, exit codes, a recovery watched until delivered', { timeout: 120_000 }, async (t) => {
   const dir = tempDir(t);

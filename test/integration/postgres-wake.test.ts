@@ -4,16 +4,11 @@ import { test } from 'node:test';
 import pg from 'pg';
 import { openStore } from '../../src/store/open.js';
 import { freshSchemaUrl, POSTGRES_URL, postgresUnavailable } from '../helpers/postgres.js';
+import { untilTrue } from '../helpers/wait.js';
 
 const unavailable = await postgresUnavailable();
 
-async function until(what: string, fn: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = (what: string, fn: () => boolean | Promise<boolean>): Promise<void> => untilTrue(what, fn, 30_000, 50);
 
 test('a NOTIFY sent by one store wakes the listeners of another store on the same schema, also after the listener connection is killed', { skip: unavailable ?? false }, async (t) => {
   const url = await freshSchemaUrl(t);
