@@ -8,6 +8,7 @@ import type { LookupAddress, LookupAllOptions, LookupOneOptions } from 'node:dns
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { NetworkErrorClass, SendResult } from './classify.js';
 import type { EndpointUrlPolicy } from './url-safety.js';
 import { addressProblem } from './url-safety.js';
@@ -41,6 +42,21 @@ export interface HttpSenderOptions {
   excerptBytes?: number;
 }
 
+/** Beyond this many response bytes the connection is dropped instead of read to the end. */
+const DISCARD_LIMIT_BYTES = 64 * 1024;
+
+/** Where one endpoint URL sends to. */
+interface Target {
+  origin: string;
+  path: string;
+  blocked: boolean;
+}
+
+/** Why the sender itself aborts a request (its timeout, a body past the limit). */
+class SenderAbort extends Error {
+  readonly code = 'EHRSYNC_SENDER_ABORT';
+}
+
 /** Raised inside the connect-time lookup when the address is refused. */
 class BlockedAddressError extends Error {
   readonly code = 'EHRSYNC_BLOCKED_ADDRESS';
@@ -52,6 +68,7 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Look
 export class HttpSender implements Sender {
   private readonly agent: Agent;
   private readonly excerptBytes: number;
+  private readonly targets = new Map<string, Target | null>();
 
   constructor(private readonly options: HttpSenderOptions) {
     this.excerptBytes = options.excerptBytes ?? 1024;
@@ -80,54 +97,89 @@ export class HttpSender implements Sender {
 
   async send(req: SendRequest): Promise<SendResult> {
     const started = performance.now();
-    const done = (r: Omit<SendResult, 'durationMs'>): SendResult => ({ ...r, durationMs: performance.now() - started });
-    let url: URL;
-    try {
-      url = new URL(req.url);
-    } catch {
-      return done({ statusCode: null, retryAfter: null, errorClass: 'network', bodyExcerpt: null });
-    }
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    if (isIP(host) && addressProblem(host, host, this.options.policy)) return done({ statusCode: null, retryAfter: null, errorClass: 'blocked_address', bodyExcerpt: null });
-
-    const ac = new AbortController();
-    let timedOut = false;
-    // One timer covers connect, headers and the (truncated) body: "hang past the timeout" and
-    // "accept and never answer" both end here.
-    const timer = setTimeout(() => {
-      timedOut = true;
-      ac.abort();
-    }, req.timeoutMs);
-    try {
-      const res = await this.agent.request({
-        origin: url.origin,
-        path: `${url.pathname}${url.search}`,
-        method: 'POST',
-        headers: req.headers,
-        body: req.body,
-        signal: ac.signal,
-        headersTimeout: req.timeoutMs,
-        bodyTimeout: req.timeoutMs,
-      });
-      const retryAfter = res.headers['retry-after'];
+    const target = this.target(req.url);
+    if (target === null) return { statusCode: null, retryAfter: null, errorClass: 'network', bodyExcerpt: null, durationMs: performance.now() - started };
+    if (target.blocked) return { statusCode: null, retryAfter: null, errorClass: 'blocked_address', bodyExcerpt: null, durationMs: performance.now() - started };
+    return new Promise<SendResult>((resolve) => {
+      const excerptBytes = this.excerptBytes;
+      let controller: Dispatcher.DispatchController | null = null;
+      let statusCode: number | null = null;
+      let retryAfter: string | null = null;
       const chunks: Buffer[] = [];
       let size = 0;
+      let settled = false;
+      const finish = (errorClass: SendResult['errorClass']): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        // Once the status arrived, a body cut short (timeout, reset, too long) does not change what
+        // the receiver answered: the status stands, with what arrived of the body.
+        const answered = statusCode !== null;
+        const excerpt = answered ? Buffer.concat(chunks).subarray(0, excerptBytes).toString('utf8').replaceAll('\u0000', '\uFFFD') : null;
+        resolve({ statusCode, retryAfter: answered ? retryAfter : null, errorClass: answered ? null : errorClass, bodyExcerpt: excerpt, durationMs: performance.now() - started });
+      };
+      // One timer covers connect, headers and the body: "hang past the timeout" and "accept and
+      // never answer" both end here. Before the request reaches a socket there is nothing to abort
+      // yet: the result is reported at once and the request aborted when it starts.
+      const timer = setTimeout(() => {
+        finish('timeout');
+        controller?.abort(new SenderAbort());
+      }, req.timeoutMs);
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart(c) {
+          controller = c;
+          if (settled) c.abort(new SenderAbort());
+        },
+        onResponseStart(c, code, headers) {
+          if (code < 200) return; // 1xx: informational, the answer follows
+          statusCode = code;
+          const ra = headers['retry-after'];
+          retryAfter = Array.isArray(ra) ? (ra[0] ?? null) : (ra ?? null);
+        },
+        onResponseData(c, chunk) {
+          if (size < excerptBytes) chunks.push(chunk);
+          size += chunk.length;
+          // Bodies are read to their end to keep the connection for the next attempt, up to a
+          // limit: past it, the connection is dropped rather than read on.
+          if (size > DISCARD_LIMIT_BYTES) {
+            finish(null);
+            c.abort(new SenderAbort());
+          }
+        },
+        onResponseEnd() {
+          finish(null);
+        },
+        onResponseError(_c, err) {
+          finish(networkErrorClass(err));
+        },
+      };
       try {
-        for await (const chunk of res.body) {
-          chunks.push(chunk as Buffer);
-          size += (chunk as Buffer).length;
-          if (size >= this.excerptBytes) break; // leaving the loop destroys the rest of the body
-        }
-      } catch {
-        // The status arrived; a body cut short does not change what the receiver answered.
+        this.agent.dispatch(
+          { origin: target.origin, path: target.path, method: 'POST', headers: req.headers, body: req.body, headersTimeout: req.timeoutMs, bodyTimeout: req.timeoutMs },
+          handler,
+        );
+      } catch (err) {
+        finish(networkErrorClass(err));
       }
-      const excerpt = Buffer.concat(chunks).subarray(0, this.excerptBytes).toString('utf8').replaceAll('\u0000', '\uFFFD');
-      return done({ statusCode: res.statusCode, retryAfter: Array.isArray(retryAfter) ? (retryAfter[0] ?? null) : (retryAfter ?? null), errorClass: null, bodyExcerpt: excerpt });
-    } catch (err) {
-      return done({ statusCode: null, retryAfter: null, errorClass: timedOut ? 'timeout' : networkErrorClass(err), bodyExcerpt: null });
-    } finally {
-      clearTimeout(timer);
+    });
+  }
+
+  /** Origin and path of a URL, and whether it is an IP literal the policy refuses; parsed once per URL. */
+  private target(url: string): Target | null {
+    let t = this.targets.get(url);
+    if (t === undefined) {
+      try {
+        const u = new URL(url);
+        const host = u.hostname.replace(/^\[|\]$/g, '');
+        t = { origin: u.origin, path: `${u.pathname}${u.search}`, blocked: isIP(host) !== 0 && addressProblem(host, host, this.options.policy) !== null };
+      } catch {
+        t = null;
+      }
+      // A handful of endpoint URLs per process; bounded anyway against a stream of distinct ones.
+      if (this.targets.size >= 1000) this.targets.clear();
+      this.targets.set(url, t);
     }
+    return t;
   }
 
   async close(): Promise<void> {
