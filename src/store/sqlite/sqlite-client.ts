@@ -32,6 +32,8 @@ export class SqliteClient implements SqlClient {
   /** Resolves when the open transaction ends; null when none is open. */
   private active: Promise<void> | null = null;
   private readonly runner: SqlRunner;
+  /** Transaction control, prepared once: `exec` and `pragma` would compile their text on every call. */
+  private readonly control: Record<'begin' | 'commit' | 'rollback' | 'relaxed' | 'full', Database.Statement>;
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -40,6 +42,13 @@ export class SqliteClient implements SqlClient {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 10000');
     this.db.pragma('foreign_keys = ON');
+    this.control = {
+      begin: this.db.prepare('BEGIN IMMEDIATE'),
+      commit: this.db.prepare('COMMIT'),
+      rollback: this.db.prepare('ROLLBACK'),
+      relaxed: this.db.prepare('PRAGMA synchronous = NORMAL'),
+      full: this.db.prepare('PRAGMA synchronous = FULL'),
+    };
     this.runner = {
       all: async <T>(sql: string, params: readonly SqlValue[] = []) => this.allNow<T>(sql, params),
       run: async (sql: string, params: readonly SqlValue[] = []) => this.runNow(sql, params),
@@ -87,20 +96,20 @@ export class SqliteClient implements SqlClient {
     // In WAL mode, synchronous=NORMAL commits without an fsync: atomic and consistent, but the
     // last commits may be lost on power loss. Set for this one transaction, under the gate.
     const relaxed = options.durable === false;
-    if (relaxed) this.db.pragma('synchronous = NORMAL');
+    if (relaxed) this.control.relaxed.run();
     try {
       // IMMEDIATE takes the write lock now, so another process cannot make us fail mid-transaction.
-      this.db.exec('BEGIN IMMEDIATE');
+      this.control.begin.run();
       try {
         const result = await fn(this.runner);
-        this.db.exec('COMMIT');
+        this.control.commit.run();
         return result;
       } catch (err) {
-        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        if (this.db.inTransaction) this.control.rollback.run();
         throw err;
       }
     } finally {
-      if (relaxed) this.db.pragma('synchronous = FULL');
+      if (relaxed) this.control.full.run();
       this.active = null;
       release();
     }
