@@ -105,52 +105,73 @@ export class HttpSender implements Sender {
       let controller: Dispatcher.DispatchController | null = null;
       let statusCode: number | null = null;
       let retryAfter: string | null = null;
+      let tooLong = false;
       const chunks: Buffer[] = [];
       let size = 0;
       let settled = false;
-      const finish = (errorClass: SendResult['errorClass']): void => {
+      let over = false;
+      // The result is reported once (`settle`); the exchange may go on after it (`end`): the rest
+      // of a body is read in the background so the connection serves the next attempt.
+      const settle = (errorClass: SendResult['errorClass']): void => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
         // Once the status arrived, a body cut short (timeout, reset, too long) does not change what
         // the receiver answered: the status stands, with what arrived of the body.
         const answered = statusCode !== null;
         const excerpt = answered ? Buffer.concat(chunks).subarray(0, excerptBytes).toString('utf8').replaceAll('\u0000', '\uFFFD') : null;
         resolve({ statusCode, retryAfter: answered ? retryAfter : null, errorClass: answered ? null : errorClass, bodyExcerpt: excerpt, durationMs: performance.now() - started });
       };
+      const end = (): void => {
+        over = true;
+        clearTimeout(timer);
+      };
+      // Pausing first: an abort from inside a data callback must stop undici's parser before it
+      // completes the message it is parsing (it asserts a completed request was not aborted).
+      const drop = (c: Dispatcher.DispatchController): void => {
+        end();
+        c.pause();
+        c.abort(new SenderAbort('dropped by the sender'));
+      };
       // One timer covers connect, headers and the body: "hang past the timeout" and "accept and
-      // never answer" both end here. Before the request reaches a socket there is nothing to abort
-      // yet: the result is reported at once and the request aborted when it starts.
+      // never answer" both end here, and so does a body still draining after the result. Before the
+      // request reaches a socket there is nothing to abort: the result is reported at once, and the
+      // request, still queued in undici (at most its connect timeout, 10 s), is aborted when it
+      // reaches a socket, never written.
       const timer = setTimeout(() => {
-        finish('timeout');
-        controller?.abort(new SenderAbort());
+        settle('timeout');
+        if (controller) drop(controller);
+        else over = true;
       }, req.timeoutMs);
       const handler: Dispatcher.DispatchHandler = {
         onRequestStart(c) {
           controller = c;
-          if (settled) c.abort(new SenderAbort());
+          if (over) drop(c);
         },
         onResponseStart(c, code, headers) {
           if (code < 200) return; // 1xx: informational, the answer follows
           statusCode = code;
           const ra = headers['retry-after'];
           retryAfter = Array.isArray(ra) ? (ra[0] ?? null) : (ra ?? null);
+          const length = Number(headers['content-length']);
+          tooLong = length > DISCARD_LIMIT_BYTES;
+          if (length === 0) settle(null);
         },
         onResponseData(c, chunk) {
           if (size < excerptBytes) chunks.push(chunk);
           size += chunk.length;
-          // Bodies are read to their end to keep the connection for the next attempt, up to a
-          // limit: past it, the connection is dropped rather than read on.
-          if (size > DISCARD_LIMIT_BYTES) {
-            finish(null);
-            c.abort(new SenderAbort());
-          }
+          if (size < excerptBytes) return;
+          // The excerpt is complete: that is the result. Reading on only keeps the connection,
+          // worth it up to a limit; past it (or announced past it) the connection is dropped.
+          settle(null);
+          if (tooLong || size > DISCARD_LIMIT_BYTES) drop(c);
         },
         onResponseEnd() {
-          finish(null);
+          end();
+          settle(null);
         },
         onResponseError(_c, err) {
-          finish(networkErrorClass(err));
+          end();
+          settle(networkErrorClass(err));
         },
       };
       try {
@@ -159,7 +180,8 @@ export class HttpSender implements Sender {
           handler,
         );
       } catch (err) {
-        finish(networkErrorClass(err));
+        end();
+        settle(networkErrorClass(err));
       }
     });
   }

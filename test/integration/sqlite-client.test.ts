@@ -39,3 +39,18 @@ it('many concurrent transactions run one at a time and all commit', async (t) =>
   );
   assert.deepEqual(await db.all('SELECT n FROM c'), [{ n: 50 }]);
 });
+
+it('a relaxed transaction runs at synchronous=NORMAL and leaves the connection at FULL for durable work', async (t) => {
+  const db = new SqliteClient(join(tempDir(t), 'sync.db'));
+  t.after(() => db.close());
+  const level = async (run: (sql: string) => Promise<{ synchronous: number }[]>): Promise<number | undefined> => (await run('PRAGMA synchronous'))[0]?.synchronous;
+  // SQLite: 1 = NORMAL, 2 = FULL.
+  assert.equal(await level((sql) => db.all(sql)), 2, 'durable by default');
+  for (let i = 0; i < 2; i++) {
+    assert.equal(await db.transaction((tx) => level((sql) => tx.all(sql)), { durable: false }), 1, `relaxed transaction ${i + 1}`);
+    assert.equal(await db.transaction((tx) => level((sql) => tx.all(sql))), 2, 'durable transaction after it');
+    assert.equal(await level((sql) => db.all(sql)), 2, 'statement after it');
+  }
+  await db.transaction(() => Promise.reject(new Error('boom')), { durable: false }).catch(() => {});
+  assert.equal(await level((sql) => db.all(sql)), 2, 'restored after a relaxed transaction that failed');
+});

@@ -32,8 +32,10 @@ export class SqliteClient implements SqlClient {
   /** Resolves when the open transaction ends; null when none is open. */
   private active: Promise<void> | null = null;
   private readonly runner: SqlRunner;
-  /** Transaction control, prepared once: `exec` and `pragma` would compile their text on every call. */
-  private readonly control: Record<'begin' | 'commit' | 'rollback' | 'relaxed' | 'full', Database.Statement>;
+  /** Transaction control, prepared once (`exec` compiles its text on every call). Not the synchronous pragmas: SQLite applies those when compiling them. */
+  private readonly control: Record<'begin' | 'commit' | 'rollback', Database.Statement>;
+  /** The connection is at synchronous=NORMAL (inside a relaxed transaction, or a restore failed). */
+  private relaxedNow = false;
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -46,8 +48,6 @@ export class SqliteClient implements SqlClient {
       begin: this.db.prepare('BEGIN IMMEDIATE'),
       commit: this.db.prepare('COMMIT'),
       rollback: this.db.prepare('ROLLBACK'),
-      relaxed: this.db.prepare('PRAGMA synchronous = NORMAL'),
-      full: this.db.prepare('PRAGMA synchronous = FULL'),
     };
     this.runner = {
       all: async <T>(sql: string, params: readonly SqlValue[] = []) => this.allNow<T>(sql, params),
@@ -81,11 +81,13 @@ export class SqliteClient implements SqlClient {
 
   async all<T = Record<string, unknown>>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
     while (this.active) await this.active;
+    if (this.relaxedNow) this.restoreFull();
     return this.allNow<T>(sql, params);
   }
 
   async run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
     while (this.active) await this.active;
+    if (this.relaxedNow) this.restoreFull();
     return this.runNow(sql, params);
   }
 
@@ -96,23 +98,47 @@ export class SqliteClient implements SqlClient {
     // In WAL mode, synchronous=NORMAL commits without an fsync: atomic and consistent, but the
     // last commits may be lost on power loss. Set for this one transaction, under the gate.
     const relaxed = options.durable === false;
-    if (relaxed) this.control.relaxed.run();
     try {
-      // IMMEDIATE takes the write lock now, so another process cannot make us fail mid-transaction.
-      this.control.begin.run();
+      if (relaxed) {
+        this.db.exec('PRAGMA synchronous = NORMAL');
+        this.relaxedNow = true;
+      } else if (this.relaxedNow) this.restoreFull();
       try {
-        const result = await fn(this.runner);
-        this.control.commit.run();
-        return result;
-      } catch (err) {
-        if (this.db.inTransaction) this.control.rollback.run();
-        throw err;
+        // IMMEDIATE takes the write lock now, so another process cannot make us fail mid-transaction.
+        this.control.begin.run();
+        try {
+          const result = await fn(this.runner);
+          this.control.commit.run();
+          return result;
+        } catch (err) {
+          if (this.db.inTransaction) this.control.rollback.run();
+          throw err;
+        }
+      } finally {
+        if (relaxed) {
+          try {
+            this.restoreFull();
+          } catch {
+            // This transaction's outcome stands; the connection stays marked relaxed and the next
+            // durable transaction or statement restores FULL first.
+          }
+        }
       }
     } finally {
-      if (relaxed) this.control.full.run();
+      // Released on every path, even when a pragma failed.
       this.active = null;
       release();
     }
+  }
+
+  /**
+   * Back to synchronous=FULL after a relaxed transaction. If that fails, the connection stays
+   * marked relaxed and the next durable transaction or statement restores it first (or fails):
+   * nothing durable ever commits at NORMAL.
+   */
+  private restoreFull(): void {
+    this.db.exec('PRAGMA synchronous = FULL');
+    this.relaxedNow = false;
   }
 
   async migrate(): Promise<void> {
