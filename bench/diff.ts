@@ -12,6 +12,9 @@ import { gc, median, min, round } from './stats.js';
 
 const RECORDS = 100_000;
 const ROUNDS = 9;
+/** Targets: our minimum at most this many ms, and microdiff's minimum / ours at least this. */
+const TARGET_MIN_MS = 150;
+const TARGET_RATIO = 5;
 const UNTRACKED = ['patient_ehr_id', 'timezone', 'provider_ehr_id', 'secondary_provider_ehr_id'] as const;
 
 function record(i: number): AppointmentRecord {
@@ -88,11 +91,11 @@ export default async function run(): Promise<Record<string, unknown>> {
     baseline_min_ms: round(min(theirs)),
     baseline_median_ms: round(median(theirs)),
     ratio: round(min(theirs) / min(ours), 1),
-    target: 'min_ms <= 150 and ratio >= 5',
+    target: `min_ms <= ${TARGET_MIN_MS} and ratio >= ${TARGET_RATIO}`,
   };
   console.log(`${RECORDS} appointments, ${RECORDS / 100} changed, ${RECORDS / 200} added; ${ROUNDS} rounds after a warm-up`);
   console.log(`ours:      min ${result.min_ms} ms, median ${result.median_ms} ms  (runs: ${ours.map((x) => Math.round(x)).join(', ')})`);
   console.log(`microdiff: min ${result.baseline_min_ms} ms, median ${result.baseline_median_ms} ms  (runs: ${theirs.map((x) => Math.round(x)).join(', ')})`);
-  console.log(`targets: min_ms <= 150 ${result.min_ms <= 150 ? 'met' : 'NOT met'}; ratio >= 5 ${result.ratio >= 5 ? 'met' : 'NOT met'} (${result.ratio})`);
+  console.log(`targets: min_ms <= ${TARGET_MIN_MS} ${result.min_ms <= TARGET_MIN_MS ? 'met' : 'NOT met'}; ratio >= ${TARGET_RATIO} ${result.ratio >= TARGET_RATIO ? 'met' : 'NOT met'} (${result.ratio})`);
   return result;
 }

@@ -160,9 +160,21 @@ function encryptionKey(raw: RawConfig, database: string): { key: string; source:
 
 /** Merges sources (later wins) and validates. */
 export function resolveConfig(...sources: RawConfig[]): Config {
+  return resolveMerged(sources, {});
+}
+
+/** resolveConfig's work; with `existingDatabase`, a SQLite file that does not exist is refused. */
+function resolveMerged(sources: RawConfig[], options: { existingDatabase?: boolean }): Config {
   const raw: RawConfig = Object.assign({}, ...sources.map((s) => Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined))));
   const database = raw.database === undefined ? DEFAULTS.database : String(raw.database).trim();
   if (database === '') throw new ConfigError('database is empty: pass a SQLite file path (e.g. ./data/ehrsync.db) or a postgres:// URL with --database or EHRSYNC_DATABASE_URL.');
+  // Before anything is created next to it (its encryption key, below): a mistyped path must not
+  // silently become a new, empty database that answers "no such connection".
+  if (options.existingDatabase && !isPostgresUrl(database) && !existsSync(database)) {
+    throw new ConfigError(
+      `database ${database} does not exist. Pass the one you use with --database (the demo's is .ehrsync/demo/ehrsync.db; serve's default is ./data/ehrsync.db) or EHRSYNC_DATABASE_URL; a new one is created by \`npx ehrsync migrate --database PATH\` or \`npx ehrsync serve\`.`,
+    );
+  }
   const roles = list(raw.roles) ?? DEFAULTS.roles;
   for (const r of roles) if (!(ROLES as readonly string[]).includes(r)) throw new ConfigError(`roles (--roles, EHRSYNC_ROLES): unknown role ${JSON.stringify(r)}; use a comma-separated subset of ${ROLES.join(',')}.`);
   if (roles.length === 0) throw new ConfigError(`roles is empty: use a comma-separated subset of ${ROLES.join(',')}.`);
@@ -196,16 +208,5 @@ export function resolveConfig(...sources: RawConfig[]): Config {
 export function loadConfig(flags: RawConfig, env: NodeJS.ProcessEnv = process.env, options: { existingDatabase?: boolean } = {}): Config {
   const envRaw = fromEnv(env);
   const file = flags.config ?? envRaw.config;
-  const fileRaw = file === undefined ? {} : fromFile(String(file));
-  if (options.existingDatabase) {
-    // Before anything is created next to it (its encryption key): a mistyped path must not
-    // silently become a new, empty database that answers "no such connection".
-    const database = String([flags.database, envRaw.database, fileRaw.database].find((v) => v !== undefined) ?? DEFAULTS.database).trim();
-    if (database !== '' && !isPostgresUrl(database) && !existsSync(database)) {
-      throw new ConfigError(
-        `database ${database} does not exist. Pass the one you use with --database (the demo's is .ehrsync/demo/ehrsync.db; serve's default is ./data/ehrsync.db) or EHRSYNC_DATABASE_URL; a new one is created by \`npx ehrsync migrate --database PATH\` or \`npx ehrsync serve\`.`,
-      );
-    }
-  }
-  return resolveConfig(fileRaw, envRaw, flags);
+  return resolveMerged([file === undefined ? {} : fromFile(String(file)), envRaw, flags], options);
 }

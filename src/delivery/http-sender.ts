@@ -152,9 +152,7 @@ export class HttpSender implements Sender {
           statusCode = code;
           const ra = headers['retry-after'];
           retryAfter = Array.isArray(ra) ? (ra[0] ?? null) : (ra ?? null);
-          const length = Number(headers['content-length']);
-          tooLong = length > DISCARD_LIMIT_BYTES;
-          if (length === 0) settle(null);
+          tooLong = Number(headers['content-length']) > DISCARD_LIMIT_BYTES;
         },
         onResponseData(c, chunk) {
           if (size < excerptBytes) chunks.push(chunk);
