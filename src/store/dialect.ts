@@ -9,6 +9,15 @@ export interface Dialect {
   jsonTextList: string;
   /** Same, for integer values. */
   jsonIntList: string;
+  /**
+   * A filter narrowing a join on `column` (an integer primary key) to the integers of a JSON array
+   * bound to one `?`. PostgreSQL answers it by primary-key lookups whatever the table's statistics
+   * say (joined to a JSON record set, a fresh table without statistics is otherwise hashed against
+   * a scan of the whole table). SQLite already drives such a join from the record set and looks
+   * each row up by primary key; the unary `+` keeps the list from becoming the outer loop there
+   * (it would rescan the record set per row), so it is only checked on the rows found.
+   */
+  idIn(column: string): string;
   /** Appended to a leasing SELECT so concurrent workers skip each other's rows. */
   skipLocked: string;
   /** Appended to a SELECT whose rows must not change until the transaction ends (SQLite's writer lock already ensures it). */
@@ -32,6 +41,7 @@ export const DIALECTS: Record<'sqlite' | 'postgres', Dialect> = {
   sqlite: {
     jsonTextList: '(SELECT value FROM json_each(?))',
     jsonIntList: '(SELECT value FROM json_each(?))',
+    idIn: (column) => `+${column} IN (SELECT value FROM json_each(?))`,
     // SQLite has one writer at a time; the lease runs inside BEGIN IMMEDIATE instead.
     skipLocked: '',
     forUpdate: '',
@@ -42,6 +52,7 @@ export const DIALECTS: Record<'sqlite' | 'postgres', Dialect> = {
   postgres: {
     jsonTextList: '(SELECT jsonb_array_elements_text(?::jsonb))',
     jsonIntList: '(SELECT jsonb_array_elements_text(?::jsonb)::bigint)',
+    idIn: (column) => `${column} = ANY(ARRAY(SELECT jsonb_array_elements_text(?::jsonb)::bigint))`,
     skipLocked: 'FOR UPDATE SKIP LOCKED',
     forUpdate: 'FOR UPDATE',
     subqueryFence: 'OFFSET 0',

@@ -98,7 +98,7 @@ export function outcomeStatements(d: Dialect, outcomes: readonly DeliveryOutcome
   const attempts: Statement = {
     sql: `INSERT INTO attempts (${ATTEMPT_COLUMNS.map(([c]) => c).join(', ')})
           SELECT ${ATTEMPT_COLUMNS.map(([c]) => `a.${c}`).join(', ')} FROM ${d.jsonRecords('a', ATTEMPT_COLUMNS)}
-          WHERE EXISTS (SELECT 1 FROM deliveries x WHERE x.id = a.delivery_id)`,
+          WHERE EXISTS (SELECT 1 FROM deliveries x WHERE x.id = a.delivery_id ${d.subqueryFence})`,
     params: [
       JSON.stringify(
         outcomes.map((o) => ({
@@ -120,11 +120,14 @@ export function outcomeStatements(d: Dialect, outcomes: readonly DeliveryOutcome
   // was made under records: same owner and same attempt number (a lease taken over after expiry,
   // even by the same owner, counted a new attempt), so a late outcome cannot clear a newer lease.
   // (The attempt row is kept either way, for a delivery that still exists: the request was made.)
+  // The ids once more, as a list (Dialect.idIn): PostgreSQL finds the rows by primary key through
+  // it instead of hashing the record set against a scan of the table; the EXISTS above is fenced
+  // for the same reason.
   const deliveries: Statement = {
     sql: `UPDATE deliveries SET status = CASE WHEN deliveries.status = 'pending' OR o.status <> 'pending' THEN o.status ELSE deliveries.status END,
             next_attempt_at = o.next_attempt_at, last_status_code = o.status_code, last_error = o.error, lease_until = NULL, lease_owner = NULL, updated_at = o.updated_at
           FROM ${d.jsonRecords('o', OUTCOME_COLUMNS)}
-          WHERE deliveries.id = o.id AND deliveries.lease_owner = o.owner AND deliveries.attempts = o.attempt`,
+          WHERE ${d.idIn('deliveries.id')} AND deliveries.id = o.id AND deliveries.lease_owner = o.owner AND deliveries.attempts = o.attempt`,
     params: [
       JSON.stringify(
         outcomes.map((o) => ({
@@ -138,6 +141,7 @@ export function outcomeStatements(d: Dialect, outcomes: readonly DeliveryOutcome
           updated_at: end(o),
         })),
       ),
+      JSON.stringify(outcomes.map((o) => o.deliveryId)),
     ],
   };
   const endpoints: Statement = {

@@ -143,6 +143,10 @@ export function toLeased(r: Record<string, unknown>, endpoint: Endpoint): Leased
  * The ids of an endpoint's oldest due, unleased deliveries that head their ordering key (a later
  * event about the same appointment or patient waits while an earlier one is pending), at most
  * `limit`. `endpoint` and `limit` are SQL expressions; the statement then binds `now` twice.
+ * On PostgreSQL the rows are locked as they are found, skipping rows another worker is leasing
+ * (`FOR UPDATE SKIP LOCKED` inside the LIMIT: the scan goes on past them, so concurrent workers
+ * each get their full share instead of colliding on the same heads); under READ COMMITTED a
+ * locked row is re-checked against the whole condition on its latest version.
  * The fence keeps the per-key check a per-row lookup in deliveries_pending_order: PostgreSQL would
  * otherwise turn it into an anti-join whose plan, before a fresh table has statistics, scanned the
  * endpoint's whole backlog per candidate (~10 ms per lease at 4,000).
@@ -153,7 +157,7 @@ export function dueHeadsSql(d: Dialect, endpoint: string, limit: string): string
       AND NOT EXISTS (
         SELECT 1 FROM deliveries e
         WHERE e.endpoint_id = d.endpoint_id AND e.ordering_key = d.ordering_key AND e.status = 'pending' AND e.event_seq < d.event_seq ${d.subqueryFence})
-    ORDER BY d.event_seq LIMIT ${limit}`;
+    ORDER BY d.event_seq LIMIT ${limit} ${d.skipLocked}`;
 }
 
 /** The notification channel (per schema) that says deliveries may be due. */
