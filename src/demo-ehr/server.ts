@@ -97,7 +97,9 @@ export async function startDemoEhr(options: DemoEhrOptions): Promise<DemoEhr> {
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   fhirUrl = `${url}/fhir`;
-  const simulator = startSimulator(clinic, { rate: options.simulate ?? 0, random: options.random ?? seededRandom(seed * 7919), onChange: options.onChange });
+  // The staff's choices continue differently on each start (the start minute joins the seed): a
+  // resumed demo replaying the first run's script would book the same patients again.
+  const simulator = startSimulator(clinic, { rate: options.simulate ?? 0, random: options.random ?? seededRandom(seed * 7919 + Math.floor(clinic.options.now() / 60_000)), onChange: options.onChange });
   log.info({ port, seeded, native_statuses: clinic.options.nativeStatuses }, 'demo EHR started');
   let closed = false;
   return {

@@ -133,5 +133,4 @@ test(`three delivery workers, one SIGKILLed twice: ${N} events × ${ENDPOINTS.le
   assert.ok(duplicates <= KILLS * PER_WORKER, `duplicates (${duplicates}) ≤ kills × in-flight cap per worker (${KILLS * PER_WORKER})`);
   const line = `events ${N}, deliveries ${total}, requests ${rx.total()}, duplicates ${duplicates} (held by the killed worker: ${heldCounts.join(' + ')}; leases per worker before each kill: ${spread.join(', ')}), seed ${(seedMs / 1000).toFixed(1)} s, delivery with ${KILLS} kills ${(runMs / 1000).toFixed(1)} s (${Math.round(total / (runMs / 1000))}/s)`;
   t.diagnostic(line);
-  console.log(`postgres-multi-worker: ${line}`);
 });

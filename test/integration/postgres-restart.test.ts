@@ -95,5 +95,4 @@ test(`PostgreSQL restarts mid-run (a proxy drops every connection, refuses new o
   const messages = [...new Set(logged)].map((m) => `${m} ×${logged.filter((x) => x === m).length}`).join('; ');
   const line = `events ${N}, deliveries ${total + ENDPOINTS.length}, requests ${rx.total()}, duplicates ${duplicates}, outage ${DOWN_MS / 1000} s, run ${(runMs / 1000).toFixed(1)} s; worker log lines: ${messages || 'none'}`;
   t.diagnostic(line);
-  console.log(`postgres-restart: ${line}`);
 });

@@ -36,6 +36,12 @@ export function print(json: boolean | undefined, value: Record<string, unknown>,
   process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
 }
 
+/** Rows under a header line, each column padded to its widest cell. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  return [header, ...rows].map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+}
+
 /** Help of `--database`. */
 export const DB_HELP = 'SQLite file or postgres:// URL (default ./data/ehrsync.db, or EHRSYNC_DATABASE_URL)';
 
@@ -69,7 +75,7 @@ export function registerAdmin(program: Command): void {
     .action(async (o: DbFlags) => {
       await withStore(o, async (store) => {
         const list = await store.listAccounts();
-        print(o.json, { accounts: list.map((a) => ({ id: a.id, name: a.name, client_id: a.clientId })) }, list.map((a) => `${a.clientId}  ${a.name}`).join('\n') || '(no accounts)');
+        print(o.json, { accounts: list.map((a) => ({ id: a.id, name: a.name, client_id: a.clientId })) }, list.length === 0 ? '(no accounts)' : table(['CLIENT ID', 'NAME'], list.map((a) => [a.clientId, a.name])));
       });
     });
 
@@ -132,7 +138,16 @@ export function registerAdmin(program: Command): void {
         if (o.clientId && !account) throw new ConfigError(`--client-id ${o.clientId}: no such account.`);
         const list = await store.listConnections(account?.id);
         const rows = list.map((c) => ({ id: c.id, connector: c.connector, reference_id: c.referenceId, enabled: c.enabled, baseline_at: c.baselineAt, consecutive_failures: c.consecutiveFailures }));
-        print(o.json, { connections: rows }, rows.map((r) => `${r.id}  ${r.connector}  ${r.reference_id ?? '-'}  ${r.enabled ? 'enabled' : 'disabled'}  failures=${r.consecutive_failures}`).join('\n') || '(no connections)');
+        print(
+          o.json,
+          { connections: rows },
+          rows.length === 0
+            ? '(no connections)'
+            : table(
+                ['ID', 'CONNECTOR', 'REFERENCE', 'STATE', 'BASELINE', 'FAILURES'],
+                rows.map((r) => [r.id, r.connector, r.reference_id ?? '-', r.enabled ? 'enabled' : 'disabled', r.baseline_at === null ? 'not yet' : new Date(r.baseline_at).toISOString(), String(r.consecutive_failures)]),
+              ),
+        );
       });
     });
 
