@@ -329,9 +329,10 @@ export default async function run(args: string[]): Promise<Record<string, unknow
   const pool: WorkerProcess[] = [];
   for (let i = 0; i < Math.max(0, ...workers); i++) pool.push(await WorkerProcess.start());
   try {
-    // Warm-up, unmeasured: each side's code compiled hot before the first round. A raw round on a
-    // cold JIT (client and receiver) runs 2–4× slower than a warm one, which used to inflate the
-    // ratio of medians; raw rounds repeat until one is no faster than the best so far (at most 10).
+    // Warm-up, unmeasured. A raw round on a cold JIT (client and receiver) runs 2–4× slower than a
+    // warm one, which used to inflate the ratio of medians: raw rounds repeat until one is no
+    // faster than the best so far (at most 10). Our side gets one smaller round of each kind that
+    // measures throughput (its code shares most paths with the isolation rounds).
     for (let i = 0, best = Infinity; i < 10; i++) {
       const ms = await raw(rx, bodies, concurrency);
       if (ms > best * 0.95) break;

@@ -145,11 +145,19 @@ export function toLeased(r: Record<string, unknown>, endpoint: Endpoint): Leased
  * `limit`. `endpoint` and `limit` are SQL expressions; the statement then binds `now` twice.
  * On PostgreSQL the rows are locked as they are found, skipping rows another worker is leasing
  * (`FOR UPDATE SKIP LOCKED` inside the LIMIT: the scan goes on past them, so concurrent workers
- * each get their full share instead of colliding on the same heads); under READ COMMITTED a
- * locked row is re-checked against the whole condition on its latest version.
- * The fence keeps the per-key check a per-row lookup in deliveries_pending_order: PostgreSQL would
- * otherwise turn it into an anti-join whose plan, before a fresh table has statistics, scanned the
- * endpoint's whole backlog per candidate (~10 ms per lease at 4,000).
+ * each get their full share instead of colliding on the same heads). Under READ COMMITTED a row
+ * changed since the statement began is locked at its latest version and the row's own conditions
+ * are checked again there (a lease committed meanwhile excludes it); the per-key check reads the
+ * statement's snapshot, which is safe: an earlier event can only stop being pending, never start.
+ * A head skipped because another worker holds it is still pending, so it still holds back the
+ * next event of its key. (The lock covers `d` only, the one table in that FROM; a join added
+ * there would be locked too.)
+ * The fence keeps the per-key check a per-row lookup: PostgreSQL would otherwise turn it into an
+ * anti-join whose plan, before a fresh table has statistics, scanned the endpoint's whole backlog
+ * per candidate (~10 ms per lease at 4,000). Without statistics it looks up by
+ * deliveries_pending_seq and filters on the key, so each candidate reads the endpoint's earlier
+ * pending rows (normally its leases in flight; more behind a long chain of one key) until
+ * ANALYZE lets it pick deliveries_pending_order.
  */
 export function dueHeadsSql(d: Dialect, endpoint: string, limit: string): string {
   return `SELECT d.id FROM deliveries d

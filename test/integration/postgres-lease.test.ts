@@ -10,7 +10,7 @@ import pg from 'pg';
 import { PgClient, toPgPlaceholders } from '../../src/store/postgres/pg-client.js';
 import { openStore } from '../../src/store/open.js';
 import type { SqlValue } from '../../src/store/sql-client.js';
-import type { DeliveryOutcome, Store } from '../../src/store/store.js';
+import type { DeliveryOutcome, LeasedDelivery, Store } from '../../src/store/store.js';
 import { emitEvents } from '../helpers/outbox.js';
 import { freshSchemaUrl, POSTGRES_URL, postgresUnavailable } from '../helpers/postgres.js';
 
@@ -31,16 +31,38 @@ async function world(t: Parameters<typeof freshSchemaUrl>[0], keys: string[]): P
   t.after(() => admin.end());
   const schema = new URL(url).searchParams.get('schema') as string;
   await admin.query(`SET search_path = ${schema}`);
+  // "A fresh table without statistics": autovacuum must not ANALYZE it while the test runs.
+  await admin.query('ALTER TABLE deliveries SET (autovacuum_enabled = off)');
   return { store, schema, admin, endpointId: endpoint.id };
 }
 
-test('PostgreSQL lease: a worker leasing while another holds the oldest heads locked gets its full share of the rows after them', { skip: unavailable ?? false }, async (t) => {
-  const { store, admin } = await world(t, Array.from({ length: 20 }, (_, i) => `k${i}`));
-  // Another worker's lease in progress: the four oldest deliveries locked, not yet committed.
+/**
+ * Leases while another worker's lease is in progress: `lock` rows held with FOR UPDATE in an open
+ * transaction. If the lease waits on them instead of skipping them, the transaction is rolled
+ * back after a while (so nothing hangs) and the test fails.
+ */
+async function leaseWhileLocked(admin: pg.Client, lockSql: string, lease: () => Promise<LeasedDelivery[]>): Promise<{ leased: LeasedDelivery[]; locked: number[] }> {
   await admin.query('BEGIN');
-  const locked = (await admin.query<{ id: number }>('SELECT id FROM deliveries ORDER BY event_seq LIMIT 4 FOR UPDATE')).rows.map((r) => Number(r.id));
-  const leased = await store.leaseDeliveries({ now: T0, limit: 6, leaseUntil: T0 + 60_000, owner: 'w2', maxPerEndpoint: 10 });
-  await admin.query('ROLLBACK');
+  try {
+    const locked = (await admin.query<{ id: number }>(lockSql)).rows.map((r) => Number(r.id));
+    const leasing = lease();
+    const first = await Promise.race([leasing, new Promise<'blocked'>((r) => setTimeout(() => r('blocked'), 10_000).unref())]);
+    if (first === 'blocked') {
+      await admin.query('ROLLBACK');
+      await leasing;
+      assert.fail("the lease waited for the other worker's locked rows instead of skipping them");
+    }
+    return { leased: first, locked };
+  } finally {
+    await admin.query('ROLLBACK');
+  }
+}
+
+test('PostgreSQL lease: a worker leasing while another holds the oldest heads locked gets its full share of the rows after them', { skip: unavailable ?? false, timeout: 60_000 }, async (t) => {
+  const { store, admin } = await world(t, Array.from({ length: 20 }, (_, i) => `k${i}`));
+  const { leased, locked } = await leaseWhileLocked(admin, 'SELECT id FROM deliveries ORDER BY event_seq LIMIT 4 FOR UPDATE', () =>
+    store.leaseDeliveries({ now: T0, limit: 6, leaseUntil: T0 + 60_000, owner: 'w2', maxPerEndpoint: 10 }),
+  );
   // Skipping the locked rows inside the LIMIT: the scan goes on past them instead of returning
   // fewer (or none) because the first six candidates included the locked four.
   assert.equal(leased.length, 6, 'the full share of six');
@@ -49,6 +71,21 @@ test('PostgreSQL lease: a worker leasing while another holds the oldest heads lo
     leased.map((l) => l.delivery.orderingKey),
     ['k4', 'k5', 'k6', 'k7', 'k8', 'k9'],
     'the next six heads, oldest first',
+  );
+});
+
+test('PostgreSQL lease: a head another worker holds locked still holds back the later events of its key', { skip: unavailable ?? false, timeout: 60_000 }, async (t) => {
+  const { store, admin } = await world(t, ['a', 'a', 'a', 'b', 'c', 'b']);
+  // The heads of a and b are being leased by another worker (locked, not committed yet).
+  const { leased } = await leaseWhileLocked(
+    admin,
+    "SELECT id FROM deliveries WHERE ordering_key IN ('a', 'b') AND event_seq IN (SELECT MIN(event_seq) FROM deliveries GROUP BY ordering_key) FOR UPDATE",
+    () => store.leaseDeliveries({ now: T0, limit: 10, leaseUntil: T0 + 60_000, owner: 'w2', maxPerEndpoint: 10 }),
+  );
+  assert.deepEqual(
+    leased.map((l) => l.delivery.orderingKey),
+    ['c'],
+    'only c: the second a and the second b wait for their heads, which are skipped but still pending',
   );
 });
 
@@ -80,6 +117,8 @@ test('PostgreSQL lease and outcome statements read deliveries by index on a fres
   }));
   await store.recordDeliveryOutcomes(outcomes);
   t.mock.restoreAll();
+  const [stats] = (await admin.query<{ analyzed: boolean }>("SELECT last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL AS analyzed FROM pg_stat_user_tables WHERE relid = 'deliveries'::regclass")).rows;
+  assert.equal(stats?.analyzed, false, 'the table has no statistics, as in a fresh deployment');
   const lease = sent.find((s) => s.sql.includes('UPDATE deliveries SET lease_until'));
   const record = sent.find((s) => s.sql.includes('INSERT INTO attempts'));
   assert.ok(lease && record, 'both statements were sent');

@@ -15,10 +15,8 @@ export class PgStore extends SqlStore {
    * heading their ordering key, locking them as it finds them and skipping rows other workers are
    * leasing (see dueHeadsSql), takes the leases and returns them with their events and endpoints,
    * committed on its own. `= ANY(ARRAY(...))`, like the fence in dueHeadsSql, keeps the plan
-   * index lookups per row whether or not the tables have statistics yet. (A separate locking step
-   * over the candidates' ids used to carry `status = 'pending'`, which let the planner, before a
-   * fresh table had statistics, answer it by scanning every pending row: ~1 ms per lease at 2,000
-   * pending, growing with the backlog.)
+   * index lookups per row whether or not the tables have statistics yet (docs/benchmarks.md
+   * tells what the separate locking step this replaced cost).
    */
   override async leaseDeliveries(q: LeaseRequest): Promise<LeasedDelivery[]> {
     if (q.limit <= 0) return [];
