@@ -25,7 +25,8 @@ import { emptyPlan } from '../test/helpers/outbox.js';
 import { median, min, percentile, round } from './stats.js';
 
 // The receiver runs in a worker thread, so its event loop does not share ours: `/ok` answers at
-// once, `/hang` never answers (until told to drop its sockets), `/count` reports what arrived.
+// once, `/fail` answers 500 at once, `/hang` never answers (until told to drop its sockets),
+// `count` reports how many `/ok` requests arrived.
 const RECEIVER = `
 const { parentPort } = require('node:worker_threads');
 const http = require('node:http');
@@ -34,6 +35,7 @@ const server = http.createServer((req, res) => {
   req.resume();
   req.on('end', () => {
     if (req.url.startsWith('/hang')) { hanging.add(res.socket); return; }
+    if (req.url.startsWith('/fail')) { res.writeHead(500, { 'content-type': 'text/plain' }).end('down'); return; }
     ok++; res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
   });
 });
@@ -285,15 +287,19 @@ async function processes(rx: Receiver, database: string, n: number, concurrency:
   }
 }
 
-/** Isolation: ms until a healthy endpoint has all n, alone or next to a dead endpoint that never answers. */
-async function healthy(rx: Receiver, database: string | null, n: number, concurrency: number, withDead: boolean): Promise<number> {
+/**
+ * Isolation: ms until a healthy endpoint has all n, alone, next to a dead endpoint that accepts and
+ * never answers (`hang`), or next to one that answers 500 at once (`fail`: each of its deliveries
+ * is attempted once, then waits for its retry, minutes away).
+ */
+async function healthy(rx: Receiver, database: string | null, n: number, concurrency: number, neighbour: 'none' | 'hang' | 'fail'): Promise<number> {
   const cleanups: (() => Promise<void>)[] = [];
   try {
     const w = await world(database, cleanups);
     await w.store.createEndpoint({ accountId: w.accountId, url: `http://127.0.0.1:${rx.port}/ok`, secret: 'whsec_YmVuY2hiZW5jaGJlbmNoYmVuY2hiZW5jaA==', now: T0 });
-    if (withDead) {
+    if (neighbour !== 'none') {
       // The dead endpoint receives every event too: a backlog as large as the healthy one's, all stuck.
-      await w.store.createEndpoint({ accountId: w.accountId, url: `http://127.0.0.1:${rx.port}/hang`, secret: 'whsec_YmVuY2hiZW5jaGJlbmNoYmVuY2hiZW5jaA==', now: T0 });
+      await w.store.createEndpoint({ accountId: w.accountId, url: `http://127.0.0.1:${rx.port}/${neighbour}`, secret: 'whsec_YmVuY2hiZW5jaGJlbmNoYmVuY2hiZW5jaA==', now: T0 });
     }
     await fill(w.store, w.connectionId, n, 'h');
     await rx.reset();
@@ -321,6 +327,7 @@ export default async function run(args: string[]): Promise<Record<string, unknow
   const oursMs: number[] = [];
   const soloMs: number[] = [];
   const mixedMs: number[] = [];
+  const failingMs: number[] = [];
   const latencies: number[] = [];
   const elus: number[] = [];
   // PostgreSQL is the multi-node mode: also 1 and 3 worker processes sharing the outbox.
@@ -347,11 +354,12 @@ export default async function run(args: string[]): Promise<Record<string, unknow
       oursMs.push(o.ms);
       elus.push(o.elu);
       latencies.push(...o.latencies);
-      soloMs.push(await healthy(rx, database, n, concurrency, false));
-      mixedMs.push(await healthy(rx, database, n, concurrency, true));
+      soloMs.push(await healthy(rx, database, n, concurrency, 'none'));
+      mixedMs.push(await healthy(rx, database, n, concurrency, 'hang'));
+      failingMs.push(await healthy(rx, database, n, concurrency, 'fail'));
       for (const k of workers) procMs.get(k)!.push(await processes(rx, database as string, n, concurrency, pool.slice(0, k)));
       const procs = workers.map((k) => `, ${k} worker process${k === 1 ? '' : 'es'} ${round(procMs.get(k)!.at(-1)!)} ms`).join('');
-      console.log(`round ${r + 1}: raw ${round(rawMs.at(-1)!)} ms, ours ${round(oursMs.at(-1)!)} ms, healthy alone ${round(soloMs.at(-1)!)} ms, healthy next to a dead endpoint ${round(mixedMs.at(-1)!)} ms${procs}`);
+      console.log(`round ${r + 1}: raw ${round(rawMs.at(-1)!)} ms, ours ${round(oursMs.at(-1)!)} ms, healthy alone ${round(soloMs.at(-1)!)} ms, healthy next to a dead endpoint ${round(mixedMs.at(-1)!)} ms, next to a failing one ${round(failingMs.at(-1)!)} ms${procs}`);
     }
   } finally {
     await rx.close();
@@ -384,6 +392,10 @@ export default async function run(args: string[]): Promise<Record<string, unknow
     // host's pauses than a ratio of medians taken over different moments.
     ratio_rounds: rawMs.map((r, i) => round(r / (oursMs[i] as number), 3)),
     isolation_rounds: soloMs.map((r, i) => round(r / (mixedMs[i] as number), 3)),
+    // Next to an endpoint answering 500 to each of its n deliveries once (then they wait for their
+    // retries): both get the same share of attempts while it fails, so ~0.5 is the fair ceiling.
+    healthy_with_failing_per_s: rate(median(failingMs)),
+    isolation_failing_ratio: round(median(soloMs) / median(failingMs), 3),
     // Worker processes (PostgreSQL): deliveries/s and the ratio to the raw rate, per process count.
     ...Object.fromEntries(
       workers.flatMap((k) => {
@@ -402,7 +414,7 @@ export default async function run(args: string[]): Promise<Record<string, unknow
   console.log(`${result.store}, n=${n} events, concurrency ${concurrency}, ${repeats} rounds`);
   console.log(`medians:        ours ${perS}/s vs raw ${rawPerS}/s (ratio ${result.ratio})`);
   console.log(`fastest rounds: ours ${result.per_s_best}/s vs raw ${result.raw_per_s_best}/s (ratio_best ${result.ratio_best}: the figure least exposed to the host's pauses)`);
-  console.log(`healthy endpoint keeps ${result.isolation_ratio} of its solo rate next to a dead one`);
+  console.log(`healthy endpoint keeps ${result.isolation_ratio} of its solo rate next to a dead one, ${result.isolation_failing_ratio} next to a failing one (fair share: 0.5)`);
   console.log(`targets: ratio >= ${target} ${verdict(result.ratio >= target)} (ratio_best ${verdict(result.ratio_best >= target)}); isolation_ratio >= ${isolationTarget} ${verdict(result.isolation_ratio >= isolationTarget)}`);
   return result;
 }

@@ -12,6 +12,7 @@ import type { Projected } from '../detection/diff.js';
 import type { ProjectionSnapshot } from '../detection/plan.js';
 import type { Dialect } from './dialect.js';
 import { DIALECTS } from './dialect.js';
+import { ScanStarts } from './scan-starts.js';
 import { planLease } from './lease-plan.js';
 import { foldEndpointHealth, outcomeStatements } from './outcome-sql.js';
 import { toAccount, toAppointmentRow, toAttempt, toOperation, toConnection, toDelivery, toEndpoint, toEvent, toPatientRow, toProvider, toQuarantine, toSyncRun } from './rows.js';
@@ -142,7 +143,8 @@ export function toLeased(r: Record<string, unknown>, endpoint: Endpoint): Leased
 /**
  * The ids of an endpoint's oldest due, unleased deliveries that head their ordering key (a later
  * event about the same appointment or patient waits while an earlier one is pending), at most
- * `limit`. `endpoint` and `limit` are SQL expressions; the statement then binds `now` twice.
+ * `limit`, among deliveries of events from `fromSeq` on (see ScanStarts). Ordered by event. `endpoint`, `limit`
+ * and `fromSeq` are SQL expressions; the statement then binds `now` twice.
  * On PostgreSQL the rows are locked as they are found, skipping rows another worker is leasing
  * (`FOR UPDATE SKIP LOCKED` inside the LIMIT: the scan goes on past them, so concurrent workers
  * each get their full share instead of colliding on the same heads). Under READ COMMITTED a row
@@ -159,14 +161,20 @@ export function toLeased(r: Record<string, unknown>, endpoint: Endpoint): Leased
  * pending rows (normally its leases in flight; more behind a long chain of one key) until
  * ANALYZE lets it pick deliveries_pending_order.
  */
-export function dueHeadsSql(d: Dialect, endpoint: string, limit: string): string {
-  return `SELECT d.id FROM deliveries d
-    WHERE d.endpoint_id = ${endpoint} AND d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?)
+export function dueHeadsSql(d: Dialect, endpoint: string, limit: string, fromSeq: string): string {
+  return `SELECT d.id, d.event_seq FROM deliveries d
+    WHERE d.endpoint_id = ${endpoint} AND d.event_seq >= ${fromSeq} AND d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?)
       AND NOT EXISTS (
         SELECT 1 FROM deliveries e
         WHERE e.endpoint_id = d.endpoint_id AND e.ordering_key = d.ordering_key AND e.status = 'pending' AND e.event_seq < d.event_seq ${d.subqueryFence})
     ORDER BY d.event_seq LIMIT ${limit} ${d.skipLocked}`;
 }
+
+/** The columns of the scan starts' JSON parameter of a lease quota. */
+const SCAN_START_COLUMNS = [
+  ['endpoint_id', 'text'],
+  ['from_seq', 'bigint'],
+] as const;
 
 /** The notification channel (per schema) that says deliveries may be due. */
 const DUE_CHANNEL = 'ehrsync_deliveries_due';
@@ -179,6 +187,8 @@ export class SqlStore implements Store {
   private stopListening: (() => Promise<void>) | null = null;
   /** Names this store's notifications, so it can ignore its own. */
   private readonly instance = newId();
+  /** How far the SQLite lease's scans of each endpoint's queue can skip (see ScanStarts). */
+  protected readonly scanStarts = new ScanStarts();
 
   constructor(protected readonly db: SqlClient) {
     this.d = DIALECTS[db.dialect];
@@ -774,6 +784,7 @@ export class SqlStore implements Store {
   }
 
   async updateEndpoint(id: string, patch: EndpointPatch): Promise<Endpoint | null> {
+    this.scanStarts.forgetAll();
     const set = setClause(patch, ENDPOINT_COLUMNS);
     if (!set) return this.getEndpoint(id);
     await this.db.transaction(async (tx) => {
@@ -847,14 +858,15 @@ export class SqlStore implements Store {
   protected async leaseQuota(db: SqlRunner, q: LeaseRequest): Promise<Map<string, number>> {
     // With ownInFlight, the owner's leased rows are left out of `busy` and its exact in-flight count added.
     const own = q.ownInFlight;
+    // Only deliveries past an endpoint's scan start count (see ScanStarts).
     const groups = await db.all<{ endpoint_id: string; account_id: string; cap: number; busy: number }>(
       `SELECT p.id AS endpoint_id, p.account_id, COALESCE(p.max_concurrency, ?) AS cap,
               (SELECT COUNT(*) FROM deliveries b WHERE b.endpoint_id = p.id AND b.status = 'pending' AND b.lease_until >= ?${own ? ' AND b.lease_owner <> ?' : ''}) AS busy
-       FROM endpoints p
+       FROM endpoints p LEFT JOIN ${this.d.jsonRecords('m', SCAN_START_COLUMNS)} ON m.endpoint_id = p.id
        WHERE p.enabled = 1 AND EXISTS (
          SELECT 1 FROM deliveries d
-         WHERE d.endpoint_id = p.id AND d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?))`,
-      own ? [q.maxPerEndpoint, q.now, q.owner, q.now, q.now] : [q.maxPerEndpoint, q.now, q.now, q.now],
+         WHERE d.endpoint_id = p.id AND d.event_seq >= COALESCE(m.from_seq, 0) AND d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?))`,
+      [q.maxPerEndpoint, q.now, ...(own ? [q.owner] : []), JSON.stringify(this.scanStarts.rows(q.now)), q.now, q.now],
     );
     return planLease(
       groups.map((g) => {
@@ -869,11 +881,13 @@ export class SqlStore implements Store {
     if (q.limit <= 0) return [];
     const leased = await this.db.transaction(async (tx) => {
       const quota = await this.leaseQuota(tx, q);
-      // 3. Per endpoint, its share of due deliveries heading their ordering key.
+      // 3. Per endpoint, its share of due deliveries heading their ordering key, from its scan start.
       const ids: number[] = [];
       for (const [endpointId, n] of quota) {
-        const rows = await tx.all<{ id: number }>(dueHeadsSql(this.d, '?', '?'), [endpointId, q.now, q.now, n]);
+        const from = this.scanStarts.from(endpointId, q.now);
+        const rows = await tx.all<{ id: number; event_seq: number }>(dueHeadsSql(this.d, '?', '?', '?'), [endpointId, from, q.now, q.now, n]);
         for (const r of rows) ids.push(Number(r.id));
+        await this.notePassed(tx, endpointId, q.now, from, rows[0] === undefined ? null : Number(rows[0].event_seq));
       }
       if (ids.length === 0) return [];
       // 4. Take the leases, re-checking each row.
@@ -907,6 +921,21 @@ export class SqlStore implements Store {
     return leased.sort((a, b) => a.delivery.eventSeq - b.delivery.eventSeq);
   }
 
+  /**
+   * After a scan of an endpoint's queue from `from` whose first leasable delivery was of event
+   * `first` (null: none, so everything up to the newest event stored was passed): the next scans
+   * skip what this one passed, until the earliest retry among it falls due.
+   */
+  private async notePassed(tx: SqlRunner, endpointId: string, now: EpochMs, from: number, first: number | null): Promise<void> {
+    if (first !== null && first <= from) return; // passed nothing
+    const to = first ?? Number((await tx.all<{ next: number | null }>('SELECT MAX(seq) + 1 AS next FROM events'))[0]?.next ?? 0);
+    const [r] = await tx.all<{ next_due: number | null }>(
+      "SELECT MIN(next_attempt_at) AS next_due FROM deliveries WHERE endpoint_id = ? AND event_seq >= ? AND event_seq < ? AND status = 'pending' AND next_attempt_at > ?",
+      [endpointId, from, to, now],
+    );
+    this.scanStarts.passed(endpointId, now, from, to, r?.next_due === null || r?.next_due === undefined ? null : Number(r.next_due));
+  }
+
   async recordDeliveryOutcomes(outcomes: readonly DeliveryOutcome[]): Promise<void> {
     if (outcomes.length === 0) return;
     await this.db.transaction(async (tx) => {
@@ -914,6 +943,18 @@ export class SqlStore implements Store {
       for (const st of outcomeStatements(this.d, outcomes, health)) await tx.run(st.sql, st.params);
       for (const h of health) if (h.disable) await this.disableIn(tx, h.endpointId, h.disable.reason, h.disable.at);
     });
+    this.outcomesRecorded(outcomes);
+  }
+
+  /**
+   * Scan starts after outcomes: a final one may let the next event of its key go (the endpoint's
+   * skip is forgotten), a retry falls due at its time (the skip holds no longer than that).
+   */
+  protected outcomesRecorded(outcomes: readonly DeliveryOutcome[]): void {
+    for (const o of outcomes) {
+      if (o.result === 'retry' && o.nextAttemptAt !== undefined) this.scanStarts.retryAt(o.endpointId, o.nextAttemptAt);
+      else this.scanStarts.forget(o.endpointId);
+    }
   }
 
   /** Disables an endpoint inside a transaction, skipping its pending deliveries. */
@@ -923,6 +964,7 @@ export class SqlStore implements Store {
   }
 
   async releaseDeliveryLeases(owner: string, deliveryIds?: readonly number[]): Promise<void> {
+    this.scanStarts.forgetAll();
     const base = "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL, attempts = attempts - 1 WHERE lease_owner = ? AND status = 'pending'";
     if (deliveryIds === undefined) await this.db.run(base, [owner]);
     else if (deliveryIds.length > 0) await this.db.run(`${base} AND id IN ${this.d.jsonIntList}`, [owner, JSON.stringify(deliveryIds)]);
@@ -968,6 +1010,7 @@ export class SqlStore implements Store {
       }
       return n;
     });
+    this.scanStarts.forgetAll();
     if (queued) this.notifyDue();
     return queued;
   }
@@ -978,6 +1021,7 @@ export class SqlStore implements Store {
        WHERE endpoint_id = ? AND status IN ('failed', 'skipped') AND created_at >= ?`,
       [now, now, endpointId, since],
     );
+    this.scanStarts.forgetAll();
     if (n > 0) this.notifyDue();
     return n;
   }
@@ -1000,6 +1044,7 @@ export class SqlStore implements Store {
   }
 
   async enableEndpoint(id: string): Promise<Endpoint | null> {
+    this.scanStarts.forgetAll();
     await this.db.run('UPDATE endpoints SET enabled = 1, disabled_reason = NULL, disabled_at = NULL, failing_since = NULL, consecutive_failures = 0 WHERE id = ?', [id]);
     return this.getEndpoint(id);
   }

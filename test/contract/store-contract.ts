@@ -430,6 +430,51 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.ok(picks.some((l) => l.endpoint.id === big.id));
     });
 
+    it('a queue of deliveries that cannot go yet: a retry is leased when it falls due, a final outcome frees the next event of its key at once, new and redelivered events are not held back', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      await store.createEndpoint({ accountId: account.id, url: 'https://a.example/hook', secret: 's', now: T0 });
+      const lease = (now: number) => store.leaseDeliveries({ now, limit: 10, leaseUntil: now + 60_000, owner: 'w', maxPerEndpoint: 10 });
+      await emit(store, connection.id, ['a', 'a', 'b']);
+      const heads = await lease(T0);
+      assert.deepEqual(heads.map((l) => l.delivery.orderingKey), ['a', 'b']);
+      const [a1, b1] = heads as [LeasedDelivery, LeasedDelivery];
+      await store.recordDeliveryOutcomes([outcome(a1, 'retry', { statusCode: 500, nextAttemptAt: T0 + 5000 }), outcome(b1, 'retry', { statusCode: 500, nextAttemptAt: T0 + 3000 })]);
+      // Everything waits: a retry, or (the second a) an earlier event of its key.
+      assert.deepEqual(await lease(T0 + 1000), []);
+      assert.deepEqual(await lease(T0 + 2999), [], 'a second lease in the same state finds nothing either');
+      await emit(store, connection.id, ['c']);
+      assert.deepEqual((await lease(T0 + 2999)).map((l) => l.delivery.orderingKey), ['c'], 'a new event goes at once');
+      const [b2] = await lease(T0 + 3000);
+      assert.equal(b2?.delivery.id, b1.delivery.id, 'the retry of b, leased the moment it falls due');
+      assert.deepEqual(await lease(T0 + 4999), []);
+      const [a1again] = await lease(T0 + 5000);
+      assert.equal(a1again?.delivery.id, a1.delivery.id, 'the retry of a, when it falls due');
+      await store.recordDeliveryOutcomes([outcome(a1again as LeasedDelivery, 'succeeded', { statusCode: 200 }), outcome(b2 as LeasedDelivery, 'succeeded', { statusCode: 200 })]);
+      const [a2] = await lease(T0 + 5000);
+      assert.ok(a2 && a2.delivery.orderingKey === 'a' && a2.delivery.id !== a1.delivery.id, 'the second a, freed by the first one’s success');
+      await store.recordDeliveryOutcomes([outcome(a2, 'succeeded', { statusCode: 200 })]);
+      assert.deepEqual(await lease(T0 + 5000), []);
+      assert.equal(await store.redeliverEvent(b1.delivery.eventId, T0 + 5000), 1);
+      assert.deepEqual((await lease(T0 + 5000)).map((l) => l.delivery.id), [b1.delivery.id], 'a redelivery goes at once');
+    });
+
+    it('a final outcome frees the next event of its key at once, even after a later lease passed over it', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      await store.createEndpoint({ accountId: account.id, url: 'https://a.example/hook', secret: 's', now: T0 });
+      const lease = () => store.leaseDeliveries({ now: T0, limit: 10, leaseUntil: T0 + 60_000, owner: 'w', maxPerEndpoint: 10 });
+      await emit(store, connection.id, ['a', 'a']);
+      const [a1] = await lease();
+      assert.ok(a1);
+      // While a1 is in flight, a lease finds only a newer event: it passed a1 (leased) and a2 (behind a1).
+      await emit(store, connection.id, ['d']);
+      assert.deepEqual((await lease()).map((l) => l.delivery.orderingKey), ['d']);
+      await store.recordDeliveryOutcomes([outcome(a1, 'succeeded', { statusCode: 200 })]);
+      const [a2] = await lease();
+      assert.ok(a2 && a2.delivery.orderingKey === 'a' && a2.delivery.id !== a1.delivery.id, 'the second a, at the same moment');
+    });
+
     it('a late outcome does not clear a newer lease of the same delivery, even by the same owner', async (t) => {
       const store = await open(t);
       const { account, connection } = await setup(store);

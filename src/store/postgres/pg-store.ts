@@ -28,7 +28,7 @@ export class PgStore extends SqlStore {
       `WITH quota AS (
          SELECT * FROM jsonb_to_recordset(?::jsonb) AS quota(endpoint_id text, n bigint)
        ), candidates AS (
-         SELECT c.id FROM quota CROSS JOIN LATERAL (${dueHeadsSql(this.d, 'quota.endpoint_id', 'quota.n')}) c
+         SELECT c.id FROM quota CROSS JOIN LATERAL (${dueHeadsSql(this.d, 'quota.endpoint_id', 'quota.n', '0')}) c
        ), taken AS (
          UPDATE deliveries SET lease_until = ?, lease_owner = ?, attempts = deliveries.attempts + 1, updated_at = ?
          WHERE deliveries.id = ANY(ARRAY(SELECT id FROM candidates))
