@@ -18,6 +18,11 @@ export interface Dialect {
    * (it would rescan the record set per row), so it is only checked on the rows found.
    */
   idIn(column: string): string;
+  /**
+   * The integer under key `key` (an SQL expression; ids without quotes or backslashes) of a JSON
+   * object bound to one `?`, NULL when absent: one lookup per row, whatever the object's size.
+   */
+  jsonObjectInt(key: string): string;
   /** Appended to a leasing SELECT so concurrent workers skip each other's rows. */
   skipLocked: string;
   /** Appended to a SELECT whose rows must not change until the transaction ends (SQLite's writer lock already ensures it). */
@@ -42,6 +47,7 @@ export const DIALECTS: Record<'sqlite' | 'postgres', Dialect> = {
     jsonTextList: '(SELECT value FROM json_each(?))',
     jsonIntList: '(SELECT value FROM json_each(?))',
     idIn: (column) => `+${column} IN (SELECT value FROM json_each(?))`,
+    jsonObjectInt: (key) => `json_extract(?, '$."' || ${key} || '"')`,
     // SQLite has one writer at a time; the lease runs inside BEGIN IMMEDIATE instead.
     skipLocked: '',
     forUpdate: '',
@@ -53,6 +59,7 @@ export const DIALECTS: Record<'sqlite' | 'postgres', Dialect> = {
     jsonTextList: '(SELECT jsonb_array_elements_text(?::jsonb))',
     jsonIntList: '(SELECT jsonb_array_elements_text(?::jsonb)::bigint)',
     idIn: (column) => `${column} = ANY(ARRAY(SELECT jsonb_array_elements_text(?::jsonb)::bigint))`,
+    jsonObjectInt: (key) => `(?::jsonb ->> ${key})::bigint`,
     skipLocked: 'FOR UPDATE SKIP LOCKED',
     forUpdate: 'FOR UPDATE',
     subqueryFence: 'OFFSET 0',

@@ -170,12 +170,6 @@ export function dueHeadsSql(d: Dialect, endpoint: string, limit: string, fromSeq
     ORDER BY d.event_seq LIMIT ${limit} ${d.skipLocked}`;
 }
 
-/** The columns of the scan starts' JSON parameter of a lease quota. */
-const SCAN_START_COLUMNS = [
-  ['endpoint_id', 'text'],
-  ['from_seq', 'bigint'],
-] as const;
-
 /** The notification channel (per schema) that says deliveries may be due. */
 const DUE_CHANNEL = 'ehrsync_deliveries_due';
 
@@ -576,6 +570,8 @@ export class SqlStore implements Store {
 
   /** Deletes events by sequence number, with their attempts and deliveries. */
   protected async deleteEvents(tx: SqlRunner, seqs: readonly number[]): Promise<void> {
+    // A deleted pending delivery (an erasure) may have held back the next event of its key.
+    this.scanStarts.forgetAll();
     for (let i = 0; i < seqs.length; i += 500) {
       const list = JSON.stringify(seqs.slice(i, i + 500));
       await tx.run(`DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_seq IN ${this.d.jsonIntList})`, [list]);
@@ -784,7 +780,6 @@ export class SqlStore implements Store {
   }
 
   async updateEndpoint(id: string, patch: EndpointPatch): Promise<Endpoint | null> {
-    this.scanStarts.forgetAll();
     const set = setClause(patch, ENDPOINT_COLUMNS);
     if (!set) return this.getEndpoint(id);
     await this.db.transaction(async (tx) => {
@@ -796,6 +791,7 @@ export class SqlStore implements Store {
       } else if (patch.enabled === true && patch.disabledAt === undefined) {
         await tx.run('UPDATE endpoints SET disabled_at = NULL WHERE id = ?', [id]);
       }
+      this.scanStarts.forgetAll();
     });
     return this.getEndpoint(id);
   }
@@ -862,11 +858,11 @@ export class SqlStore implements Store {
     const groups = await db.all<{ endpoint_id: string; account_id: string; cap: number; busy: number }>(
       `SELECT p.id AS endpoint_id, p.account_id, COALESCE(p.max_concurrency, ?) AS cap,
               (SELECT COUNT(*) FROM deliveries b WHERE b.endpoint_id = p.id AND b.status = 'pending' AND b.lease_until >= ?${own ? ' AND b.lease_owner <> ?' : ''}) AS busy
-       FROM endpoints p LEFT JOIN ${this.d.jsonRecords('m', SCAN_START_COLUMNS)} ON m.endpoint_id = p.id
+       FROM endpoints p
        WHERE p.enabled = 1 AND EXISTS (
          SELECT 1 FROM deliveries d
-         WHERE d.endpoint_id = p.id AND d.event_seq >= COALESCE(m.from_seq, 0) AND d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?))`,
-      [q.maxPerEndpoint, q.now, ...(own ? [q.owner] : []), JSON.stringify(this.scanStarts.rows(q.now)), q.now, q.now],
+         WHERE d.endpoint_id = p.id AND d.event_seq >= COALESCE(${this.d.jsonObjectInt('p.id')}, 0) AND d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?))`,
+      [q.maxPerEndpoint, q.now, ...(own ? [q.owner] : []), this.scanStarts.json(q.now), q.now, q.now],
     );
     return planLease(
       groups.map((g) => {
@@ -883,11 +879,12 @@ export class SqlStore implements Store {
       const quota = await this.leaseQuota(tx, q);
       // 3. Per endpoint, its share of due deliveries heading their ordering key, from its scan start.
       const ids: number[] = [];
+      const token = this.scanStarts.begin();
       for (const [endpointId, n] of quota) {
         const from = this.scanStarts.from(endpointId, q.now);
         const rows = await tx.all<{ id: number; event_seq: number }>(dueHeadsSql(this.d, '?', '?', '?'), [endpointId, from, q.now, q.now, n]);
         for (const r of rows) ids.push(Number(r.id));
-        await this.notePassed(tx, endpointId, q.now, from, rows[0] === undefined ? null : Number(rows[0].event_seq));
+        if (this.scanStarts.worthNoting(endpointId, rows.length < n)) await this.notePassed(tx, token, endpointId, q.now, from, rows[0] === undefined ? null : Number(rows[0].event_seq));
       }
       if (ids.length === 0) return [];
       // 4. Take the leases, re-checking each row.
@@ -924,16 +921,18 @@ export class SqlStore implements Store {
   /**
    * After a scan of an endpoint's queue from `from` whose first leasable delivery was of event
    * `first` (null: none, so everything up to the newest event stored was passed): the next scans
-   * skip what this one passed, until the earliest retry among it falls due.
+   * skip what this one passed, until the first of it can become leasable by itself — a retry
+   * falling due, a lease expiring (say, one whose outcome could not be recorded).
    */
-  private async notePassed(tx: SqlRunner, endpointId: string, now: EpochMs, from: number, first: number | null): Promise<void> {
+  private async notePassed(tx: SqlRunner, token: number, endpointId: string, now: EpochMs, from: number, first: number | null): Promise<void> {
     if (first !== null && first <= from) return; // passed nothing
     const to = first ?? Number((await tx.all<{ next: number | null }>('SELECT MAX(seq) + 1 AS next FROM events'))[0]?.next ?? 0);
     const [r] = await tx.all<{ next_due: number | null }>(
-      "SELECT MIN(next_attempt_at) AS next_due FROM deliveries WHERE endpoint_id = ? AND event_seq >= ? AND event_seq < ? AND status = 'pending' AND next_attempt_at > ?",
-      [endpointId, from, to, now],
+      `SELECT MIN(CASE WHEN next_attempt_at > ? THEN next_attempt_at ELSE lease_until + 1 END) AS next_due FROM deliveries
+       WHERE endpoint_id = ? AND event_seq >= ? AND event_seq < ? AND status = 'pending' AND (next_attempt_at > ? OR lease_until >= ?)`,
+      [now, endpointId, from, to, now, now],
     );
-    this.scanStarts.passed(endpointId, now, from, to, r?.next_due === null || r?.next_due === undefined ? null : Number(r.next_due));
+    this.scanStarts.passed(token, endpointId, now, from, to, r?.next_due === null || r?.next_due === undefined ? null : Number(r.next_due));
   }
 
   async recordDeliveryOutcomes(outcomes: readonly DeliveryOutcome[]): Promise<void> {
@@ -942,8 +941,9 @@ export class SqlStore implements Store {
       const health = foldEndpointHealth(outcomes);
       for (const st of outcomeStatements(this.d, outcomes, health)) await tx.run(st.sql, st.params);
       for (const h of health) if (h.disable) await this.disableIn(tx, h.endpointId, h.disable.reason, h.disable.at);
+      // Before the commit: a lease waiting for the writer lock must not scan with the old skips.
+      this.outcomesRecorded(outcomes);
     });
-    this.outcomesRecorded(outcomes);
   }
 
   /**
@@ -953,7 +953,7 @@ export class SqlStore implements Store {
   protected outcomesRecorded(outcomes: readonly DeliveryOutcome[]): void {
     for (const o of outcomes) {
       if (o.result === 'retry' && o.nextAttemptAt !== undefined) this.scanStarts.retryAt(o.endpointId, o.nextAttemptAt);
-      else this.scanStarts.forget(o.endpointId);
+      else this.scanStarts.done(o.endpointId);
     }
   }
 
@@ -964,10 +964,11 @@ export class SqlStore implements Store {
   }
 
   async releaseDeliveryLeases(owner: string, deliveryIds?: readonly number[]): Promise<void> {
-    this.scanStarts.forgetAll();
     const base = "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL, attempts = attempts - 1 WHERE lease_owner = ? AND status = 'pending'";
     if (deliveryIds === undefined) await this.db.run(base, [owner]);
     else if (deliveryIds.length > 0) await this.db.run(`${base} AND id IN ${this.d.jsonIntList}`, [owner, JSON.stringify(deliveryIds)]);
+    // After the write (a scan begun before this clear records nothing; see ScanStarts.begin).
+    this.scanStarts.forgetAll();
   }
 
   async listAttempts(eventId: string, endpointId?: string): Promise<AttemptRow[]> {
@@ -1008,9 +1009,10 @@ export class SqlStore implements Store {
         );
         n++;
       }
+      // Inside the transaction: a lease waiting for the writer lock must not scan with the old skips.
+      this.scanStarts.forgetAll();
       return n;
     });
-    this.scanStarts.forgetAll();
     if (queued) this.notifyDue();
     return queued;
   }
@@ -1044,8 +1046,8 @@ export class SqlStore implements Store {
   }
 
   async enableEndpoint(id: string): Promise<Endpoint | null> {
-    this.scanStarts.forgetAll();
     await this.db.run('UPDATE endpoints SET enabled = 1, disabled_reason = NULL, disabled_at = NULL, failing_since = NULL, consecutive_failures = 0 WHERE id = ?', [id]);
+    this.scanStarts.forgetAll();
     return this.getEndpoint(id);
   }
 

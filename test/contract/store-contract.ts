@@ -475,6 +475,21 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.ok(a2 && a2.delivery.orderingKey === 'a' && a2.delivery.id !== a1.delivery.id, 'the second a, at the same moment');
     });
 
+    it('a lease that expires is leased again the moment it does, even after a later lease passed over it', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      await store.createEndpoint({ accountId: account.id, url: 'https://a.example/hook', secret: 's', now: T0 });
+      await emit(store, connection.id, ['a', 'b']);
+      // Its outcome never recorded (given up after a database outage, say): the lease runs out at T0 + 100.
+      const [a] = await store.leaseDeliveries({ now: T0, limit: 1, leaseUntil: T0 + 100, owner: 'w', maxPerEndpoint: 10 });
+      assert.equal(a?.delivery.orderingKey, 'a');
+      assert.deepEqual((await store.leaseDeliveries({ now: T0 + 50, limit: 10, leaseUntil: T0 + 60_000, owner: 'w', maxPerEndpoint: 10 })).map((l) => l.delivery.orderingKey), ['b']);
+      assert.deepEqual(await store.leaseDeliveries({ now: T0 + 100, limit: 10, leaseUntil: T0 + 60_000, owner: 'w', maxPerEndpoint: 10 }), [], 'still held at its last moment');
+      const [again] = await store.leaseDeliveries({ now: T0 + 101, limit: 10, leaseUntil: T0 + 60_000, owner: 'w', maxPerEndpoint: 10 });
+      assert.equal(again?.delivery.id, a.delivery.id);
+      assert.equal(again?.delivery.attempts, 2);
+    });
+
     it('a late outcome does not clear a newer lease of the same delivery, even by the same owner', async (t) => {
       const store = await open(t);
       const { account, connection } = await setup(store);

@@ -49,6 +49,9 @@ export class PgStore extends SqlStore {
    */
   override async recordDeliveryOutcomes(outcomes: readonly DeliveryOutcome[]): Promise<void> {
     if (outcomes.length === 0) return;
+    // No scan starts to update (SqlStore.outcomesRecorded): this store's lease records none. Porting
+    // them here needs more than the SQLite reasoning: identity values commit out of order, so
+    // "new deliveries have newer events than any scanned" does not hold on PostgreSQL.
     const health = foldEndpointHealth(outcomes);
     if (health.some((h) => h.disable)) return super.recordDeliveryOutcomes(outcomes);
     const [attempts, deliveries, endpoints] = outcomeStatements(this.d, outcomes, health);
