@@ -20,7 +20,8 @@ export interface Dialect {
   idIn(column: string): string;
   /**
    * The integer under key `key` (an SQL expression; ids without quotes or backslashes) of a JSON
-   * object bound to one `?`, NULL when absent: one lookup per row, whatever the object's size.
+   * object bound to one `?`, NULL when absent. The object is parsed once per statement; SQLite then
+   * finds a key by walking the members, so keep the object small.
    */
   jsonObjectInt(key: string): string;
   /** Appended to a leasing SELECT so concurrent workers skip each other's rows. */

@@ -3,13 +3,14 @@
  * (pure; time passed in). A failing endpoint's queue fills with deliveries that cannot be leased
  * yet — waiting for a retry, or behind an earlier event of their key — ahead of the ones that can:
  * without this, every lease would read all of them again, and the healthy endpoints' deliveries
- * would wait for it. What a scan passed over is skipped until something can change it: a retry
- * or a lease of its own falling due, a change this store makes (which clears the skip), or at most
- * SCAN_SKIP_MS for what it cannot see (another process's lease expiring or redelivery).
+ * would wait for it. What a scan passed over is skipped until something can change it: one of
+ * those deliveries' retry falling due or lease running out (whoever holds it), a change this store
+ * makes (which clears the skip), or at most SCAN_SKIP_MS for what it cannot see: another
+ * process's outcomes, releases, redeliveries and recoveries.
  */
 import type { EpochMs } from '../domain/clock.js';
 
-/** Longest time a skip holds: how late a delivery made leasable by another process can be found. */
+/** Longest time a skip holds: how late a delivery freed by another process can be found. */
 export const SCAN_SKIP_MS = 1000;
 
 interface Skip {

@@ -560,6 +560,9 @@ export class SqlStore implements Store {
     return this.db.transaction(async (tx) => {
       const seqs = (await tx.all<{ seq: number }>('SELECT seq FROM events WHERE connection_id = ? AND patient_ehr_id = ?', [connectionId, patientEhrId])).map((r) => Number(r.seq));
       await this.deleteEvents(tx, seqs);
+      // A deleted pending delivery may have held back the next event of its key. (A purge deletes
+      // only events whose deliveries are all final: nothing it deletes holds anything back.)
+      if (seqs.length > 0) this.scanStarts.forgetAll();
       const appointments = await tx.run('DELETE FROM projection_appointments WHERE connection_id = ? AND patient_ehr_id = ?', [connectionId, patientEhrId]);
       const patients = await tx.run('DELETE FROM projection_patients WHERE connection_id = ? AND ehr_id = ?', [connectionId, patientEhrId]);
       // Quarantined raw records are free text: match the patient's id as a JSON string value.
@@ -570,8 +573,6 @@ export class SqlStore implements Store {
 
   /** Deletes events by sequence number, with their attempts and deliveries. */
   protected async deleteEvents(tx: SqlRunner, seqs: readonly number[]): Promise<void> {
-    // A deleted pending delivery (an erasure) may have held back the next event of its key.
-    this.scanStarts.forgetAll();
     for (let i = 0; i < seqs.length; i += 500) {
       const list = JSON.stringify(seqs.slice(i, i + 500));
       await tx.run(`DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_seq IN ${this.d.jsonIntList})`, [list]);
@@ -927,12 +928,15 @@ export class SqlStore implements Store {
   private async notePassed(tx: SqlRunner, token: number, endpointId: string, now: EpochMs, from: number, first: number | null): Promise<void> {
     if (first !== null && first <= from) return; // passed nothing
     const to = first ?? Number((await tx.all<{ next: number | null }>('SELECT MAX(seq) + 1 AS next FROM events'))[0]?.next ?? 0);
-    const [r] = await tx.all<{ next_due: number | null }>(
-      `SELECT MIN(CASE WHEN next_attempt_at > ? THEN next_attempt_at ELSE lease_until + 1 END) AS next_due FROM deliveries
-       WHERE endpoint_id = ? AND event_seq >= ? AND event_seq < ? AND status = 'pending' AND (next_attempt_at > ? OR lease_until >= ?)`,
-      [now, endpointId, from, to, now, now],
+    // Every pending delivery passed: blocked, waiting for a retry, or leased (the last two become
+    // leasable by themselves at a time the skip must not outlast). None passed: nothing to skip.
+    const [r] = await tx.all<{ passed: number; next_due: number | null }>(
+      `SELECT COUNT(*) AS passed, MIN(CASE WHEN next_attempt_at > ? THEN next_attempt_at WHEN lease_until >= ? THEN lease_until + 1 END) AS next_due FROM deliveries
+       WHERE endpoint_id = ? AND event_seq >= ? AND event_seq < ? AND status = 'pending'`,
+      [now, now, endpointId, from, to],
     );
-    this.scanStarts.passed(token, endpointId, now, from, to, r?.next_due === null || r?.next_due === undefined ? null : Number(r.next_due));
+    if (!r || Number(r.passed) === 0) return;
+    this.scanStarts.passed(token, endpointId, now, from, to, r.next_due === null ? null : Number(r.next_due));
   }
 
   async recordDeliveryOutcomes(outcomes: readonly DeliveryOutcome[]): Promise<void> {
@@ -965,10 +969,12 @@ export class SqlStore implements Store {
 
   async releaseDeliveryLeases(owner: string, deliveryIds?: readonly number[]): Promise<void> {
     const base = "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL, attempts = attempts - 1 WHERE lease_owner = ? AND status = 'pending'";
-    if (deliveryIds === undefined) await this.db.run(base, [owner]);
-    else if (deliveryIds.length > 0) await this.db.run(`${base} AND id IN ${this.d.jsonIntList}`, [owner, JSON.stringify(deliveryIds)]);
-    // After the write (a scan begun before this clear records nothing; see ScanStarts.begin).
-    this.scanStarts.forgetAll();
+    await this.db.transaction(async (tx) => {
+      if (deliveryIds === undefined) await tx.run(base, [owner]);
+      else if (deliveryIds.length > 0) await tx.run(`${base} AND id IN ${this.d.jsonIntList}`, [owner, JSON.stringify(deliveryIds)]);
+      // Inside the transaction, like every clear: no lease can scan between the write and it.
+      this.scanStarts.forgetAll();
+    });
   }
 
   async listAttempts(eventId: string, endpointId?: string): Promise<AttemptRow[]> {
@@ -1018,12 +1024,15 @@ export class SqlStore implements Store {
   }
 
   async recoverEndpointDeliveries(endpointId: string, since: EpochMs, now: EpochMs): Promise<number> {
-    const n = await this.db.run(
-      `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, retry_from = attempts, lease_until = NULL, lease_owner = NULL, updated_at = ?
-       WHERE endpoint_id = ? AND status IN ('failed', 'skipped') AND created_at >= ?`,
-      [now, now, endpointId, since],
-    );
-    this.scanStarts.forgetAll();
+    const n = await this.db.transaction(async (tx) => {
+      const changed = await tx.run(
+        `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, retry_from = attempts, lease_until = NULL, lease_owner = NULL, updated_at = ?
+         WHERE endpoint_id = ? AND status IN ('failed', 'skipped') AND created_at >= ?`,
+        [now, now, endpointId, since],
+      );
+      this.scanStarts.forgetAll();
+      return changed;
+    });
     if (n > 0) this.notifyDue();
     return n;
   }
@@ -1046,8 +1055,10 @@ export class SqlStore implements Store {
   }
 
   async enableEndpoint(id: string): Promise<Endpoint | null> {
-    await this.db.run('UPDATE endpoints SET enabled = 1, disabled_reason = NULL, disabled_at = NULL, failing_since = NULL, consecutive_failures = 0 WHERE id = ?', [id]);
-    this.scanStarts.forgetAll();
+    await this.db.transaction(async (tx) => {
+      await tx.run('UPDATE endpoints SET enabled = 1, disabled_reason = NULL, disabled_at = NULL, failing_since = NULL, consecutive_failures = 0 WHERE id = ?', [id]);
+      this.scanStarts.forgetAll();
+    });
     return this.getEndpoint(id);
   }
 

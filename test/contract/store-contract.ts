@@ -490,6 +490,25 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.equal(again?.delivery.attempts, 2);
     });
 
+    it('erasing a patient frees the next event of a key their pending delivery held back, at once', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      await store.createEndpoint({ accountId: account.id, url: 'https://a.example/hook', secret: 's', now: T0 });
+      // Two events of one key, the first about patient p-1 (say, a patient.updated and an appointment).
+      const events: StoredEventInput[] = ['p-1', 'p-2'].map((patientEhrId, i) => {
+        const id = `ev${String(++emitted).padStart(30, '0')}`;
+        return { id, type: 'appointment.updated', orderingKey: 'k', jobId: null, patientEhrId, createdAt: T0, body: JSON.stringify({ id, object: 'event', type: 'appointment.updated', data: { n: i } }) };
+      });
+      const run = await store.startSyncRun(connection.id, T0);
+      await store.commitSync({ runId: run.id, connectionId: connection.id, plan: { ...plan(connection.id), events }, finishedAt: T0, baselineDone: true, nextSyncAt: T0 });
+      const lease = (now: number) => store.leaseDeliveries({ now, limit: 10, leaseUntil: now + 60_000, owner: 'w', maxPerEndpoint: 10 });
+      const [first] = await lease(T0);
+      assert.equal(first?.delivery.eventId, events[0]!.id);
+      assert.deepEqual(await lease(T0 + 10), [], 'the second waits behind the first (in flight)');
+      await store.erasePatient(connection.id, 'p-1');
+      assert.deepEqual((await lease(T0 + 20)).map((l) => l.delivery.eventId), [events[1]!.id]);
+    });
+
     it('a late outcome does not clear a newer lease of the same delivery, even by the same owner', async (t) => {
       const store = await open(t);
       const { account, connection } = await setup(store);
