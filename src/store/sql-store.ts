@@ -170,6 +170,23 @@ export function dueHeadsSql(d: Dialect, endpoint: string, limit: string, fromSeq
     ORDER BY d.event_seq LIMIT ${limit} ${d.skipLocked}`;
 }
 
+/** One endpoint's scan in a lease: where it started, its share, what it found and the first of it. */
+export interface Scan {
+  endpointId: string;
+  from: number;
+  asked: number;
+  got: number;
+  /** The event of the first leasable delivery found; null when none was. */
+  first: number | null;
+}
+
+/** The columns of notePassed's JSON parameter. */
+const PASSED_COLUMNS = [
+  ['endpoint_id', 'text'],
+  ['from_seq', 'bigint'],
+  ['to_seq', 'bigint'],
+] as const;
+
 /** The notification channel (per schema) that says deliveries may be due. */
 const DUE_CHANNEL = 'ehrsync_deliveries_due';
 
@@ -881,12 +898,14 @@ export class SqlStore implements Store {
       // 3. Per endpoint, its share of due deliveries heading their ordering key, from its scan start.
       const ids: number[] = [];
       const token = this.scanStarts.begin();
+      const scans: Scan[] = [];
       for (const [endpointId, n] of quota) {
         const from = this.scanStarts.from(endpointId, q.now);
         const rows = await tx.all<{ id: number; event_seq: number }>(dueHeadsSql(this.d, '?', '?', '?'), [endpointId, from, q.now, q.now, n]);
         for (const r of rows) ids.push(Number(r.id));
-        if (this.scanStarts.worthNoting(endpointId, rows.length < n)) await this.notePassed(tx, token, endpointId, q.now, from, rows[0] === undefined ? null : Number(rows[0].event_seq));
+        scans.push({ endpointId, from, asked: n, got: rows.length, first: rows[0] === undefined ? null : Number(rows[0].event_seq) });
       }
+      await this.notePassed(tx, token, q.now, scans);
       if (ids.length === 0) return [];
       // 4. Take the leases, re-checking each row.
       const taken = await tx.all(
@@ -920,23 +939,30 @@ export class SqlStore implements Store {
   }
 
   /**
-   * After a scan of an endpoint's queue from `from` whose first leasable delivery was of event
-   * `first` (null: none, so everything up to the newest event stored was passed): the next scans
-   * skip what this one passed, until the first of it can become leasable by itself — a retry
-   * falling due, a lease expiring (say, one whose outcome could not be recorded).
+   * After a lease's scans of endpoints' queues (each from its scan start, its first leasable
+   * delivery of event `first`, or none: then everything up to the newest event stored was passed):
+   * the next scans skip what these passed, until the first of it can become leasable by itself —
+   * a retry falling due, a lease running out (say, one whose outcome could not be recorded). One
+   * statement for all the scans worth noting (see ScanStarts.worthNoting), none when there are none.
    */
-  private async notePassed(tx: SqlRunner, token: number, endpointId: string, now: EpochMs, from: number, first: number | null): Promise<void> {
-    if (first !== null && first <= from) return; // passed nothing
-    const to = first ?? Number((await tx.all<{ next: number | null }>('SELECT MAX(seq) + 1 AS next FROM events'))[0]?.next ?? 0);
-    // Every pending delivery passed: blocked, waiting for a retry, or leased (the last two become
-    // leasable by themselves at a time the skip must not outlast). None passed: nothing to skip.
-    const [r] = await tx.all<{ passed: number; next_due: number | null }>(
-      `SELECT COUNT(*) AS passed, MIN(CASE WHEN next_attempt_at > ? THEN next_attempt_at WHEN lease_until >= ? THEN lease_until + 1 END) AS next_due FROM deliveries
-       WHERE endpoint_id = ? AND event_seq >= ? AND event_seq < ? AND status = 'pending'`,
-      [now, now, endpointId, from, to],
+  protected async notePassed(db: SqlRunner, token: number, now: EpochMs, scans: readonly Scan[]): Promise<void> {
+    const worth = scans.filter((x) => (x.first === null || x.first > x.from) && this.scanStarts.worthNoting(x.endpointId, x.got < x.asked));
+    if (worth.length === 0) return;
+    // Per scan, the pending deliveries it passed: blocked, waiting for a retry, or leased (the last
+    // two become leasable by themselves, at a time the skip must not outlast). None: no skip.
+    const range = 'd.endpoint_id = s.endpoint_id AND d.event_seq >= s.from_seq AND d.event_seq < COALESCE(s.to_seq, (SELECT MAX(seq) + 1 FROM events))';
+    const rows = await db.all<{ endpoint_id: string; from_seq: number; to_seq: number | null; passed: number; next_due: number | null }>(
+      `SELECT s.endpoint_id, s.from_seq, COALESCE(s.to_seq, (SELECT MAX(seq) + 1 FROM events)) AS to_seq,
+              (SELECT COUNT(*) FROM deliveries d WHERE ${range} AND d.status = 'pending') AS passed,
+              (SELECT MIN(CASE WHEN d.next_attempt_at > ? THEN d.next_attempt_at WHEN d.lease_until >= ? THEN d.lease_until + 1 END)
+               FROM deliveries d WHERE ${range} AND d.status = 'pending') AS next_due
+       FROM ${this.d.jsonRecords('s', PASSED_COLUMNS)}`,
+      [now, now, JSON.stringify(worth.map((x) => ({ endpoint_id: x.endpointId, from_seq: x.from, to_seq: x.first })))],
     );
-    if (!r || Number(r.passed) === 0) return;
-    this.scanStarts.passed(token, endpointId, now, from, to, r.next_due === null ? null : Number(r.next_due));
+    for (const r of rows) {
+      if (Number(r.passed) === 0 || r.to_seq === null) continue;
+      this.scanStarts.passed(token, String(r.endpoint_id), now, Number(r.from_seq), Number(r.to_seq), r.next_due === null ? null : Number(r.next_due));
+    }
   }
 
   async recordDeliveryOutcomes(outcomes: readonly DeliveryOutcome[]): Promise<void> {
