@@ -171,7 +171,7 @@ export function dueHeadsSql(d: Dialect, endpoint: string, limit: string, fromSeq
 }
 
 /** One endpoint's scan in a lease: where it started, its share, what it found and the first of it. */
-export interface Scan {
+interface Scan {
   endpointId: string;
   from: number;
   asked: number;

@@ -20,17 +20,15 @@ export class PgStore extends SqlStore {
    */
   override async leaseDeliveries(q: LeaseRequest): Promise<LeasedDelivery[]> {
     if (q.limit <= 0) return [];
-    const token = this.scanStarts.begin();
     const quota = await this.leaseQuota(this.db, q);
     if (quota.size === 0) return [];
-    const starts = new Map([...quota.keys()].map((id) => [id, this.scanStarts.from(id, q.now)] as const));
     // A lease is a hint (lost, the delivery is leased again): no wait for the WAL flush (~1.2 ms here).
     const all = this.db.allNonDurable ? this.db.allNonDurable.bind(this.db) : this.db.all.bind(this.db);
     const rows = await all(
       `WITH quota AS (
-         SELECT * FROM jsonb_to_recordset(?::jsonb) AS quota(endpoint_id text, n bigint, from_seq bigint)
+         SELECT * FROM jsonb_to_recordset(?::jsonb) AS quota(endpoint_id text, n bigint)
        ), candidates AS (
-         SELECT c.id FROM quota CROSS JOIN LATERAL (${dueHeadsSql(this.d, 'quota.endpoint_id', 'quota.n', 'quota.from_seq')}) c
+         SELECT c.id FROM quota CROSS JOIN LATERAL (${dueHeadsSql(this.d, 'quota.endpoint_id', 'quota.n', '0')}) c
        ), taken AS (
          UPDATE deliveries SET lease_until = ?, lease_owner = ?, attempts = deliveries.attempts + 1, updated_at = ?
          WHERE deliveries.id = ANY(ARRAY(SELECT id FROM candidates))
@@ -39,23 +37,7 @@ export class PgStore extends SqlStore {
        SELECT taken.*, e.id AS event_id, e.body AS event_body, e.created_at AS event_created_at, row_to_json(p.*) AS endpoint_row
        FROM taken JOIN events e ON e.seq = taken.event_seq JOIN endpoints p ON p.id = taken.endpoint_id
        ORDER BY taken.event_seq`,
-      [JSON.stringify([...quota].map(([endpoint_id, n]) => ({ endpoint_id, n, from_seq: starts.get(endpoint_id) ?? 0 }))), q.now, q.now, q.leaseUntil, q.owner, q.now],
-    );
-    // What the scans passed (rows skipped because another worker was leasing them included: they
-    // are being leased). A second round trip, only when a scan is worth noting: a failing
-    // endpoint's or a short one (rescanning a failing endpoint's waiting deliveries costs more,
-    // up to hundreds of ms per lease when many wait behind earlier events of their keys).
-    const found = new Map<string, { got: number; first: number }>();
-    for (const r of rows) {
-      const id = String(r.endpoint_id);
-      const f = found.get(id);
-      found.set(id, { got: (f?.got ?? 0) + 1, first: Math.min(f?.first ?? Infinity, Number(r.event_seq)) });
-    }
-    await this.notePassed(
-      this.db,
-      token,
-      q.now,
-      [...quota].map(([endpointId, n]) => ({ endpointId, from: starts.get(endpointId) ?? 0, asked: n, got: found.get(endpointId)?.got ?? 0, first: found.get(endpointId)?.first ?? null })),
+      [JSON.stringify([...quota].map(([endpoint_id, n]) => ({ endpoint_id, n }))), q.now, q.now, q.leaseUntil, q.owner, q.now],
     );
     return rows.map((r) => toLeased(r, toEndpoint(r.endpoint_row as Record<string, unknown>)));
   }
@@ -67,6 +49,9 @@ export class PgStore extends SqlStore {
    */
   override async recordDeliveryOutcomes(outcomes: readonly DeliveryOutcome[]): Promise<void> {
     if (outcomes.length === 0) return;
+    // No scan starts to update (SqlStore.outcomesRecorded): this store's lease records none. Porting
+    // them here needs more than the SQLite reasoning: identity values commit out of order, so
+    // "new deliveries have newer events than any scanned" does not hold on PostgreSQL.
     const health = foldEndpointHealth(outcomes);
     if (health.some((h) => h.disable)) return super.recordDeliveryOutcomes(outcomes);
     const [attempts, deliveries, endpoints] = outcomeStatements(this.d, outcomes, health);
@@ -75,6 +60,5 @@ export class PgStore extends SqlStore {
       ...deliveries.params,
       ...endpoints.params,
     ]);
-    this.outcomesRecorded(outcomes);
   }
 }
