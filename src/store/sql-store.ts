@@ -143,8 +143,8 @@ export function toLeased(r: Record<string, unknown>, endpoint: Endpoint): Leased
 /**
  * The ids of an endpoint's oldest due, unleased deliveries that head their ordering key (a later
  * event about the same appointment or patient waits while an earlier one is pending), at most
- * `limit`, among deliveries of events from `fromSeq` on (see ScanStarts). Ordered by event. `endpoint`, `limit`
- * and `fromSeq` are SQL expressions; the statement then binds `now` twice.
+ * `limit`, among deliveries of events from `fromSeq` on (see ScanStarts), ordered by event.
+ * `endpoint`, `limit` and `fromSeq` are SQL expressions; the statement then binds `now` twice.
  * On PostgreSQL the rows are locked as they are found, skipping rows another worker is leasing
  * (`FOR UPDATE SKIP LOCKED` inside the LIMIT: the scan goes on past them, so concurrent workers
  * each get their full share instead of colliding on the same heads). Under READ COMMITTED a row
@@ -800,7 +800,7 @@ export class SqlStore implements Store {
   async updateEndpoint(id: string, patch: EndpointPatch): Promise<Endpoint | null> {
     const set = setClause(patch, ENDPOINT_COLUMNS);
     if (!set) return this.getEndpoint(id);
-    await this.db.transaction(async (tx) => {
+    await this.freeing(async (tx) => {
       await tx.run(`UPDATE endpoints SET ${set.sql} WHERE id = ?`, [...set.params, id]);
       if (patch.enabled === false) {
         // Callers pass disabledAt with their clock; a bare `enabled: false` still gets a time.
@@ -809,7 +809,6 @@ export class SqlStore implements Store {
       } else if (patch.enabled === true && patch.disabledAt === undefined) {
         await tx.run('UPDATE endpoints SET disabled_at = NULL WHERE id = ?', [id]);
       }
-      this.scanStarts.forgetAll();
     });
     return this.getEndpoint(id);
   }
@@ -948,15 +947,15 @@ export class SqlStore implements Store {
   protected async notePassed(db: SqlRunner, token: number, now: EpochMs, scans: readonly Scan[]): Promise<void> {
     const worth = scans.filter((x) => (x.first === null || x.first > x.from) && this.scanStarts.worthNoting(x.endpointId, x.got < x.asked));
     if (worth.length === 0) return;
-    // Per scan, the pending deliveries it passed: blocked, waiting for a retry, or leased (the last
-    // two become leasable by themselves, at a time the skip must not outlast). None: no skip.
-    const range = 'd.endpoint_id = s.endpoint_id AND d.event_seq >= s.from_seq AND d.event_seq < COALESCE(s.to_seq, (SELECT MAX(seq) + 1 FROM events))';
+    // Per scan, in one pass over its range, the pending deliveries it passed: blocked, waiting for a
+    // retry, or leased (the last two become leasable by themselves, at a time the skip must not
+    // outlast). None: no skip. A scan that found nothing passed everything up to the newest event.
     const rows = await db.all<{ endpoint_id: string; from_seq: number; to_seq: number | null; passed: number; next_due: number | null }>(
-      `SELECT s.endpoint_id, s.from_seq, COALESCE(s.to_seq, (SELECT MAX(seq) + 1 FROM events)) AS to_seq,
-              (SELECT COUNT(*) FROM deliveries d WHERE ${range} AND d.status = 'pending') AS passed,
-              (SELECT MIN(CASE WHEN d.next_attempt_at > ? THEN d.next_attempt_at WHEN d.lease_until >= ? THEN d.lease_until + 1 END)
-               FROM deliveries d WHERE ${range} AND d.status = 'pending') AS next_due
-       FROM ${this.d.jsonRecords('s', PASSED_COLUMNS)}`,
+      `SELECT s.endpoint_id, s.from_seq, s.to_seq, COUNT(d.id) AS passed,
+              MIN(CASE WHEN d.next_attempt_at > ? THEN d.next_attempt_at WHEN d.lease_until >= ? THEN d.lease_until + 1 END) AS next_due
+       FROM (SELECT r.endpoint_id, r.from_seq, COALESCE(r.to_seq, (SELECT MAX(seq) + 1 FROM events)) AS to_seq FROM ${this.d.jsonRecords('r', PASSED_COLUMNS)}) s
+       LEFT JOIN deliveries d ON d.endpoint_id = s.endpoint_id AND d.event_seq >= s.from_seq AND d.event_seq < s.to_seq AND d.status = 'pending'
+       GROUP BY s.endpoint_id, s.from_seq, s.to_seq`,
       [now, now, JSON.stringify(worth.map((x) => ({ endpoint_id: x.endpointId, from_seq: x.from, to_seq: x.first })))],
     );
     for (const r of rows) {
@@ -987,6 +986,19 @@ export class SqlStore implements Store {
     }
   }
 
+  /**
+   * Runs a change that can make older deliveries leasable (a release, a redelivery, a recovery, an
+   * endpoint change) in a transaction that also clears the scan starts, before its commit: under
+   * SQLite's single writer, no lease can scan between the write and the clear.
+   */
+  private freeing<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
+    return this.db.transaction(async (tx) => {
+      const result = await fn(tx);
+      this.scanStarts.forgetAll();
+      return result;
+    });
+  }
+
   /** Disables an endpoint inside a transaction, skipping its pending deliveries. */
   protected async disableIn(tx: SqlRunner, endpointId: string, reason: string, now: EpochMs): Promise<void> {
     const changed = await tx.run('UPDATE endpoints SET enabled = 0, disabled_reason = ?, disabled_at = ? WHERE id = ? AND enabled = 1', [reason, now, endpointId]);
@@ -995,11 +1007,9 @@ export class SqlStore implements Store {
 
   async releaseDeliveryLeases(owner: string, deliveryIds?: readonly number[]): Promise<void> {
     const base = "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL, attempts = attempts - 1 WHERE lease_owner = ? AND status = 'pending'";
-    await this.db.transaction(async (tx) => {
+    await this.freeing(async (tx) => {
       if (deliveryIds === undefined) await tx.run(base, [owner]);
       else if (deliveryIds.length > 0) await tx.run(`${base} AND id IN ${this.d.jsonIntList}`, [owner, JSON.stringify(deliveryIds)]);
-      // Inside the transaction, like every clear: no lease can scan between the write and it.
-      this.scanStarts.forgetAll();
     });
   }
 
@@ -1014,7 +1024,7 @@ export class SqlStore implements Store {
   }
 
   async redeliverEvent(eventId: string, now: EpochMs, endpointId?: string): Promise<number | null> {
-    const queued = await this.db.transaction(async (tx) => {
+    const queued = await this.freeing(async (tx) => {
       // Locks the event (PostgreSQL) so a purge running now either finishes first (and this finds
       // nothing) or waits for this redelivery (and then keeps the event, now pending).
       const [ev] = await tx.all<{ seq: number; account_id: string; type: string; ordering_key: string }>(`SELECT seq, account_id, type, ordering_key FROM events WHERE id = ? ${this.d.forUpdate}`, [eventId]);
@@ -1041,8 +1051,6 @@ export class SqlStore implements Store {
         );
         n++;
       }
-      // Inside the transaction: a lease waiting for the writer lock must not scan with the old skips.
-      this.scanStarts.forgetAll();
       return n;
     });
     if (queued) this.notifyDue();
@@ -1050,15 +1058,13 @@ export class SqlStore implements Store {
   }
 
   async recoverEndpointDeliveries(endpointId: string, since: EpochMs, now: EpochMs): Promise<number> {
-    const n = await this.db.transaction(async (tx) => {
-      const changed = await tx.run(
+    const n = await this.freeing((tx) =>
+      tx.run(
         `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, retry_from = attempts, lease_until = NULL, lease_owner = NULL, updated_at = ?
          WHERE endpoint_id = ? AND status IN ('failed', 'skipped') AND created_at >= ?`,
         [now, now, endpointId, since],
-      );
-      this.scanStarts.forgetAll();
-      return changed;
-    });
+      ),
+    );
     if (n > 0) this.notifyDue();
     return n;
   }
@@ -1081,10 +1087,7 @@ export class SqlStore implements Store {
   }
 
   async enableEndpoint(id: string): Promise<Endpoint | null> {
-    await this.db.transaction(async (tx) => {
-      await tx.run('UPDATE endpoints SET enabled = 1, disabled_reason = NULL, disabled_at = NULL, failing_since = NULL, consecutive_failures = 0 WHERE id = ?', [id]);
-      this.scanStarts.forgetAll();
-    });
+    await this.freeing((tx) => tx.run('UPDATE endpoints SET enabled = 1, disabled_reason = NULL, disabled_at = NULL, failing_since = NULL, consecutive_failures = 0 WHERE id = ?', [id]));
     return this.getEndpoint(id);
   }
 
