@@ -156,10 +156,11 @@ export function toLeased(r: Record<string, unknown>, endpoint: Endpoint): Leased
  * there would be locked too.)
  * The fence keeps the per-key check a per-row lookup: PostgreSQL would otherwise turn it into an
  * anti-join whose plan, before a fresh table has statistics, scanned the endpoint's whole backlog
- * per candidate (~10 ms per lease at 4,000). Without statistics it looks up by
- * deliveries_pending_seq and filters on the key, so each candidate reads the endpoint's earlier
- * pending rows (normally its leases in flight; more behind a long chain of one key) until
- * ANALYZE lets it pick deliveries_pending_order.
+ * per candidate (~10 ms per lease at 4,000). The check reads the key's own pending rows through
+ * deliveries_pending_order whatever the statistics: the check has no next_attempt_at term, so
+ * PostgreSQL's deliveries_pending_seq (its predicate requires one, migration 006) is not a
+ * candidate for it. Keep it that way: with a next_attempt_at term here, the planner may walk the
+ * endpoint's earlier backlog per check again.
  */
 export function dueHeadsSql(d: Dialect, endpoint: string, limit: string, fromSeq: string): string {
   return `SELECT d.id, d.event_seq FROM deliveries d
