@@ -98,6 +98,8 @@ export class Dispatcher {
   private unrecorded = 0;
   /** Attempts in flight per endpoint id: the store counts this instead of the rows this dispatcher holds. */
   private readonly inFlightByEndpoint = new Map<string, number>();
+  /** Endpoints whose last attempt timed out: leased one at a time until one answers (LeaseRequest.oneAtATime). */
+  private readonly timingOut = new Set<string>();
   private outcomes: DeliveryOutcome[] = [];
   private flushing: Promise<void> | null = null;
   /** Attempts finished since the last lease: the loop leases again in batches, not per outcome. */
@@ -242,6 +244,7 @@ export class Dispatcher {
       owner: this.owner,
       maxPerEndpoint: this.maxPerEndpoint,
       ownInFlight: new Map(this.inFlightByEndpoint),
+      oneAtATime: new Set(this.timingOut),
     });
     for (const l of leased) {
       const endpointId = l.endpoint.id;
@@ -253,6 +256,8 @@ export class Dispatcher {
         const left = (this.inFlightByEndpoint.get(endpointId) ?? 1) - 1;
         if (left > 0) this.inFlightByEndpoint.set(endpointId, left);
         else this.inFlightByEndpoint.delete(endpointId);
+        if (outcome.errorClass === 'timeout') this.timingOut.add(endpointId);
+        else this.timingOut.delete(endpointId);
         this.finishedSinceLease++;
         this.scheduleFlush();
         this.scheduleLease();

@@ -885,7 +885,8 @@ export class SqlStore implements Store {
     return planLease(
       groups.map((g) => {
         const endpointId = String(g.endpoint_id);
-        return { endpointId, accountId: String(g.account_id), room: Number(g.cap) - Number(g.busy) - (own?.get(endpointId) ?? 0) };
+        const cap = q.oneAtATime?.has(endpointId) ? 1 : Number(g.cap);
+        return { endpointId, accountId: String(g.account_id), room: cap - Number(g.busy) - (own?.get(endpointId) ?? 0) };
       }),
       q.limit,
     );

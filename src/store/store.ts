@@ -339,6 +339,12 @@ export interface LeaseRequest {
    * owner can lease again while it records. Other owners' leases always count as rows.
    */
   ownInFlight?: ReadonlyMap<string, number>;
+  /**
+   * Endpoints to lease one delivery at a time, whatever their cap: the owner's last attempt to each
+   * timed out. An endpoint that hangs then holds one connection instead of its cap, so a crowd of
+   * them cannot take every slot of the owner from endpoints that answer.
+   */
+  oneAtATime?: ReadonlySet<string>;
 }
 
 /** A leased delivery with what sending it needs. `delivery.attempts` already counts this attempt. */

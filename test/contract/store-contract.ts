@@ -399,6 +399,22 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.deepEqual(await lease('w2'), [], 'and so does the row count without ownInFlight');
     });
 
+    it('delivery lease with oneAtATime: a listed endpoint gets one delivery at a time whatever its cap; the others keep their cap', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      const hanging = await store.createEndpoint({ accountId: account.id, url: 'https://hang.example/hook', secret: 's', now: T0 });
+      const answering = await store.createEndpoint({ accountId: account.id, url: 'https://ok.example/hook', secret: 's', now: T0 });
+      await emit(store, connection.id, ['k1', 'k2', 'k3', 'k4', 'k5', 'k6']);
+      const lease = (inFlight: number) =>
+        store.leaseDeliveries({ now: T0, limit: 20, leaseUntil: T0 + 60_000, owner: 'w1', maxPerEndpoint: 3, ownInFlight: new Map([[hanging.id, inFlight]]), oneAtATime: new Set([hanging.id]) });
+      const first = await lease(0);
+      const to = (ls: typeof first, id: string) => ls.filter((l) => l.endpoint.id === id).map((l) => l.delivery.orderingKey);
+      assert.deepEqual(to(first, hanging.id), ['k1'], 'one delivery to the endpoint whose last attempt timed out');
+      assert.deepEqual(to(first, answering.id), ['k1', 'k2', 'k3'], 'the other endpoint gets its cap of three');
+      assert.deepEqual(to(await lease(1), hanging.id), [], 'none while that one is in flight');
+      assert.deepEqual(to(await lease(0), hanging.id), ['k2'], 'the next once it finished');
+    });
+
     it('delivery lease: per-key order holds through retries; disabled endpoints and future retries are not leased; round robin across accounts', async (t) => {
       const store = await open(t);
       const { account, connection } = await setup(store);

@@ -17,6 +17,12 @@ export interface Received {
   body: string;
   /** The status answered (null when the connection was cut or never answered). */
   status: number | null;
+  /**
+   * Requests of the same path prefix open with this one, this one included: counted just after it
+   * arrived (two turns of the event loop later, so a connection the client closed just before it
+   * sent this request is no longer counted).
+   */
+  openWith: number;
 }
 
 /** A receiver and what it saw. */
@@ -48,9 +54,11 @@ export async function startReceiver(t: Pick<TestContext, 'after'>): Promise<Test
     req.on('end', () => {
       const path = req.url ?? '/';
       const mode = path.split('/')[1] ?? '';
-      const rec: Received = { path, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), status: null };
+      const rec: Received = { path, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), status: null, openWith: 1 };
       received.push(rec);
       current.set(mode, (current.get(mode) ?? 0) + 1);
+      // A close is reported in the loop's close phase, after the poll phase that read this request.
+      setImmediate(() => setImmediate(() => (rec.openWith = current.get(mode) ?? 1)));
       maxConcurrent.set(mode, Math.max(maxConcurrent.get(mode) ?? 0, current.get(mode) ?? 0));
       res.on('close', () => current.set(mode, (current.get(mode) ?? 1) - 1));
       const answer = (status: number, headers: Record<string, string> = {}, body = 'ok'): void => {

@@ -252,6 +252,32 @@ describe('delivery: ordering and isolation', () => {
     assert.deepEqual(sent, Array.from({ length: 20 }, (_, i) => i), 'in order, each once');
   });
 
+  it('isolation: an endpoint whose attempts time out gets one attempt at a time until it answers, so many of them cannot take every slot', { timeout: 60_000 }, async (t) => {
+    const { store, account, connection, clock } = await setup(t);
+    const rx = await startReceiver(t);
+    const ep = await store.createEndpoint({ accountId: account.id, url: rx.url('/hang'), secret: newSigningSecret(), now: T0 });
+    await emitEvents(store, connection.id, Array.from({ length: 30 }, (_, i) => `k${i}`), T0);
+    // The fake clock stands still: timed-out attempts wait for retries that never fall due, so
+    // every request that arrives is a new delivery from the backlog.
+    const d = dispatcher(t, store, clock, { httpTimeoutMs: 200, maxPerEndpoint: 4, pollIntervalMs: 20 });
+    d.start();
+    const hang = () => rx.received.filter((r) => r.path === '/hang');
+    for (let i = 0; i < 3000 && hang().length < 8; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(hang().length >= 8, `the backlog kept being attempted (${hang().length} requests)`);
+    assert.equal(Math.max(...hang().slice(0, 4).map((r) => r.openWith)), 4, 'before any timed out, the endpoint got its cap of four');
+    assert.deepEqual(
+      hang().slice(4, 8).map((r) => r.openWith),
+      [1, 1, 1, 1],
+      'after its attempts timed out, one at a time: each new request arrived when the previous one was gone',
+    );
+    rx.heal('/hang');
+    for (let i = 0; i < 3000 && rx.received.filter((r) => r.path === '/hang' && r.status === 200).length < 4; i++) await new Promise((r) => setTimeout(r, 10));
+    await d.stop();
+    const answered = rx.received.filter((r) => r.path === '/hang' && r.status === 200);
+    assert.ok(answered.length >= 4, 'once healed, its deliveries were answered');
+    assert.equal((await store.getEndpoint(ep.id))?.enabled, true);
+  });
+
   it('isolation: an endpoint that never answers does not hold back a healthy one (in-flight cap per endpoint)', async (t) => {
     const { store, account, connection } = await setup(t);
     const rx = await startReceiver(t);
