@@ -67,7 +67,8 @@ export function describeEvent(e: EventEnvelope, attempt: string | undefined, v: 
   let detail: string;
   switch (e.type) {
     case 'appointment.created':
-      detail = `${String(d.ehr_appointment_id ?? d.appointment_id ?? '')} patient ${String(d.mrn)} with ${String(d.provider_name)} at ${String(d.date_time)}`.trim();
+      // Cobalt's created payload carries no EHR id, only ehrsync's appointment_id: say which it is.
+      detail = `appointment ${String(d.appointment_id)} (ehrsync id) patient ${String(d.mrn)} with ${String(d.provider_name)} at ${String(d.date_time)}`;
       break;
     case 'appointment.status_updated':
       detail = `${String(d.ehr_appointment_id)} ${String(d.patient_name)}: ${String(d.previous_status)} → ${String(d.status)}`;

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
-import { verifyWebhook } from '../../src/cli/receiver.js';
+import { describeEvent, verifyWebhook } from '../../src/cli/receiver.js';
+import type { EventEnvelope } from '../../src/domain/events.js';
 
 const body = JSON.stringify({ id: 'evt1', type: 'patient.updated', data: { mrn: '1' } });
 const secret = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`;
@@ -23,4 +24,13 @@ it('accepts cobalt-verification computed as Cobalt\'s documented receiver does',
   assert.deepEqual(verifyWebhook(body, { 'cobalt-verification': expected }, [secret], 0), { verified: true, scheme: 'cobalt' });
   assert.equal(verifyWebhook(body, { 'cobalt-verification': (expected[0] === '0' ? '1' : '0') + expected.slice(1) }, [secret], 0).verified, false);
   assert.equal(verifyWebhook(body, {}, [secret], 0).reason, 'no signature header');
+});
+
+it('prints one readable line per event: which id an appointment.created carries, what changed, attempt, verification', () => {
+  const envelope = (type: string, data: Record<string, unknown>) => ({ id: 'evt1', access_token_reference_id: 'clinic_1', object: 'event', created: '2026-11-02T15:04:05.000Z', type, data }) as unknown as EventEnvelope;
+  const ok = { verified: true, scheme: 'cobalt' } as const;
+  const created = describeEvent(envelope('appointment.created', { appointment_id: 'c5c0e613', mrn: '44235', provider_name: 'Dr. Jose Gonzalez', date_time: '2026-11-03T16:00:00.000Z' }), '1', ok, false);
+  assert.equal(created, '15:04:05  appointment.created         clinic_1     appointment c5c0e613 (ehrsync id) patient 44235 with Dr. Jose Gonzalez at 2026-11-03T16:00:00.000Z  attempt 1  ✓ verified');
+  const moved = describeEvent(envelope('appointment.status_updated', { ehr_appointment_id: 'A1', patient_name: 'Ada', previous_status: '1', status: '2' }), '2', { verified: false, scheme: 'cobalt', reason: 'signature does not match' }, false);
+  assert.match(moved, /A1 Ada: 1 → 2 {2}attempt 2 {2}✗ NOT verified \(signature does not match\)$/);
 });
