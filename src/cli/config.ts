@@ -151,7 +151,7 @@ function encryptionKey(raw: RawConfig, database: string): { key: string; source:
   }
   const file = join(dirname(resolve(database)), 'encryption.key');
   if (!existsSync(file)) {
-    mkdirSync(dirname(file), { recursive: true });
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     writeFileSync(file, `${SecretBox.generateKey()}\n`, { mode: 0o600 });
     chmodSync(file, 0o600);
   }

@@ -1,5 +1,6 @@
-/** The SQLite client's single-writer gate: concurrent async transactions never interleave. */
+/** The SQLite client: its single-writer gate (concurrent async transactions never interleave) and the files it creates. */
 import assert from 'node:assert/strict';
+import { chmodSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -53,4 +54,21 @@ it('a relaxed transaction runs at synchronous=NORMAL and leaves the connection a
   }
   await db.transaction(() => Promise.reject(new Error('boom')), { durable: false }).catch(() => {});
   assert.equal(await level((sql) => db.all(sql)), 2, 'restored after a relaxed transaction that failed');
+});
+
+it('a new database, its directory and its WAL files are readable by their owner only; an existing file keeps its mode', { skip: process.platform === 'win32' ? 'POSIX file modes' : false }, async (t) => {
+  const dir = join(tempDir(t), 'new-dir');
+  const db = new SqliteClient(join(dir, 'phi.db'));
+  t.after(() => db.close());
+  await db.run('CREATE TABLE t (v TEXT)');
+  await db.run("INSERT INTO t VALUES ('x')");
+  for (const p of [dir, join(dir, 'phi.db'), join(dir, 'phi.db-wal'), join(dir, 'phi.db-shm')]) {
+    assert.equal(statSync(p).mode & 0o077, 0, `${p} has no group or other permissions (mode ${(statSync(p).mode & 0o777).toString(8)})`);
+  }
+  const existing = join(tempDir(t), 'existing.db');
+  writeFileSync(existing, '');
+  chmodSync(existing, 0o640);
+  const other = new SqliteClient(existing);
+  t.after(() => other.close());
+  assert.equal(statSync(existing).mode & 0o777, 0o640, "the operator's choice stands");
 });

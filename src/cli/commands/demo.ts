@@ -86,7 +86,7 @@ Examples:
       const intervalS = positive('interval', o.interval, 3600);
       const rate = o.simulator ? positive('simulate', o.simulate, 600) : 0;
       const dataDir = resolve(o.dataDir);
-      mkdirSync(dataDir, { recursive: true });
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       // Two demos on one directory would each rewrite the connection and webhook to their own
       // ports, and the first would stop working without saying so.
       lockDataDir(dataDir, 'demo', '--data-dir');

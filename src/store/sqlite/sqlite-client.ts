@@ -7,8 +7,7 @@
  * transaction between two awaits. A single-writer gate prevents that: while a transaction is open,
  * every other statement waits for it to finish.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -38,7 +37,16 @@ export class SqliteClient implements SqlClient {
   private relaxedNow = false;
 
   constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      // The database holds PHI: a new one (and its directory, if new) is the owner's alone. SQLite
+      // gives its -wal and -shm files the database file's mode. An existing file keeps its mode.
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      try {
+        closeSync(openSync(path, 'wx', 0o600));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    }
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
