@@ -256,8 +256,11 @@ export class Dispatcher {
         const left = (this.inFlightByEndpoint.get(endpointId) ?? 1) - 1;
         if (left > 0) this.inFlightByEndpoint.set(endpointId, left);
         else this.inFlightByEndpoint.delete(endpointId);
+        // Cleared by an attempt that got an answer or failed otherwise (refused, reset, DNS):
+        // neither holds a connection for long. Not by one that could not be prepared ('internal'):
+        // nothing was sent.
         if (outcome.errorClass === 'timeout') this.timingOut.add(endpointId);
-        else this.timingOut.delete(endpointId);
+        else if (outcome.errorClass !== 'internal') this.timingOut.delete(endpointId);
         this.finishedSinceLease++;
         this.scheduleFlush();
         this.scheduleLease();

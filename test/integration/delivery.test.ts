@@ -252,14 +252,16 @@ describe('delivery: ordering and isolation', () => {
     assert.deepEqual(sent, Array.from({ length: 20 }, (_, i) => i), 'in order, each once');
   });
 
-  it('isolation: an endpoint whose attempts time out gets one attempt at a time until it answers, so many of them cannot take every slot', { timeout: 60_000 }, async (t) => {
+  it('isolation: an endpoint whose attempts time out gets one attempt at a time until it answers (so endpoints that hang hold one connection each)', { timeout: 60_000 }, async (t) => {
     const { store, account, connection, clock } = await setup(t);
     const rx = await startReceiver(t);
     const ep = await store.createEndpoint({ accountId: account.id, url: rx.url('/hang'), secret: newSigningSecret(), now: T0 });
     await emitEvents(store, connection.id, Array.from({ length: 30 }, (_, i) => `k${i}`), T0);
     // The fake clock stands still: timed-out attempts wait for retries that never fall due, so
     // every request that arrives is a new delivery from the backlog.
-    const d = dispatcher(t, store, clock, { httpTimeoutMs: 200, maxPerEndpoint: 4, pollIntervalMs: 20 });
+    // A timeout long enough for the first four to be sent before the first times out, even on a
+    // loaded machine (200 ms was not, with four copies of the test running at once).
+    const d = dispatcher(t, store, clock, { httpTimeoutMs: 1500, maxPerEndpoint: 4, pollIntervalMs: 20 });
     d.start();
     const hang = () => rx.received.filter((r) => r.path === '/hang');
     for (let i = 0; i < 3000 && hang().length < 8; i++) await new Promise((r) => setTimeout(r, 10));

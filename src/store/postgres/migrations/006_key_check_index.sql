@@ -9,5 +9,8 @@
 -- implied and the index stays usable there); the check does not, so the planner cannot use this
 -- index for it, whatever the statistics say. next_attempt_at is NOT NULL: the index holds the
 -- same rows as before.
+-- Built under another name first, then swapped: the build blocks writes to deliveries (SHARE
+-- lock) but not reads; only the swap at the end takes the lock that blocks reads too.
+CREATE INDEX deliveries_pending_seq_006 ON deliveries(endpoint_id, event_seq, next_attempt_at, lease_until, ordering_key) WHERE status = 'pending' AND next_attempt_at IS NOT NULL;
 DROP INDEX deliveries_pending_seq;
-CREATE INDEX deliveries_pending_seq ON deliveries(endpoint_id, event_seq, next_attempt_at, lease_until, ordering_key) WHERE status = 'pending' AND next_attempt_at IS NOT NULL;
+ALTER INDEX deliveries_pending_seq_006 RENAME TO deliveries_pending_seq;
