@@ -188,6 +188,16 @@ const PASSED_COLUMNS = [
   ['to_seq', 'bigint'],
 ] as const;
 
+/**
+ * Which deliveries a redelivery or a recovery queues again (binds `now` twice): the finished ones it
+ * names (`finished`, a condition on `status`), and pending ones waiting for a retry and not in
+ * flight, which are made due at once — whoever fixed their endpoint wants what it missed now, not
+ * at the retry schedule's next step. A delivery in flight (leased) is left to its attempt.
+ */
+function queueAgain(finished: string): string {
+  return `(${finished} OR (status = 'pending' AND next_attempt_at > ? AND (lease_until IS NULL OR lease_until < ?)))`;
+}
+
 /** The notification channel (per schema) that says deliveries may be due. */
 const DUE_CHANNEL = 'ehrsync_deliveries_due';
 
@@ -1038,15 +1048,15 @@ export class SqlStore implements Store {
       for (const e of endpoints) {
         const changed = await tx.run(
           `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, retry_from = attempts, lease_until = NULL, lease_owner = NULL, updated_at = ?
-           WHERE event_seq = ? AND endpoint_id = ? AND status <> 'pending'`,
-          [now, now, ev.seq, e.id],
+           WHERE event_seq = ? AND endpoint_id = ? AND ${queueAgain("status <> 'pending'")}`,
+          [now, now, ev.seq, e.id, now, now],
         );
         if (changed > 0) {
           n += changed;
           continue;
         }
         const [existing] = await tx.all('SELECT id FROM deliveries WHERE event_seq = ? AND endpoint_id = ?', [ev.seq, e.id]);
-        if (existing) continue; // already pending: it will go anyway
+        if (existing) continue; // pending and due or in flight: it goes anyway
         await tx.run(
           "INSERT INTO deliveries (event_seq, endpoint_id, account_id, ordering_key, status, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
           [ev.seq, e.id, ev.account_id, ev.ordering_key, now, now, now],
@@ -1063,8 +1073,8 @@ export class SqlStore implements Store {
     const n = await this.freeing((tx) =>
       tx.run(
         `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, retry_from = attempts, lease_until = NULL, lease_owner = NULL, updated_at = ?
-         WHERE endpoint_id = ? AND status IN ('failed', 'skipped') AND created_at >= ?`,
-        [now, now, endpointId, since],
+         WHERE endpoint_id = ? AND created_at >= ? AND ${queueAgain("status IN ('failed', 'skipped')")}`,
+        [now, now, endpointId, since, now, now],
       ),
     );
     if (n > 0) this.notifyDue();

@@ -561,10 +561,16 @@ export interface Store {
   /**
    * Queues an event again (same event id, so the same `webhook-id`) to one endpoint of its account
    * (even one not subscribed to its type) or to every enabled endpoint subscribed to it. A new retry
-   * cycle starts. Returns the number of deliveries queued; null when the event does not exist.
+   * cycle starts. A delivery of it still waiting for a retry is made due now (a new cycle too); one
+   * in flight is left to its attempt. Returns the number of deliveries queued; null when the event
+   * does not exist.
    */
   redeliverEvent(eventId: string, now: EpochMs, endpointId?: string): Promise<number | null>;
-  /** Queues again every failed or skipped delivery of an endpoint created at or after `since`. Returns how many. */
+  /**
+   * Queues again every failed or skipped delivery of an endpoint created at or after `since`, and
+   * makes due now those still waiting for a retry (not in flight), each in a new retry cycle.
+   * Returns how many.
+   */
   recoverEndpointDeliveries(endpointId: string, since: EpochMs, now: EpochMs): Promise<number>;
   /**
    * Deliveries of an endpoint created in `[createdFrom, createdTo]`, by status: every pending one,

@@ -624,6 +624,26 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.equal(redelivered.find((l) => l.endpoint.id === ep.id)?.delivery.attempts, 2);
     });
 
+    it('redelivery and recovery make deliveries waiting for a retry due now, in a new cycle; one in flight is left to its attempt', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      const ep = await store.createEndpoint({ accountId: account.id, url: 'https://a.example/hook', secret: 's', now: T0 });
+      await emit(store, connection.id, ['a', 'b', 'c']);
+      const [a, b, c] = (await store.leaseDeliveries({ now: T0, limit: 10, leaseUntil: T0 + 60_000, owner: 'w', maxPerEndpoint: 10 })) as [LeasedDelivery, LeasedDelivery, LeasedDelivery];
+      // a and b failed once and wait an hour for their retry; c is still in flight.
+      await store.recordDeliveryOutcomes([outcome(a, 'retry', { statusCode: 500, nextAttemptAt: T0 + 3_600_000 }), outcome(b, 'retry', { statusCode: 500, nextAttemptAt: T0 + 3_600_000 })]);
+      const now = T0 + 1000;
+      const leaseNow = () => store.leaseDeliveries({ now, limit: 10, leaseUntil: now + 60_000, owner: 'w2', maxPerEndpoint: 10 });
+      assert.deepEqual(await leaseNow(), [], 'nothing due before');
+      assert.equal(await store.redeliverEvent(a.delivery.eventId, now), 1, 'the waiting delivery of a counts as queued');
+      assert.equal(await store.redeliverEvent(c.delivery.eventId, now), 0, 'c is in flight: left to its attempt');
+      const first = await leaseNow();
+      assert.deepEqual(first.map((l) => l.delivery.orderingKey), ['a'], 'a is due now, not in an hour');
+      assert.deepEqual([first[0]?.delivery.attempts, first[0]?.delivery.retryFrom], [2, 1], 'a new retry cycle; attempt numbers keep counting');
+      assert.equal(await store.recoverEndpointDeliveries(ep.id, T0, now), 1, 'recovery brings b forward too (a and c are leased)');
+      assert.deepEqual((await leaseNow()).map((l) => l.delivery.orderingKey), ['b']);
+    });
+
     it('countEndpointDeliveries: pending ones created in the range, and finished ones only when they changed since the recovery', async (t) => {
       const store = await open(t);
       const { account, connection } = await setup(store);

@@ -64,12 +64,14 @@ it('API delivery routes: attempts, health, redeliver, disable/enable, recover; o
   const redo = await call(w, w.alice, 'POST', `/v1/webhook-events/${eventId}/redeliver`, { webhook_id: good.webhook_id });
   assert.deepEqual([redo.status, redo.body.queued], [200, 1]);
   await d.drain();
-  assert.equal((await call(w, w.alice, 'POST', `/v1/webhook-events/${eventId}/redeliver`)).body.queued, 1, 'no body: every subscribed endpoint (the bad one is still pending)');
+  assert.equal((await call(w, w.alice, 'POST', `/v1/webhook-events/${eventId}/redeliver`)).body.queued, 2, 'no body: every subscribed endpoint (the bad one\'s delivery, waiting for its retry, is made due now)');
   assert.equal((await call(w, w.alice, 'POST', '/v1/webhook-events/nope/redeliver', {})).status, 404);
   assert.equal((await call(w, w.bob, 'POST', `/v1/webhook-events/${eventId}/redeliver`, {})).status, 404);
   await d.drain();
   const again = sent.filter((r) => r.url.endsWith('/good') && r.headers['webhook-id'] === eventId);
   assert.deepEqual(again.map((r) => r.headers['webhook-attempt']), ['1', '2', '3']);
+  const badAgain = sent.filter((r) => r.url.endsWith('/bad') && r.headers['webhook-id'] === eventId);
+  assert.deepEqual(badAgain.map((r) => r.headers['webhook-attempt']), ['1', '2'], 'the bad endpoint got its retry at once, without the clock reaching its time');
 
   const off = await call(w, w.alice, 'PATCH', `/v1/webhook/${bad.webhook_id}`, { enabled: false });
   assert.equal(off.body.webhook.disabled_at, '2026-11-02T15:00:00.000Z');

@@ -32,7 +32,7 @@ const EndpointOptions = {
 type EndpointOptionsBody = { signature_scheme?: 'cobalt' | 'standard'; retry_policy?: 'cobalt' | 'durable'; event_types?: EventType[]; max_concurrency?: number };
 
 const RecoverBody = Strict({
-  since: Type.String({ minLength: 1, maxLength: 64, description: 'ISO 8601 time: every failed or skipped delivery created since then is queued again.' }),
+  since: Type.String({ minLength: 1, maxLength: 64, description: 'ISO 8601 time: every failed or skipped delivery created since then is queued again, and those waiting for a retry are sent now.' }),
 });
 
 const HealthQuery = Strict({
@@ -175,7 +175,7 @@ export function webhookRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return { success: true, since: isoUtc(from), health: healthView(e, h) };
   });
 
-  app.post('/v1/webhook/:id/recover', { schema: { tags: ['webhooks'], summary: 'Queue again every failed or skipped delivery to this endpoint since a time (same webhook-id)', params: IdParams, body: RecoverBody } }, async (req) => {
+  app.post('/v1/webhook/:id/recover', { schema: { tags: ['webhooks'], summary: 'Queue again every failed or skipped delivery to this endpoint since a time, and send those waiting for a retry now (same webhook-id)', params: IdParams, body: RecoverBody } }, async (req) => {
     const account = await authenticateAccount(deps, req);
     const { id } = req.params as { id: string };
     const { since } = req.body as { since: string };

@@ -1,6 +1,7 @@
 /**
  * @module cli/commands/recover — `ehrsync recover --webhook ID --since TIME`: queues again every
- * failed or skipped delivery to an endpoint since a time (the store call of
+ * failed or skipped delivery to an endpoint since a time, and makes those waiting for a retry due
+ * now (the store call of
  * `POST /v1/webhook/:id/recover`); with `--wait`, watches them until none is pending. It never
  * delivers itself: a running `serve` with the delivery role does.
  */
@@ -79,7 +80,7 @@ async function watch(store: Store, endpointId: string, since: number, at: number
 export function registerRecover(program: Command): void {
   program
     .command('recover')
-    .description('queue again every failed or skipped delivery to a webhook endpoint since a time (like POST /v1/webhook/:id/recover); --wait watches them go out')
+    .description('queue again every failed or skipped delivery to a webhook endpoint since a time, and send those waiting for a retry now (like POST /v1/webhook/:id/recover); --wait watches them go out')
     .requiredOption('--webhook <id>', 'the webhook endpoint id (the id of an entry of webhook_urls in GET /v1/webhook)')
     .requiredOption('--since <time>', 'deliveries created at or after this ISO 8601 time, e.g. 2026-11-02T15:00:00Z')
     .option('--wait', 'then show their progress until none is pending (a running `serve` with the delivery role sends them)')
@@ -96,7 +97,8 @@ database, sends the deliveries (same webhook-id as before, a new retry cycle). W
 watches every delivery to the endpoint created since --since that is pending after the recovery,
 until none is: one updating line on stderr on a terminal; otherwise a line when the counts change
 (at most every 2 s, and every 30 s if they do not).
-Running it again is safe: it queues only what is failed or skipped, and watches what is pending.
+Running it again is safe: it never queues a delivery twice (those still waiting for a retry are
+tried again at once), and watches what is pending.
 A disabled endpoint is refused: enable it first (POST /v1/webhook/:id/enable).
 
 Exit codes: 0 queued (with --wait: all delivered); 1 with --wait, some failed again or the
@@ -122,7 +124,7 @@ Examples:
         const at = systemClock.now();
         const queued = await store.recoverEndpointDeliveries(endpoint.id, since, at);
         const result: Record<string, unknown> = { webhook_id: endpoint.id, since: isoUtc(since), queued };
-        const queuedText = `queued ${count(queued)} ${queued === 1 ? 'delivery' : 'deliveries'} again (failed or skipped since ${isoUtc(since)})`;
+        const queuedText = `queued ${count(queued)} ${queued === 1 ? 'delivery' : 'deliveries'} again (failed, skipped or waiting for a retry, since ${isoUtc(since)})`;
         if (!o.wait) {
           print(o.json, result, `${queuedText}; a running \`ehrsync serve\` (delivery role) sends them.`);
           return;
