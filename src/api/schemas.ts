@@ -79,14 +79,17 @@ export function connectionView(c: Connection) {
   };
 }
 
-/** An appointment as `GET /v1/appointments` returns it (Cobalt's field names). */
-export function appointmentView(a: AppointmentRow, providerIds: ReadonlyMap<string, string>) {
+/**
+ * An appointment as `GET /v1/appointments` returns it (Cobalt's field names). Without a time zone
+ * of its own it has the connection's (`defaultTimezone`), as in its webhooks.
+ */
+export function appointmentView(a: AppointmentRow, providerIds: ReadonlyMap<string, string>, defaultTimezone: string) {
   const r = a.record;
   return {
     id: a.id,
     ehr_appointment_id: r.ehr_appointment_id,
     datetime: r.datetime,
-    timezone: r.timezone,
+    timezone: r.timezone ?? defaultTimezone,
     duration: r.duration,
     status: r.status,
     appointment_type: r.appointment_type,

@@ -60,7 +60,7 @@ export function verifyWebhook(body: string, headers: IncomingHttpHeaders, secret
   return { verified: false, scheme: 'cobalt', reason: 'signature does not match' };
 }
 
-/** One readable line for an event: type, clinic, the record, what changed, attempt, verification. */
+/** One readable line for an event: when it was detected (its `created`, not the arrival: retries arrive later), type, clinic, the record, what changed, attempt, verification. */
 export function describeEvent(e: EventEnvelope, attempt: string | undefined, v: Verification, color: boolean): string {
   const d = e.data as unknown as Record<string, unknown>;
   const paint = (code: number, s: string): string => (color ? `\u001b[${code}m${s}\u001b[0m` : s);

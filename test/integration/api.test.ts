@@ -106,10 +106,12 @@ describe('API: a clinic connection', () => {
 
   it('appointments and patients are served from what the syncs saw, in the clinic\'s days', async (t) => {
     const w = await withClinic(t);
+    w.ehr.updateAppointment('E2', { timezone: null });
     await w.sync();
     // 2026-11-03 in New York runs 05:00Z–05:00Z next day: E2 at 03:30Z on the 4th is the 3rd there.
     const day3 = await call(w, w.alice, 'GET', '/v1/appointments?start_date=2026-11-03&end_date=2026-11-03');
     assert.deepEqual(day3.body.appointments.map((a: { ehr_appointment_id: string }) => a.ehr_appointment_id), ['E2']);
+    assert.equal(day3.body.appointments[0].timezone, 'America/New_York', 'without a time zone of its own, the clinic\'s, as in its webhooks');
     const both = await call(w, w.alice, 'GET', '/v1/appointments?start_date=2026-11-01&end_date=2026-11-05');
     assert.equal(both.body.appointments.length, 2);
     const e1 = both.body.appointments[0];

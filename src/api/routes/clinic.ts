@@ -79,7 +79,7 @@ export function clinicRoutes(app: FastifyInstance, deps: ApiDeps): void {
       limit: 10_000,
     });
     const providerIds = await providerIdMap(deps, connection.id);
-    return { success: true, appointments: rows.map((r) => appointmentView(r, providerIds)) };
+    return { success: true, appointments: rows.map((r) => appointmentView(r, providerIds, connection.timezone)) };
   });
 
   app.get('/v1/appointment/:id', { schema: { tags: ['clinic'], summary: 'One appointment by ehrsync id or EHR id', params: Strict({ id: Type.String({ minLength: 1, maxLength: 128 }) }) } }, async (req) => {
@@ -88,7 +88,7 @@ export function clinicRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const row = await deps.store.getAppointment(connection.id, id);
     if (!row) throw new NotFoundError(`No appointment ${JSON.stringify(id)}.`);
     // Cobalt's response puts the single appointment under the plural key; kept for compatibility.
-    return { success: true, appointments: appointmentView(row, await providerIdMap(deps, connection.id)) };
+    return { success: true, appointments: appointmentView(row, await providerIdMap(deps, connection.id), connection.timezone) };
   });
 
   app.get('/v1/patients', { schema: { tags: ['clinic'], summary: 'Patients known from the EHR (cached)', querystring: PatientsQuery } }, async (req) => {

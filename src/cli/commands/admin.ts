@@ -96,7 +96,7 @@ export function registerAdmin(program: Command): void {
     .option('--database <db>', DB_HELP)
     .option('--config <file>', 'JSON config file')
     .option('--json', 'print {"access_token", ...} as JSON')
-    .addHelpText('after', '\nExample:\n  npx ehrsync connections create --client-id ci_abc --connector demo --base-url http://127.0.0.1:8090/fhir --reference-id clinic_1 --json\n')
+    .addHelpText('after', '\nExample:\n  npx ehrsync connections create --client-id ci_abc --connector demo --base-url http://127.0.0.1:4010/fhir --reference-id clinic_1 --timezone America/New_York --json\n')
     .action(async (o: DbFlags & { clientId: string; connector: string; baseUrl: string; referenceId?: string; timezone: string; interval: string; token?: string }) => {
       await withStore(o, async (store, box) => {
         const found = await store.findAccountByClientId(o.clientId);

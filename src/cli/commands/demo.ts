@@ -193,6 +193,6 @@ function banner(r: Record<string, string>, dataDir: string, rate: number, interv
     `  client_id ${r.client_id}   client_secret ${r.client_secret}   access_token ${r.access_token}`,
     `  try: curl -s '${r.api_url}/v1/webhook-events?page_size=5' -H 'client_id: ${r.client_id}' -H 'client_secret: ${r.client_secret}'`,
     '',
-    b('Webhooks received') + ' (time, type, clinic, what changed, attempt, ✓ = signature verified):',
+    b('Webhooks received') + ' (when the change was detected, type, clinic, what changed, attempt, ✓ = signature verified):',
   ].join('\n');
 }

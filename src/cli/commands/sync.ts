@@ -33,7 +33,9 @@ export function describeStep(p: SyncProgress): string {
     case 'moved or deleted checked':
       return `moved or deleted checked (${plural(p.count, 'appointment')} read directly)`;
     case 'changed patients read':
-      return `changed patients read (${plural(p.count, 'patient')})`;
+      // The EHR's "updated since the last sync" (with an overlap): compared field by field, so an
+      // unchanged one among them yields no event.
+      return `recently updated patients read (${plural(p.count, 'patient')}; unchanged ones yield no event)`;
     case 'planned':
       return `planned (${plural(p.count, 'event')})`;
     case 'committed':
