@@ -189,14 +189,23 @@ const PASSED_COLUMNS = [
 ] as const;
 
 /**
- * Which deliveries a redelivery or a recovery queues again (binds `now` twice): the finished ones it
- * names (`finished`, a condition on `status`), and pending ones waiting for a retry and not in
- * flight, which are made due at once — whoever fixed their endpoint wants what it missed now, not
- * at the retry schedule's next step. A delivery in flight (leased) is left to its attempt.
+ * Which deliveries a redelivery or a recovery queues again (binds `now` once): the finished ones it
+ * names (`finished`, a condition on `status`), and pending ones waiting for a retry, which are made
+ * due at once — whoever fixed their endpoint wants what it missed now, not at the retry schedule's
+ * next step. (A pending delivery in flight is due, so `next_attempt_at > now` leaves it alone.)
  */
 function queueAgain(finished: string): string {
-  return `(${finished} OR (status = 'pending' AND next_attempt_at > ? AND (lease_until IS NULL OR lease_until < ?)))`;
+  return `(${finished} OR (status = 'pending' AND next_attempt_at > ?))`;
 }
+
+/**
+ * The SET of a redelivery or recovery (binds `now` four times): pending, due now, in a new retry
+ * cycle. A lease that still holds is kept: a delivery skipped while its attempt was in flight (its
+ * endpoint disabled meanwhile) stays that attempt's, so the attempt's outcome is still recorded (the
+ * outcome must match owner and attempt) instead of being dropped and the delivery sent again.
+ */
+const REQUEUE_SET = `status = 'pending', next_attempt_at = ?, retry_from = attempts, updated_at = ?,
+  lease_owner = CASE WHEN lease_until >= ? THEN lease_owner END, lease_until = CASE WHEN lease_until >= ? THEN lease_until END`;
 
 /** The notification channel (per schema) that says deliveries may be due. */
 const DUE_CHANNEL = 'ehrsync_deliveries_due';
@@ -1047,9 +1056,8 @@ export class SqlStore implements Store {
       let n = 0;
       for (const e of endpoints) {
         const changed = await tx.run(
-          `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, retry_from = attempts, lease_until = NULL, lease_owner = NULL, updated_at = ?
-           WHERE event_seq = ? AND endpoint_id = ? AND ${queueAgain("status <> 'pending'")}`,
-          [now, now, ev.seq, e.id, now, now],
+          `UPDATE deliveries SET ${REQUEUE_SET} WHERE event_seq = ? AND endpoint_id = ? AND ${queueAgain("status <> 'pending'")}`,
+          [now, now, now, now, ev.seq, e.id, now],
         );
         if (changed > 0) {
           n += changed;
@@ -1072,9 +1080,8 @@ export class SqlStore implements Store {
   async recoverEndpointDeliveries(endpointId: string, since: EpochMs, now: EpochMs): Promise<number> {
     const n = await this.freeing((tx) =>
       tx.run(
-        `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, retry_from = attempts, lease_until = NULL, lease_owner = NULL, updated_at = ?
-         WHERE endpoint_id = ? AND created_at >= ? AND ${queueAgain("status IN ('failed', 'skipped')")}`,
-        [now, now, endpointId, since, now, now],
+        `UPDATE deliveries SET ${REQUEUE_SET} WHERE endpoint_id = ? AND created_at >= ? AND ${queueAgain("status IN ('failed', 'skipped')")}`,
+        [now, now, now, now, endpointId, since, now],
       ),
     );
     if (n > 0) this.notifyDue();

@@ -644,6 +644,24 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.deepEqual((await leaseNow()).map((l) => l.delivery.orderingKey), ['b']);
     });
 
+    it('a delivery skipped while its attempt was in flight and then recovered stays that attempt\'s: its outcome is recorded, it is not sent again', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      const ep = await store.createEndpoint({ accountId: account.id, url: 'https://a.example/hook', secret: 's', now: T0 });
+      await emit(store, connection.id, ['a']);
+      const [a] = (await store.leaseDeliveries({ now: T0, limit: 10, leaseUntil: T0 + 60_000, owner: 'w', maxPerEndpoint: 10 })) as [LeasedDelivery];
+      // While the attempt is in flight, the endpoint is disabled (its pending deliveries skipped),
+      // enabled again and recovered.
+      await store.disableEndpoint(ep.id, 'paused by the account', T0 + 100);
+      await store.enableEndpoint(ep.id);
+      assert.equal(await store.recoverEndpointDeliveries(ep.id, T0, T0 + 200), 1);
+      assert.deepEqual(await store.leaseDeliveries({ now: T0 + 300, limit: 10, leaseUntil: T0 + 60_000, owner: 'w2', maxPerEndpoint: 10 }), [], 'still held by the attempt in flight');
+      await store.recordDeliveryOutcomes([outcome(a, 'succeeded', { statusCode: 200, startedAt: T0 })]);
+      const [row] = await store.listDeliveries(a.delivery.eventId);
+      assert.equal(row?.status, 'succeeded', 'the attempt\'s outcome counts');
+      assert.deepEqual(await store.leaseDeliveries({ now: T0 + 400, limit: 10, leaseUntil: T0 + 60_000, owner: 'w2', maxPerEndpoint: 10 }), [], 'and it is not sent again');
+    });
+
     it('countEndpointDeliveries: pending ones created in the range, and finished ones only when they changed since the recovery', async (t) => {
       const store = await open(t);
       const { account, connection } = await setup(store);

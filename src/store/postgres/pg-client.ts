@@ -92,16 +92,21 @@ export class PgClient implements SqlClient {
     const pool = new pg.Pool({
       connectionString: this.url,
       max,
-      // jit=off: with table statistics, the lease statement's estimated cost passes PostgreSQL's JIT
-      // threshold, and compiling it took 0.45–0.9 s per call (against ~50 ms to run it) on each
-      // connection's first five executions; short OLTP statements never gain from JIT.
-      options: [...(this.schema ? [`-c search_path=${this.schema}`] : []), '-c jit=off', ...settings].join(' '),
+      options: [...(this.schema ? [`-c search_path=${this.schema}`] : []), ...settings].join(' ') || undefined,
       types: {
         getTypeParser: ((oid: number, format?: string) => (oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
       },
     });
     // An idle client losing its connection (server restart) must not crash the process; the pool replaces it.
     pool.on('error', () => {});
+    // jit=off: with table statistics, the lease statement's estimated cost passes PostgreSQL's JIT
+    // threshold, and compiling it took 0.45–0.9 s per call (against 3–10 ms to run it) on each
+    // connection's first five executions; short OLTP statements never gain from JIT. Set after
+    // connecting, queued ahead of the connection's first statement, rather than as a startup option:
+    // poolers refuse startup options they do not track, and ours would replace PGOPTIONS.
+    pool.on('connect', (client) => {
+      client.query('SET jit = off').catch(() => {}); // a server without JIT (before 11) has no such setting
+    });
     return pool;
   }
 

@@ -9,8 +9,8 @@
 -- implied and the index stays usable there); the check does not, so the planner cannot use this
 -- index for it, whatever the statistics say. next_attempt_at is NOT NULL: the index holds the
 -- same rows as before.
--- Built under another name first, then swapped: the build blocks writes to deliveries (SHARE
--- lock) but not reads; only the swap at the end takes the lock that blocks reads too.
-CREATE INDEX deliveries_pending_seq_006 ON deliveries(endpoint_id, event_seq, next_attempt_at, lease_until, ordering_key) WHERE status = 'pending' AND next_attempt_at IS NOT NULL;
+-- Dropped first, like 005: taking the table's strongest lock at the start means the migration
+-- waits for running transactions instead of deadlocking with one that read deliveries and then
+-- writes it (building under another name first, with the weaker lock, and swapping at the end did).
 DROP INDEX deliveries_pending_seq;
-ALTER INDEX deliveries_pending_seq_006 RENAME TO deliveries_pending_seq;
+CREATE INDEX deliveries_pending_seq ON deliveries(endpoint_id, event_seq, next_attempt_at, lease_until, ordering_key) WHERE status = 'pending' AND next_attempt_at IS NOT NULL;
