@@ -74,7 +74,9 @@ Examples:
       process.stderr.write(`ehrsync ${config.roles.join(',')} running on ${describeDatabase(config.database)}${runtime.apiUrl ? `; API ${runtime.apiUrl} (docs ${runtime.apiUrl}/docs)` : ''}. Ctrl-C to stop.\n`);
       const sig = await untilSignal();
       logger.info({ signal: sig }, 'stopping: finishing work in flight');
+      const stopping = Date.now();
       await runtime.close();
+      logger.info({ ms: Date.now() - stopping }, 'stopped');
       logger.flush();
     });
 }
