@@ -121,16 +121,17 @@ export async function startReceiver(o: ReceiverOptions): Promise<{ url: string; 
         const headers = Object.fromEntries(
           ['content-type', 'webhook-id', 'webhook-timestamp', 'webhook-attempt', 'webhook-signature', 'cobalt-verification'].flatMap((h) => (req.headers[h] ? [[h, header(req.headers, h)]] : [])),
         );
-        if (o.json) o.write(JSON.stringify({ verified: v.verified, headers, event }));
-        else if (event && typeof event === 'object' && 'type' in event) o.write(describeEvent(event, header(req.headers, 'webhook-attempt'), v, o.color));
+        const id = header(req.headers, 'webhook-id') ?? '';
+        // A webhook-id already received (a retry after a lost answer, a redelivery): receivers deduplicate on it.
+        const duplicate = v.verified && seen.has(id);
+        if (v.verified) seen.add(id);
+        if (o.json) o.write(JSON.stringify({ verified: v.verified, duplicate, headers, event }));
+        else if (event && typeof event === 'object' && 'type' in event) o.write(`${describeEvent(event, header(req.headers, 'webhook-attempt'), v, o.color)}${duplicate ? '  (duplicate: webhook-id seen before)' : ''}`);
         else o.write(`received a body that is not an event (${body.length} bytes)  ${v.verified ? '✓' : '✗'}`);
         if (!v.verified) {
           res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"signature verification failed"}');
           return;
         }
-        const id = header(req.headers, 'webhook-id') ?? '';
-        const duplicate = seen.has(id);
-        seen.add(id);
         if (o.forward && !duplicate) {
           try {
             const fwd = await request(o.forward, { method: 'POST', body, headers: { ...headers } as Record<string, string> });

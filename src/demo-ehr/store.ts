@@ -36,7 +36,7 @@ export class DemoStore {
   readonly db: Database.Database;
 
   constructor(dataDir: string) {
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     this.db = new Database(join(dataDir, 'demo-ehr.db'));
     this.db.pragma('journal_mode = WAL');
     this.db.exec(`

@@ -81,7 +81,7 @@ export function registerRecover(program: Command): void {
   program
     .command('recover')
     .description('queue again every failed or skipped delivery to a webhook endpoint since a time, and send those waiting for a retry now (like POST /v1/webhook/:id/recover); --wait watches them go out')
-    .requiredOption('--webhook <id>', 'the webhook endpoint id (the id of an entry of webhook_urls in GET /v1/webhook)')
+    .requiredOption('--webhook <id>', 'the webhook endpoint id: webhook_id in the registration\'s answer (or the id of an entry of webhook_urls in GET /v1/webhook)')
     .requiredOption('--since <time>', 'deliveries created at or after this ISO 8601 time, e.g. 2026-11-02T15:00:00Z')
     .option('--wait', 'then show their progress until none is pending (a running `serve` with the delivery role sends them)')
     .option('--timeout <seconds>', 'with --wait: give up waiting after this long, default 600 (the deliveries stay queued)')
@@ -116,7 +116,7 @@ Examples:
       const timeoutMs = parseTimeout(o.timeout ?? '600');
       await withStore(o, async (store) => {
         const endpoint = await store.getEndpoint(o.webhook);
-        if (!endpoint) throw new CliExit(`--webhook ${o.webhook}: no such webhook endpoint in this database; an account lists its endpoints with GET /v1/webhook (the id of each entry of webhook_urls).`, 2);
+        if (!endpoint) throw new CliExit(`--webhook ${o.webhook}: no such webhook endpoint in this database; it is the webhook_id registration answered, and an account lists its endpoints with GET /v1/webhook (the id of each entry of webhook_urls).`, 2);
         if (!endpoint.enabled) {
           throw new CliExit(`webhook ${endpoint.id} is disabled (${endpoint.disabledReason ?? 'no reason recorded'}); enable it first with POST /v1/webhook/${endpoint.id}/enable, then recover.`, 2);
         }

@@ -99,19 +99,16 @@ export class PgClient implements SqlClient {
     });
     // An idle client losing its connection (server restart) must not crash the process; the pool replaces it.
     pool.on('error', () => {});
-    // jit=off: with table statistics, the lease statement's estimated cost passes PostgreSQL's JIT
-    // threshold, and compiling it took 0.45–0.9 s per call (against 3–10 ms to run it) on each
-    // connection's first five executions; short OLTP statements never gain from JIT. Set after
-    // connecting, queued ahead of the connection's first statement, rather than as a startup option:
-    // poolers refuse startup options they do not track, and ours would replace PGOPTIONS.
-    pool.on('connect', (client) => {
-      client.query('SET jit = off').catch(() => {}); // a server without JIT (before 11) has no such setting
-    });
     return pool;
   }
 
   async allNonDurable<T = Record<string, unknown>>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
-    this.relaxedPool ??= this.newPool(2, ['-c synchronous_commit=off']);
+    // jit=off too: with table statistics, the lease statement's estimated cost passes PostgreSQL's
+    // JIT threshold, and compiling it took 0.45–0.9 s per call (against 3–10 ms to run it) on each
+    // connection's first five executions. These connections already need startup options; the main
+    // pool sends none without a schema (poolers refuse options they do not track), and its
+    // statements (by primary key, small joins) stay under the threshold.
+    this.relaxedPool ??= this.newPool(2, ['-c synchronous_commit=off', '-c jit=off']);
     return this.runner(this.relaxedPool).all<T>(sql, params);
   }
 
