@@ -5,6 +5,7 @@
 import type { DemoClinic } from './clinic.js';
 import { APPOINTMENT_TYPES } from './clinic.js';
 import type { FhirResource } from './store.js';
+import { zonedStartOfDay } from '../domain/clock.js';
 
 /** What the simulator did in one step (ids only: no patient data). */
 export interface SimulatedChange {
@@ -24,6 +25,19 @@ export interface StaffSimulator {
 
 const pick = <T>(rng: () => number, xs: readonly T[]): T | undefined => xs[Math.floor(rng() * xs.length)];
 
+/**
+ * A half-hour slot in office hours (8:00–16:30 starts) in the clinic's zone on one of the next five
+ * days, at least an hour after `now`: front desks book the clinic's day, not 4 a.m.
+ */
+export function officeHoursSlot(now: number, zone: string, rng: () => number): number {
+  const minutes = 8 * 60 + Math.floor(rng() * 18) * 30;
+  // From the day drawn, the first day on which that slot is still ahead (later days always are).
+  for (let d = Math.floor(rng() * 5); ; d++) {
+    const start = zonedStartOfDay(new Date(now + d * 86_400_000).toISOString().slice(0, 10), zone) + minutes * 60_000;
+    if (start >= now + 3_600_000) return start;
+  }
+}
+
 /** Starts a simulator making `rate` changes a minute (timer unref'd); `rate` 0 makes none until `step()`. */
 export function startSimulator(clinic: DemoClinic, opts: { rate: number; random?: () => number; onChange?: (c: SimulatedChange) => void }): StaffSimulator {
   const rng = opts.random ?? Math.random;
@@ -37,7 +51,7 @@ export function startSimulator(clinic: DemoClinic, opts: { rate: number; random?
       const dr = pick(rng, clinic.all('Practitioner'));
       if (!patient || !dr) return null;
       const t = pick(rng, APPOINTMENT_TYPES) ?? APPOINTMENT_TYPES[0]!;
-      const start = Math.ceil((now + (1 + Math.floor(rng() * 5 * 24)) * 3_600_000) / 600_000) * 600_000;
+      const start = officeHoursSlot(now, clinic.options.timezone, rng);
       const booked = clinic.book({ patientId: patient.id, practitionerId: dr.id, start: new Date(start).toISOString(), minutes: t.minutes, type: t.code, location: t.mode === 'office' ? 'Room 1' : null, mode: t.mode });
       return { action: 'book', id: booked.id };
     }

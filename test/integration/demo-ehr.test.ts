@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { Client } from 'fhir-kit-client';
 import { DEMO_NATIVE_STATUS_EXTENSION } from '../../src/domain/demo-ehr-profile.js';
 import { startDemoEhr } from '../../src/demo-ehr/server.js';
+import { officeHoursSlot } from '../../src/demo-ehr/simulator.js';
 import { tempDir } from '../helpers/temp.js';
 
 type R = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -84,6 +85,19 @@ describe('demo EHR', () => {
     const changes = Array.from({ length: 20 }, () => ehr.simulator.step()).filter((c) => c !== null);
     assert.ok(changes.length > 0);
     assert.ok(new Set(changes.map((c) => c.action)).size > 2, 'several kinds of front-desk change');
+  });
+
+  it('the simulated front desk books in office hours, in the clinic\'s time zone, ahead of now', () => {
+    const zone = 'America/New_York';
+    const clock = new Intl.DateTimeFormat('en-US', { timeZone: zone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+    const now = Date.parse('2026-11-02T23:30:00.000Z'); // 18:30 in New York: today's hours are over
+    for (const draws of [[0, 0], [0.99, 0.99], [0.5, 0.2], [0.1, 0.7]]) {
+      let i = 0;
+      const start = officeHoursSlot(now, zone, () => draws[i++ % draws.length] as number);
+      const [h, m] = clock.format(start).split(':').map(Number) as [number, number];
+      assert.ok(h * 60 + m >= 8 * 60 && h * 60 + m <= 16 * 60 + 30, `${new Date(start).toISOString()} is ${h}:${m} in New York`);
+      assert.ok(start >= now + 3_600_000, 'ahead of now');
+    }
   });
 
   it('serves its web page with the day\'s schedule and a patient form', async (t) => {

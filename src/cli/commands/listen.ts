@@ -45,5 +45,7 @@ export function registerListen(program: Command): void {
         process.once('SIGTERM', resolve);
       });
       await receiver.close();
+      // stderr: stdout carries only the events (one line or one JSON object each).
+      process.stderr.write('stopped listening\n');
     });
 }
