@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { SqlClient, SqlRunner, SqlValue, TransactionOptions } from '../sql-client.js';
-import { readMigrations } from '../sqlite/sqlite-client.js';
+import { readMigrations } from '../migrations.js';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 const INT8_OID = 20;

@@ -7,21 +7,14 @@
  * transaction between two awaits. A single-writer gate prevents that: while a transaction is open,
  * every other statement waits for it to finish.
  */
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { readMigrations } from '../migrations.js';
 import type { SqlClient, SqlRunner, SqlValue, TransactionOptions } from '../sql-client.js';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
-
-/** Numbered migration files of a folder, in order: `001_init.sql` → `{version: 1, name, sql}`. */
-export function readMigrations(dir: string): { version: number; name: string; sql: string }[] {
-  return readdirSync(dir)
-    .filter((f) => /^\d+_.+\.sql$/.test(f))
-    .sort()
-    .map((f) => ({ version: Number(f.slice(0, f.indexOf('_'))), name: f, sql: readFileSync(join(dir, f), 'utf8') }));
-}
 
 /** Opens (creating if needed) a SQLite database file; `:memory:` for a throwaway one. */
 export class SqliteClient implements SqlClient {
