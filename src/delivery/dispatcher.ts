@@ -100,6 +100,8 @@ export class Dispatcher {
   private readonly inFlightByEndpoint = new Map<string, number>();
   /** Endpoints whose last attempt timed out: leased one at a time until one answers (LeaseRequest.oneAtATime). */
   private readonly timingOut = new Set<string>();
+  /** Endpoints this dispatcher logged as failing and has not seen succeed since (see noteHealth). */
+  private readonly failingLogged = new Set<string>();
   private outcomes: DeliveryOutcome[] = [];
   private flushing: Promise<void> | null = null;
   /** Attempts finished since the last lease: the loop leases again in batches, not per outcome. */
@@ -261,6 +263,7 @@ export class Dispatcher {
         // nothing was sent.
         if (outcome.errorClass === 'timeout') this.timingOut.add(endpointId);
         else if (outcome.errorClass !== 'internal') this.timingOut.delete(endpointId);
+        this.noteHealth(endpointId, outcome);
         this.finishedSinceLease++;
         this.scheduleFlush();
         this.scheduleLease();
@@ -269,6 +272,22 @@ export class Dispatcher {
     }
     this.leaseFellShort = leased.length < Math.min(this.batchSize, room);
     return leased.length;
+  }
+
+  /**
+   * Logs an endpoint's first failed attempt (warn) and its first success after failing (info), once
+   * each per change, so an operator watching the log learns that an endpoint is failing without a
+   * line per attempt (the health API has the counts). Ids, status and error class only: never the
+   * URL, which may carry credentials in its query.
+   */
+  private noteHealth(endpointId: string, o: DeliveryOutcome): void {
+    if (o.errorClass === 'internal') return; // nothing was sent: says nothing about the endpoint
+    if (o.result === 'succeeded') {
+      if (this.failingLogged.delete(endpointId)) this.logger.info({ endpoint_id: endpointId }, 'endpoint answering again: deliveries to it succeed');
+    } else if (!this.failingLogged.has(endpointId)) {
+      this.failingLogged.add(endpointId);
+      this.logger.warn({ endpoint_id: endpointId, status_code: o.statusCode, error_class: o.errorClass }, 'endpoint failing: its deliveries are retried per its policy (GET /v1/webhook/{id}/health)');
+    }
   }
 
   /** Makes one attempt; never throws (a failure of ours is recorded as an attempt outcome). */

@@ -146,6 +146,38 @@ describe('delivery: faulty receivers', () => {
     assert.deepEqual(retried, [[id, '1'], [id, '2']], 'same webhook-id, attempt counts up');
   });
 
+  it('logs an endpoint once when it starts failing and once when it answers again, with ids and codes only', async (t) => {
+    const { store, account, connection, clock } = await setup(t);
+    const rx = await startReceiver(t);
+    const secret = newSigningSecret();
+    const failing = await store.createEndpoint({ accountId: account.id, url: rx.url('/500/hook?token=sekrit'), secret, now: T0 });
+    await store.createEndpoint({ accountId: account.id, url: rx.url('/ok'), secret, now: T0 });
+    const lines: { level: string; fields: Record<string, unknown>; message: string }[] = [];
+    const log = (level: string) => (fields: Record<string, unknown>, message: string) => lines.push({ level, fields, message });
+    const d = dispatcher(t, store, clock, { logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') } });
+    await emitEvents(store, connection.id, ['a', 'b', 'c'], T0);
+    await d.drain();
+    clock.advance(6000); // the retries fall due: they fail again
+    await d.drain();
+    rx.heal('/500');
+    clock.advance(6 * 60_000); // the second retry, 5 min later: it succeeds
+    await d.drain();
+
+    const health = lines.filter((l) => l.message.startsWith('endpoint '));
+    assert.deepEqual(
+      health.map((l) => [l.level, l.fields.endpoint_id, l.message.split(':')[0]]),
+      [
+        ['warn', failing.id, 'endpoint failing'],
+        ['info', failing.id, 'endpoint answering again'],
+      ],
+      'six failed attempts, one line; the healthy endpoint, none',
+    );
+    assert.deepEqual([health[0]!.fields.status_code, health[0]!.fields.error_class], [500, 'http_5xx']);
+    const everything = JSON.stringify(lines);
+    assert.ok(!everything.includes('sekrit') && !everything.includes('127.0.0.1'), 'no URL (nor its query) in the log');
+    assert.ok(!everything.includes('patient'), 'no payload in the log');
+  });
+
   it('cobalt policy: 5xx, 429 and network errors retried once after 1 s, then failed; 4xx, 3xx not retried; exhausted deliveries stay visible as failed', async (t) => {
     const { store, account, connection, clock } = await setup(t);
     const rx = await startReceiver(t);
