@@ -11,7 +11,7 @@ import { Agent } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { NetworkErrorClass, SendResult } from './classify.js';
 import type { EndpointUrlPolicy } from './url-safety.js';
-import { addressProblem } from './url-safety.js';
+import { addressProblem, schemeAllowed } from './url-safety.js';
 
 /** One request to send. */
 export interface SendRequest {
@@ -184,14 +184,15 @@ export class HttpSender implements Sender {
     });
   }
 
-  /** Origin and path of a URL, and whether it is an IP literal the policy refuses; parsed once per URL. */
+  /** Origin and path of a URL, and whether the policy refuses it outright (its scheme, or an IP literal); parsed once per URL. */
   private target(url: string): Target | null {
     let t = this.targets.get(url);
     if (t === undefined) {
       try {
         const u = new URL(url);
         const host = u.hostname.replace(/^\[|\]$/g, '');
-        t = { origin: u.origin, path: `${u.pathname}${u.search}`, blocked: isIP(host) !== 0 && addressProblem(host, host, this.options.policy) !== null };
+        const policy = this.options.policy;
+        t = { origin: u.origin, path: `${u.pathname}${u.search}`, blocked: !schemeAllowed(u.protocol, policy) || (isIP(host) !== 0 && addressProblem(host, host, policy) !== null) };
       } catch {
         t = null;
       }

@@ -18,6 +18,15 @@ export interface EndpointUrlPolicy {
   allowPrivate?: boolean;
 }
 
+/**
+ * Whether a URL scheme may carry webhooks under `policy`: https always; http only in dev mode (or
+ * where every private address is allowed: tests). Checked at registration and again by the sender,
+ * so an http endpoint registered in dev mode gets nothing once dev mode is off.
+ */
+export function schemeAllowed(protocol: string, policy: EndpointUrlPolicy): boolean {
+  return protocol === 'https:' || (protocol === 'http:' && (policy.allowInsecure || policy.allowPrivate === true));
+}
+
 /** Why a connection to `address` (for `host`) is refused under `policy`, or null when it is allowed. */
 export function addressProblem(address: string, host: string, policy: EndpointUrlPolicy): string | null {
   if (policy.allowPrivate || policy.allowHosts.includes(host.toLowerCase())) return null;
@@ -39,7 +48,7 @@ export async function endpointUrlProblem(raw: string, policy: EndpointUrlPolicy,
   } catch {
     return `webhook_url is not a valid URL: ${JSON.stringify(raw.slice(0, 200))}`;
   }
-  if (url.protocol !== 'https:' && !(policy.allowInsecure && url.protocol === 'http:')) {
+  if (!schemeAllowed(url.protocol, policy)) {
     return policy.allowInsecure ? 'webhook_url must use http or https.' : 'webhook_url must use https (http is allowed only with EHRSYNC_ALLOW_INSECURE_ENDPOINTS=1, for development).';
   }
   if (url.username || url.password) return 'webhook_url must not contain credentials; authenticate receivers with the signature instead.';

@@ -93,8 +93,23 @@ describe('delivery: signatures and headers', () => {
     assert.deepEqual((await store.listAttempts(id!, ep.id)).map((a) => a.errorClass), ['blocked_address']);
     const sender = new HttpSender({ policy: { allowInsecure: false, allowHosts: [] } });
     t.after(() => sender.close());
-    const viaName = await sender.send({ url: rx.url('/ok/y').replace('127.0.0.1', 'localhost'), headers: {}, body: '{}', timeoutMs: 1000 });
+    // https, so the scheme passes and the name reaches the connect-time lookup.
+    const viaName = await sender.send({ url: rx.url('/ok/y').replace('http://127.0.0.1', 'https://localhost'), headers: {}, body: '{}', timeoutMs: 1000 });
     assert.equal(viaName.errorClass, 'blocked_address', 'a name resolving to loopback is refused in the lookup');
+  });
+
+  it('sends nothing over http once dev mode is off, even to an endpoint registered while it was on', async (t) => {
+    const { store, account, connection, clock } = await setup(t);
+    const rx = await startReceiver(t);
+    const ep = await store.createEndpoint({ accountId: account.id, url: rx.url('/ok/plain'), secret: newSigningSecret(), now: T0 });
+    const [id] = await emitEvents(store, connection.id, ['a'], T0);
+    const hosts = { allowHosts: ['127.0.0.1'] }; // the address itself is allowed: only the scheme is in question
+    await dispatcher(t, store, clock, { urlPolicy: { allowInsecure: false, ...hosts } }).drain();
+    assert.equal(rx.received.length, 0, 'not one byte of the payload over plain http');
+    assert.deepEqual((await store.listAttempts(id!, ep.id)).map((a) => a.errorClass), ['blocked_address']);
+    clock.advance(6000);
+    await dispatcher(t, store, clock, { urlPolicy: { allowInsecure: true, ...hosts } }).drain();
+    assert.equal(rx.received.length, 1, 'dev mode on: delivered');
   });
 });
 
