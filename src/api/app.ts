@@ -42,7 +42,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const limiter = new RateLimiter(deps.rateLimitPerSecond ?? 50);
   app.addHook('onRequest', async (req) => {
     if (!req.url.startsWith('/v1/')) return;
-    const key = (typeof req.headers.client_id === 'string' && req.headers.client_id) || req.ip;
+    // Per client_id and source address: the limit runs before authentication, so a bucket keyed on
+    // the client_id alone would let anyone who knows a tenant's (not secret) client_id throttle it.
+    const key = typeof req.headers.client_id === 'string' && req.headers.client_id ? `${req.headers.client_id}\n${req.ip}` : req.ip;
     if (!limiter.take(key, deps.clock.now())) throw new EhrsyncError('rate_limited', 'Too many requests for this client; slow down and retry after a second.');
   });
   app.addHook('onResponse', async (req, reply) => {

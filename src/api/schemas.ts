@@ -22,7 +22,8 @@ export function Strict<P extends Record<string, TSchema>>(properties: P, options
 
 export const EventTypeSchema = StringEnum(EVENT_TYPES);
 export const PageQuery = {
-  page: Type.Optional(Type.Integer({ minimum: 1, default: 1, description: 'Page number, from 1.' })),
+  // Bounded so that (page − 1) × page_size stays a valid SQL offset.
+  page: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1, description: 'Page number, from 1 to 1,000,000.' })),
   page_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50, description: 'Items per page, at most 100.' })),
 };
 

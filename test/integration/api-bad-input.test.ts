@@ -31,6 +31,9 @@ it('malformed requests get a 4xx with {success:false, message} naming the proble
     { name: 'range too long', method: 'GET', url: '/v1/appointments?start_date=2026-01-01&end_date=2026-12-31', status: 400, message: /cannot exceed 93 days/ },
     { name: 'unknown query parameter', method: 'GET', url: '/v1/patients?shoe_size=9', status: 400, message: /Unexpected query parameters: shoe_size/ },
     { name: 'page 0', method: 'GET', url: '/v1/patients?page=0', status: 400, message: /page must be >= 1/ },
+    { name: 'page past any offset', method: 'GET', url: '/v1/patients?page=1000000000000000000', status: 400, message: /page must be <= 1000000/ },
+    { name: 'event page past any offset', method: 'GET', url: '/v1/webhook-events?page=1000000000000000000', status: 400, message: /page must be <= 1000000/ },
+    { name: 'last day of the calendar', method: 'GET', url: '/v1/appointments?start_date=9999-12-31&end_date=9999-12-31', status: 400, message: /dates must be from 1000-01-01 to 9998-12-31/ },
     { name: 'page_size too big', method: 'GET', url: '/v1/webhook-events?page_size=101', status: 400, message: /page_size must be <= 100/ },
     { name: 'page not a number', method: 'GET', url: '/v1/webhook-events?page=two', status: 400, message: /page must be integer/ },
     { name: 'bad delivery_status', method: 'GET', url: '/v1/webhook-events?delivery_status=lost', status: 400, message: /delivery_status must be one of/ },
@@ -53,6 +56,18 @@ it('malformed requests get a 4xx with {success:false, message} naming the proble
     assert.match(body.message, c.message, c.name);
     assert.equal(typeof body.code, 'string', c.name);
   }
+});
+
+it('rate limit: a client over its limit gets 429; requests sent with its client_id from another address do not use up its limit', async (t) => {
+  const w = await apiWorld(t, { rateLimitPerSecond: 2 }); // bursts of 4
+  const forged = { client_id: w.alice.client_id, client_secret: 'cs_guess' };
+  const statuses: number[] = [];
+  for (let i = 0; i < 6; i++) statuses.push((await w.app.inject({ method: 'GET', url: '/v1/webhook', headers: forged, remoteAddress: '203.0.113.9' })).statusCode);
+  assert.deepEqual(statuses, [401, 401, 401, 401, 429, 429], 'the sender of the forged requests is limited');
+  const own = await w.app.inject({ method: 'GET', url: '/v1/webhook', headers: { ...w.alice }, remoteAddress: '198.51.100.7' });
+  assert.equal(own.statusCode, 200, 'alice, from her own address, is not');
+  const limited = await w.app.inject({ method: 'GET', url: '/v1/webhook', headers: { ...w.alice }, remoteAddress: '203.0.113.9' });
+  assert.deepEqual([limited.statusCode, limited.headers['retry-after']], [429, '1']);
 });
 
 it('fuzz: no JSON body or query string produces a 5xx', async (t) => {

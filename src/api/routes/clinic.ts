@@ -65,6 +65,8 @@ export function clinicRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const missing = ['start_date', 'end_date'].filter((k) => q[k as 'start_date'] === undefined);
     if (missing.length > 0) throw new BadRequestError(`Missing required parameters: ${missing.join(', ')}.`);
     if (!isIsoDate(q.start_date as string) || !isIsoDate(q.end_date as string)) throw new BadRequestError('Invalid date format. Use ISO format (YYYY-MM-DD).');
+    // The range ends at the start of the day after end_date, which must still be a four-digit year.
+    if ((q.start_date as string) < '1000-01-01' || (q.end_date as string) > '9998-12-31') throw new BadRequestError('dates must be from 1000-01-01 to 9998-12-31.');
     const fromMs = zonedStartOfDay(q.start_date as string, connection.timezone);
     const toMs = zonedStartOfDay(nextDay(q.end_date as string), connection.timezone);
     if (toMs <= fromMs) throw new BadRequestError('end_date must be after start_date.');
