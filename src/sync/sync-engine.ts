@@ -17,7 +17,7 @@ import { effectiveStatusMap } from '../domain/status.js';
 import type { EhrConnector } from '../connectors/connector.js';
 import { candidateIds, findMissingAppointments, planSync } from '../detection/plan.js';
 import type { Connection, Store } from '../store/store.js';
-import { nextSyncDelay } from './sync-policy.js';
+import { directReadTurn, nextSyncDelay } from './sync-policy.js';
 
 /** What the engine needs from the outside world. */
 export interface SyncEngineDeps {
@@ -80,12 +80,24 @@ export async function syncConnection(deps: SyncEngineDeps, connection: Connectio
     progress('schedule read', schedule.appointments.length);
 
     // Appointments that should be in the window but are not: moved, or deleted? Ask directly.
-    const missing = findMissingAppointments(projection, candidateIds(schedule.appointments), window, providers).slice(0, deps.maxDirectReads ?? 200);
+    const missing = directReadTurn(findMissingAppointments(projection, candidateIds(schedule.appointments), window, providers), deps.maxDirectReads ?? 200, random());
     const directAppointments: Candidate<AppointmentRecord>[] = [];
     const directPatients: Candidate<PatientRecord>[] = [];
     const gone: string[] = [];
+    const extraQuarantine: QuarantineItem[] = [];
     for (const ehrId of missing) {
-      const lookup = await connector.readAppointment(ehrId, { signal });
+      let lookup: Awaited<ReturnType<typeof connector.readAppointment>>;
+      try {
+        lookup = await connector.readAppointment(ehrId, { signal });
+      } catch (err) {
+        // The EHR down or slow fails the sync (retried later); anything else concerns this one
+        // record (refused, an answer that is not an Appointment, one we cannot map): it stays as
+        // it was, undecided, set aside with the reason, and the clinic's other changes still go out.
+        const e = describeError(err);
+        if (signal.aborted || e.code === 'ehr_unavailable' || e.code === 'ehr_timeout') throw err;
+        extraQuarantine.push({ kind: 'appointment', ehr_id: ehrId, reason: `moved or deleted? The direct read failed (${e.code}): ${e.message}`.slice(0, 500), raw: '' });
+        continue;
+      }
       if (lookup.found) {
         directAppointments.push(lookup.appointment);
         if (lookup.patient) directPatients.push(lookup.patient);
@@ -97,7 +109,6 @@ export async function syncConnection(deps: SyncEngineDeps, connection: Connectio
 
     // Patients edited without touching an appointment: read what changed since the last cursor.
     let changedPatients: Candidate<PatientRecord>[] = [];
-    const extraQuarantine: QuarantineItem[] = [];
     // The baseline reads the lookback period too, so patients edited just before it are known
     // afterwards and the next read's overlap does not mistake them for new ones.
     if (connector.capabilities.patientsChangedSince) {

@@ -141,6 +141,37 @@ describe('fhir connector faults', () => {
     assert.equal(ok.status === 'succeeded' && ok.quarantined, 4, 'no start, wrong type, unknown FHIR status, no id');
   });
 
+  it('one appointment the EHR will not let us read directly is set aside; the clinic\'s other changes still go out', async (t) => {
+    const store = await openStore(join(tempDir(t), 'ehrsync.db'));
+    t.after(() => store.close());
+    let listed = ['a1', 'a2'];
+    let a1Status = 'booked';
+    const fake = await startFakeFhir((req) => {
+      const u = new URL(req.url ?? '', 'http://x');
+      if (u.pathname.endsWith('/Appointment/a2')) return { status: 403, body: { resourceType: 'OperationOutcome' } };
+      if (u.pathname.endsWith('/Appointment')) return { body: bundle(listed.map((id) => appt(id, id === 'a1' ? { status: a1Status } : { participant: [{ actor: { reference: 'Patient/50%' } }] }))) };
+      if (u.pathname.endsWith('/Patient')) return { body: bundle([patient, { ...patient, id: '50%', identifier: [{ system: 'urn:mrn', value: 'M2' }] }]) };
+      return { body: bundle([]) };
+    });
+    t.after(() => fake.close());
+    const account = await store.createAccount({ name: 'Acme', clientId: 'ci_d', clientSecretHash: 'h', now: NOW });
+    const connection = await store.createConnection({ accountId: account.id, connector: 'fhir', config: { baseUrl: fake.baseUrl, mrnSystem: 'urn:mrn', lastUpdated: false, maxRetries: 0 }, now: NOW });
+    const clock = new FakeClock(NOW);
+    const deps = { store, clock, random: () => 0.5, connectorFor: (c: typeof connection) => createConnector(c, { secretBox: box }) };
+    const baseline = await syncConnection(deps, (await store.getConnection(connection.id))!);
+    assert.equal(baseline.status, 'succeeded', 'a patient reference with a stray % is read as written');
+
+    listed = ['a1']; // a2 drops out of the window: moved or deleted? Its direct read answers 403.
+    a1Status = 'arrived';
+    clock.advance(60_000);
+    const run = await syncConnection(deps, (await store.getConnection(connection.id))!);
+    assert.equal(run.status, 'succeeded', 'the refused read does not fail the sync');
+    const events = await store.listEvents({ accountId: account.id, limit: 10 });
+    assert.deepEqual(events.map((e) => e.type).sort(), ['appointment.status_updated', 'appointment.updated'], "a1's check-in goes out; nothing is decided about a2");
+    const [q] = await store.listQuarantine(connection.id, 10);
+    assert.deepEqual([q?.ehr_id, /direct read failed \(ehr_/.test(q?.reason ?? '')], ['a2', true]);
+  });
+
   it('asks metadata once whether Patient has _lastUpdated (auto), and goes without when it does not', async (t) => {
     let metadataCalls = 0;
     const { connector } = await fhirWith(t, (req) => {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseFhirConfig } from '../../src/connectors/fhir/config.js';
-import { mapAppointment, mapPatient, patientResource, statusForWrite, statusProblem } from '../../src/connectors/fhir/mapping.js';
+import { mapAppointment, mapPatient, patientResource, referenceId, statusForWrite, statusProblem } from '../../src/connectors/fhir/mapping.js';
 import { retryAfterMs } from '../../src/connectors/fhir/http.js';
 import { checkConnectorConfig } from '../../src/connectors/registry.js';
 import { EhrsyncError } from '../../src/domain/errors.js';
@@ -21,6 +21,14 @@ const patient = {
 };
 
 describe('fhir mapping', () => {
+  it('reads reference ids: relative, absolute, versioned, escaped, and a stray % as written (not a thrown URIError)', () => {
+    const ref = (reference: string) => referenceId({ reference }, 'Patient');
+    assert.deepEqual(
+      [ref('Patient/123'), ref('https://ehr.example/fhir/Patient/123/_history/4'), ref('Patient/a%2Fb'), ref('Patient/50%'), ref('Practitioner/1')],
+      ['123', '123', 'a/b', '50%', null],
+    );
+  });
+
   it('maps a Patient to Cobalt fields (MRN by system, phones by use, home address)', () => {
     assert.deepEqual(mapPatient(patient, opts), {
       ehr_patient_id: 'p1', mrn: '804', first_name: 'John Q', last_name: 'Doe', dob: '1980-02-03', sex: 'male', phone: '555-2', cell_phone: '555-1', email: 'j@example.com',

@@ -46,7 +46,13 @@ export function referenceId(ref: unknown, type: string): string | null {
   const r = isObj(ref) ? str(ref.reference) : undefined;
   if (!r) return null;
   const m = new RegExp(`(?:^|/)${type}/([^/?#]+)(?:/_history/[^/]+)?$`).exec(r);
-  return m ? decodeURIComponent(m[1] as string) : null;
+  if (!m) return null;
+  try {
+    return decodeURIComponent(m[1] as string);
+  } catch {
+    // A `%` that starts no escape (`Patient/50%`): the id as written, not a failed sync.
+    return m[1] as string;
+  }
 }
 
 function extensionValue(holder: unknown, url: string): unknown {
