@@ -171,6 +171,11 @@ export function dueHeadsSql(d: Dialect, endpoint: string, limit: string, fromSeq
     ORDER BY d.event_seq LIMIT ${limit} ${d.skipLocked}`;
 }
 
+/** A LIKE pattern (with `ESCAPE '\'`) matching text that contains `s` literally. */
+function likeContains(s: string): string {
+  return `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
 /** One endpoint's scan in a lease: where it started, its share, what it found and the first of it. */
 interface Scan {
   endpointId: string;
@@ -577,6 +582,8 @@ export class SqlStore implements Store {
         [before, limit],
       );
       await tx.run('DELETE FROM quarantine WHERE created_at < ?', [before]);
+      // Finished writes: their requests hold PHI too. (GET /v1/jobs/:id answers 404 for them after.)
+      await tx.run("DELETE FROM operations WHERE status IN ('succeeded', 'failed') AND updated_at < ?", [before]);
       if (rows.length === 0) return 0;
       // The events are locked (PostgreSQL): a redelivery locks its event first too, so it waits
       // for this purge and then finds the event gone (not found), never half of it. Lock their
@@ -593,18 +600,41 @@ export class SqlStore implements Store {
     });
   }
 
-  async erasePatient(connectionId: string, patientEhrId: string): Promise<{ events: number; appointments: number; patients: number; quarantined: number }> {
+  async erasePatient(connectionId: string, patientEhrId: string): Promise<{ events: number; appointments: number; patients: number; quarantined: number; operations: number }> {
     return this.db.transaction(async (tx) => {
-      const seqs = (await tx.all<{ seq: number }>('SELECT seq FROM events WHERE connection_id = ? AND patient_ehr_id = ?', [connectionId, patientEhrId])).map((r) => Number(r.seq));
+      // The finished writes about the patient (their record, their appointments, or a booking that
+      // named their MRN), whose requests hold PHI, and whose outcome events carry their job_id
+      // (a failed write's event may have no patient id). Writes still running are left to finish.
+      const [pat] = await tx.all<{ id: string; mrn: string | null }>('SELECT id, mrn FROM projection_patients WHERE connection_id = ? AND ehr_id = ?', [connectionId, patientEhrId]);
+      const appts = await tx.all<{ id: string; ehr_id: string }>('SELECT id, ehr_id FROM projection_appointments WHERE connection_id = ? AND patient_ehr_id = ?', [connectionId, patientEhrId]);
+      const targets = [patientEhrId, ...appts.map((a) => String(a.ehr_id))];
+      const ids = [...(pat ? [String(pat.id)] : []), ...appts.map((a) => String(a.id))];
+      const mrn = pat?.mrn ?? null;
+      const ops = (await tx.all<{ id: string }>(
+        `SELECT id FROM operations WHERE connection_id = ? AND status IN ('succeeded', 'failed')
+           AND (target_ehr_id IN ${this.d.jsonTextList} OR target_id IN ${this.d.jsonTextList}${mrn === null ? '' : " OR input LIKE ? ESCAPE '\\'"})`,
+        [connectionId, JSON.stringify(targets), JSON.stringify(ids), ...(mrn === null ? [] : [likeContains(`"mrn":${JSON.stringify(mrn)}`)])],
+      )).map((r) => String(r.id));
+      const seqs = (await tx.all<{ seq: number }>(
+        `SELECT seq FROM events WHERE connection_id = ? AND (patient_ehr_id = ? OR job_id IN ${this.d.jsonTextList})`,
+        [connectionId, patientEhrId, JSON.stringify(ops)],
+      )).map((r) => Number(r.seq));
       await this.deleteEvents(tx, seqs);
+      const operations = ops.length === 0 ? 0 : await tx.run(`DELETE FROM operations WHERE id IN ${this.d.jsonTextList}`, [JSON.stringify(ops)]);
       // A deleted pending delivery may have held back the next event of its key. (A purge deletes
       // only events whose deliveries are all final: nothing it deletes holds anything back.)
       if (seqs.length > 0) this.scanStarts.forgetAll();
       const appointments = await tx.run('DELETE FROM projection_appointments WHERE connection_id = ? AND patient_ehr_id = ?', [connectionId, patientEhrId]);
       const patients = await tx.run('DELETE FROM projection_patients WHERE connection_id = ? AND ehr_id = ?', [connectionId, patientEhrId]);
-      // Quarantined raw records are free text: match the patient's id as a JSON string value.
-      const quarantined = await tx.run("DELETE FROM quarantine WHERE connection_id = ? AND (ehr_id = ? OR raw LIKE ?)", [connectionId, patientEhrId, `%"${patientEhrId.replace(/[%_"]/g, '')}"%`]);
-      return { events: seqs.length, appointments, patients, quarantined };
+      // Quarantined raw records are free text: match the patient's id as a JSON string value, or as
+      // the end of a FHIR reference ("Patient/<id>").
+      const quarantined = await tx.run("DELETE FROM quarantine WHERE connection_id = ? AND (ehr_id = ? OR raw LIKE ? ESCAPE '\\' OR raw LIKE ? ESCAPE '\\')", [
+        connectionId,
+        patientEhrId,
+        likeContains(JSON.stringify(patientEhrId)),
+        likeContains(`Patient/${patientEhrId}"`),
+      ]);
+      return { events: seqs.length, appointments, patients, quarantined, operations };
     });
   }
 

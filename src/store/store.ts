@@ -518,7 +518,7 @@ export interface Store {
    * their deliveries and attempts, their appointments and patient record in the projection, and
    * quarantined records naming them. Returns what was deleted.
    */
-  erasePatient(connectionId: string, patientEhrId: string): Promise<{ events: number; appointments: number; patients: number; quarantined: number }>;
+  erasePatient(connectionId: string, patientEhrId: string): Promise<{ events: number; appointments: number; patients: number; quarantined: number; operations: number }>;
 
   /**
    * Records a requested write. With an idempotency key already used by the account, returns the

@@ -336,7 +336,7 @@ export function storeContract(name: string, open: OpenStore): void {
       const run2 = await store.startSyncRun(connection.id, T0 + 5);
       await store.commitSync({ runId: run2.id, connectionId: connection.id, plan: p2, finishedAt: T0 + 5, baselineDone: false, nextSyncAt: T0 });
       const erased = await store.erasePatient(connection.id, 'p-1');
-      assert.deepEqual(erased, { events: 1, appointments: 1, patients: 1, quarantined: 0 });
+      assert.deepEqual(erased, { events: 1, appointments: 1, patients: 1, quarantined: 0, operations: 0 });
       const left = await store.listEvents({ accountId: account.id, limit: 100 });
       assert.equal(left.length, 1);
       assert.ok(!left[0]!.body.includes('"A"') && !left[0]!.body.includes('p-1'));

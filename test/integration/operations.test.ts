@@ -176,6 +176,27 @@ describe('operations', () => {
     assert.match((await w.request('PATCH', `/v1/patients/${created.body.patient_id}`, { first_name: 'Y' })).body.message, /Unexpected fields in request body: first_name/);
   });
 
+  it('erasing a patient also erases the finished writes about them and the events those writes produced', async (t) => {
+    const w = await world(t);
+    const booked = await w.request('POST', '/v1/appointments', booking);
+    const refused = await w.request('POST', '/v1/appointments', { ...booking, provider: 'dr-nobody' }); // appointment.failed, no patient id on it
+    const [john] = (await w.request('GET', '/v1/patients?mrn=804')).body.patients;
+    const edited = await w.request('PATCH', `/v1/patients/${john.id}`, { phone: '555-0142' });
+    const ada = await w.request('POST', '/v1/patients', { first_name: 'Ada', last_name: 'Byron', dob: '1990-12-10', sex: 'Female' });
+    await w.run();
+    const jobs = [booked, refused, edited].map((r) => r.body.job_id as string);
+    assert.deepEqual((await w.events()).filter((e) => jobs.includes(e.job_id as string)).map((e) => e.type).sort(), ['appointment.created', 'appointment.failed', 'patient.updated']);
+
+    const erased = await w.store.erasePatient(w.alice.connectionId, 'p-804');
+    assert.equal(erased.operations, 3, 'the booking, the refused booking that named the MRN, the phone change');
+    for (const job of jobs) assert.equal((await w.request('GET', `/v1/jobs/${job}`)).status, 404, job);
+    const left = await w.events();
+    assert.deepEqual(left.map((e) => e.job_id), [ada.body.job_id], "only Ada's write and its event remain");
+    assert.equal((await w.request('GET', `/v1/jobs/${ada.body.job_id}`)).status, 200);
+    const stored = JSON.stringify(left);
+    assert.ok(!stored.includes('804') && !stored.includes('555-0142') && !stored.includes('Doe'), 'nothing of John left in events');
+  });
+
   it('a sync that read the EHR before an operation committed does not overwrite or echo it', async (t) => {
     const w = await world(t);
     // The sync loads the projection, then its EHR read is held until the operation has written

@@ -191,10 +191,12 @@ export function registerAdmin(program: Command): void {
         if (!ehrId) {
           const found = await store.listPatients({ connectionId: o.connection, mrn: o.mrn, limit: 2, offset: 0 });
           if (found.rows.length === 0) throw new ConfigError(`--mrn ${o.mrn}: no such patient on this connection.`);
+          // Erasing the wrong one of two cannot be undone: make the operator choose.
+          if (found.total > 1) throw new ConfigError(`--mrn ${o.mrn}: ${found.total} patients on this connection have this MRN; name one with --patient-ehr-id (GET /v1/patients?mrn=… lists them).`);
           ehrId = found.rows[0]!.record.ehr_patient_id;
         }
         const erased = await store.erasePatient(o.connection, ehrId);
-        print(o.json, erased, `erased: ${erased.events} events, ${erased.appointments} appointments, ${erased.patients} patient records, ${erased.quarantined} quarantined records`);
+        print(o.json, erased, `erased: ${erased.events} events, ${erased.appointments} appointments, ${erased.patients} patient records, ${erased.quarantined} quarantined records, ${erased.operations} finished writes`);
       });
     });
 
