@@ -130,6 +130,10 @@ Examples:
           return;
         }
         progress.line(`${queuedText}; waiting for \`ehrsync serve\` (delivery role) to send them`);
+        // The watch counts every delivery of the period still to go, not only the ones queued
+        // again: say what the others are, or "19/19 delivered" after "queued 16" looks like a bug.
+        const others = (await store.countEndpointDeliveries(endpoint.id, { createdFrom: since, createdTo: at, finishedFrom: at })).pending - queued;
+        if (others > 0) progress.line(`also watching ${count(others)} already pending (due now, or held behind an earlier event about the same appointment or patient)`);
         const w = await watch(store, endpoint.id, since, at, timeoutMs, progress);
         const c = w.counts;
         Object.assign(result, { delivered: c.succeeded, failed: c.failed, skipped: c.skipped, pending: c.pending, timed_out: w.timedOut, duration_ms: progress.ms() });
