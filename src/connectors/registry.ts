@@ -6,6 +6,8 @@
 import { ConfigError } from '../domain/errors.js';
 import type { Logger } from '../domain/logger.js';
 import type { SecretBox } from '../domain/secrets.js';
+import type { StatusMap } from '../domain/status.js';
+import { effectiveStatusMap } from '../domain/status.js';
 import type { EhrConnector } from './connector.js';
 import { DEMO_MRN_SYSTEM, DEMO_NATIVE_STATUS_EXTENSION, DEMO_NATIVE_STATUS_MAP } from '../domain/demo-ehr-profile.js';
 import type { FhirConfig } from './fhir/config.js';
@@ -60,6 +62,18 @@ export function demoFhirConfig(raw: Record<string, unknown>): FhirConfig {
 export function checkConnectorConfig(kind: string, config: Record<string, unknown>): void {
   if (kind === 'fhir') parseFhirConfig(config);
   else if (kind === 'demo') demoFhirConfig(config);
+}
+
+/**
+ * Every status code a connection accepts, raw code → normalized status: the defaults, the
+ * connector's own codes (a profile's native codes, the fhir config's `statusMap`), then the
+ * connection's `statusMap` — the same layers a sync reads through — without building the connector.
+ */
+export function connectionStatusMap(connection: ConnectionLike & { statusMap: StatusMap | null }): StatusMap {
+  const own = connection.connector === 'demo' ? DEMO_NATIVE_STATUS_MAP : {};
+  const configured = connection.config.statusMap;
+  const fromConfig = typeof configured === 'object' && configured !== null && !Array.isArray(configured) ? (configured as StatusMap) : {};
+  return effectiveStatusMap({ ...own, ...fromConfig, ...connection.statusMap });
 }
 
 /** Builds the connector of a connection. */

@@ -94,7 +94,9 @@ describe('API: webhooks', () => {
 describe('API: a clinic connection', () => {
   it('settings: the reference id is set and echoed by the next events', async (t) => {
     const w = await withClinic(t);
-    assert.equal((await call(w, w.alice, 'GET', '/v1/settings')).body.data.access_token_reference_id, 'alice_clinic');
+    const settings = (await call(w, w.alice, 'GET', '/v1/settings')).body.data;
+    assert.equal(settings.access_token_reference_id, 'alice_clinic');
+    assert.ok(settings.visit_statuses.some((s: { code: string; description: string }) => s.code === 'n' && s.description === 'no-show'), "the demo EHR's own codes are listed (the connector's status map)");
     assert.deepEqual((await call(w, w.alice, 'POST', '/v1/settings', { access_token_reference_id: 'at_ref_123456789' })).body, { success: true, data: { access_token_reference_id: 'at_ref_123456789' } });
     await call(w, w.alice, 'POST', '/v1/webhook', { webhook_url: 'https://hooks.example/a' });
     await w.sync();

@@ -154,6 +154,7 @@ describe('operations', () => {
     await w.sync();
     assert.equal((await w.events()).length, 2);
     assert.equal((await w.request('PATCH', `/v1/appointments/${appt.id}`, { status: 'teleported' })).status, 400);
+    assert.equal((await w.request('PATCH', `/v1/appointments/${appt.id}`, { status: 'n' })).status, 200, "the EHR's own code for a no-show (the demo connector's status map) is accepted");
   });
 
   it('patients: create gives patient.created, update gives patient.updated, both with job_id and without echo', async (t) => {

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { isoUtc, zonedStartOfDay } from '../../domain/clock.js';
 import { BadRequestError, ConflictError, EhrsyncError, NotFoundError } from '../../domain/errors.js';
-import { effectiveStatusMap } from '../../domain/status.js';
+import { connectionStatusMap } from '../../connectors/registry.js';
 import { isIsoDate } from '../../detection/validate.js';
 import type { Connection } from '../../store/store.js';
 import type { ApiDeps } from '../context.js';
@@ -180,7 +180,7 @@ async function providerIdMap(deps: ApiDeps, connectionId: string): Promise<Map<s
 }
 
 function settingsView(c: Connection) {
-  const map = effectiveStatusMap(c.statusMap);
+  const map = connectionStatusMap(c);
   return {
     access_token_reference_id: c.referenceId,
     visit_types: [],

@@ -10,7 +10,7 @@ import { Type } from 'typebox';
 import { isoUtc } from '../../domain/clock.js';
 import { ConflictError, NotFoundError } from '../../domain/errors.js';
 import { newId } from '../../domain/ids.js';
-import { effectiveStatusMap } from '../../domain/status.js';
+import { connectionStatusMap } from '../../connectors/registry.js';
 import {
   appointmentCreateInput,
   appointmentUpdateInput,
@@ -84,7 +84,7 @@ export function operationRoutes(app: FastifyInstance, deps: ApiDeps & { wakeOper
     const { id } = req.params as { id: string };
     const appt = await deps.store.getAppointment(connection.id, id);
     if (!appt) throw new NotFoundError(`No appointment ${JSON.stringify(id)}.`);
-    const input = appointmentUpdateInput(req.body as Record<string, unknown>, effectiveStatusMap(connection.statusMap));
+    const input = appointmentUpdateInput(req.body as Record<string, unknown>, connectionStatusMap(connection));
     const op = await enqueue(req, connection, 'appointment.update', appt.id, appt.record.ehr_appointment_id, input, req.body);
     return { success: true, message: 'Appointment update processing. A webhook event will be sent upon completion.', appointment_id: appt.id, job_id: op.id };
   });
