@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import fc from 'fast-check';
-import { apiWorld } from '../helpers/api.js';
+import { API_NOW, apiWorld } from '../helpers/api.js';
+import { appointment } from '../helpers/fixtures.js';
+import { emptyPlan } from '../helpers/outbox.js';
 
 it('malformed requests get a 4xx with {success:false, message} naming the problem', async (t) => {
   const w = await apiWorld(t, { bodyLimit: 4096 });
@@ -68,6 +70,22 @@ it('rate limit: a client over its limit gets 429; requests sent with its client_
   assert.equal(own.statusCode, 200, 'alice, from her own address, is not');
   const limited = await w.app.inject({ method: 'GET', url: '/v1/webhook', headers: { ...w.alice }, remoteAddress: '203.0.113.9' });
   assert.deepEqual([limited.statusCode, limited.headers['retry-after']], [429, '1']);
+});
+
+it('appointments: a range holding more than 10,000 is refused with a 400 naming the fix, never cut short', async (t) => {
+  const w = await apiWorld(t);
+  const day = Date.parse('2026-11-03T14:00:00.000Z');
+  const upsertAppointments = Array.from({ length: 10_001 }, (_, i) => ({
+    id: i.toString(16).padStart(32, '0'),
+    record: appointment({ ehr_appointment_id: `A${i}`, datetime: new Date(day + (i % 600) * 60_000).toISOString() }),
+  }));
+  const run = await w.store.startSyncRun(w.alice.connectionId, API_NOW);
+  await w.store.commitSync({ runId: run.id, connectionId: w.alice.connectionId, plan: { ...emptyPlan(w.alice.connectionId, API_NOW, 'alice_clinic'), upsertAppointments }, finishedAt: API_NOW, baselineDone: true, nextSyncAt: API_NOW });
+  const all = await w.app.inject({ method: 'GET', url: '/v1/appointments?start_date=2026-11-03&end_date=2026-11-03', headers: { ...w.alice } });
+  assert.equal(all.statusCode, 400);
+  assert.match((all.json() as { message: string }).message, /More than 10,000 appointments in this range; ask for a shorter range or filter/);
+  const some = await w.app.inject({ method: 'GET', url: '/v1/appointments?start_date=2026-11-03&end_date=2026-11-03&patient_mrn=nobody', headers: { ...w.alice } });
+  assert.deepEqual([some.statusCode, (some.json() as { appointments: unknown[] }).appointments.length], [200, 0]);
 });
 
 it('fuzz: no JSON body or query string produces a 5xx', async (t) => {

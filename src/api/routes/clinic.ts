@@ -16,6 +16,8 @@ import { appointmentView, connectionView, PageQuery, pagination, patientView, St
 
 /** Longest date range `GET /v1/appointments` serves at once. */
 const MAX_RANGE_DAYS = 93;
+/** Most appointments one GET /v1/appointments answers (a busy clinic over 93 days stays well under it). */
+const MAX_APPOINTMENTS = 10_000;
 
 const SettingsBody = Strict({ access_token_reference_id: Type.String({ minLength: 1, maxLength: 256 }) }, { description: 'The access_token_reference_id is required in the request body. No other fields are accepted.' });
 
@@ -78,8 +80,10 @@ export function clinicRoutes(app: FastifyInstance, deps: ApiDeps): void {
       patientMrn: q.patient_mrn,
       patientName: q.patient_name,
       appointmentMode: q.appointment_mode,
-      limit: 10_000,
+      limit: MAX_APPOINTMENTS + 1,
     });
+    // Cobalt's answer has no pages: a range holding more than fits is refused, never cut short.
+    if (rows.length > MAX_APPOINTMENTS) throw new BadRequestError(`More than ${MAX_APPOINTMENTS.toLocaleString('en-US')} appointments in this range; ask for a shorter range or filter (patient_mrn, patient_name, appointment_mode).`);
     const providerIds = await providerIdMap(deps, connection.id);
     return { success: true, appointments: rows.map((r) => appointmentView(r, providerIds, connection.timezone)) };
   });
