@@ -40,29 +40,29 @@ export type Resolve = (host: string) => Promise<string[]>;
 
 const defaultResolve: Resolve = async (host) => (await dnsLookup(host, { all: true, verbatim: true })).map((a) => a.address);
 
-/** Returns why `raw` is not an acceptable endpoint URL, or null when it is. */
-export async function endpointUrlProblem(raw: string, policy: EndpointUrlPolicy, resolve: Resolve = defaultResolve): Promise<string | null> {
+/** Returns why `raw` is not an acceptable endpoint URL, or null when it is; `field` names it in the message. */
+export async function endpointUrlProblem(raw: string, policy: EndpointUrlPolicy, resolve: Resolve = defaultResolve, field = 'webhook_url'): Promise<string | null> {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    return `webhook_url is not a valid URL: ${JSON.stringify(raw.slice(0, 200))}`;
+    return `${field} is not a valid URL: ${JSON.stringify(raw.slice(0, 200))}`;
   }
   if (!schemeAllowed(url.protocol, policy)) {
-    return policy.allowInsecure ? 'webhook_url must use http or https.' : 'webhook_url must use https (http is allowed only with EHRSYNC_ALLOW_INSECURE_ENDPOINTS=1, for development).';
+    return policy.allowInsecure ? `${field} must use http or https.` : `${field} must use https (http is allowed only with EHRSYNC_ALLOW_INSECURE_ENDPOINTS=1, for development).`;
   }
-  if (url.username || url.password) return 'webhook_url must not contain credentials; authenticate receivers with the signature instead.';
+  if (url.username || url.password) return `${field} must not contain credentials${field === 'webhook_url' ? '; authenticate receivers with the signature instead' : ''}.`;
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (policy.allowHosts.includes(host.toLowerCase())) return null;
   let addresses: string[];
   try {
     addresses = isIP(host) ? [host] : await resolve(host);
   } catch {
-    return `webhook_url host ${JSON.stringify(host)} does not resolve.`;
+    return `${field} host ${JSON.stringify(host)} does not resolve.`;
   }
   for (const address of addresses) {
     const problem = addressProblem(address, host, policy);
-    if (problem) return `webhook_url ${problem}`;
+    if (problem) return `${field} ${problem}`;
   }
   return null;
 }

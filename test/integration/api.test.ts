@@ -218,6 +218,18 @@ describe('API: a clinic connection', () => {
     const patched = await call(w, w.alice, 'PATCH', `/v1/connections/${created.body.connection.id}`, { window_future_days: 30, enabled: false });
     assert.deepEqual([patched.body.connection.window_future_days, patched.body.connection.enabled], [30, false]);
     assert.equal((await call(w, w.alice, 'POST', '/v1/connections', { connector: 'fhir', base_url: 'ftp://x' })).status, 400);
+    // EHR addresses set through the API follow the webhook URL rules: the server fetches them.
+    const refused: [Record<string, unknown>, RegExp][] = [
+      [{ connector: 'fhir', base_url: 'http://ehr.example/fhir' }, /base_url must use https/],
+      [{ connector: 'fhir', base_url: 'https://internal.example/fhir' }, /base_url host "internal.example" resolves to a private, loopback or link-local address/],
+      [{ connector: 'fhir', base_url: 'https://ehr.example/fhir', config: { auth: { type: 'smart-backend', clientId: 'c', privateKey: 'k', tokenUrl: 'https://internal.example/token' } } }, /config\.auth\.tokenUrl host "internal\.example" resolves to a private/],
+    ];
+    for (const [body, message] of refused) {
+      const r = await call(w, w.alice, 'POST', '/v1/connections', body);
+      assert.deepEqual([r.status, message.test(r.body.message)], [400, true], `${JSON.stringify(body)}: ${r.body.message}`);
+    }
+    const moved = await call(w, w.alice, 'PATCH', `/v1/connections/${created.body.connection.id}`, { config: { baseUrl: 'https://internal.example/fhir' } });
+    assert.deepEqual([moved.status, /config\.baseUrl host/.test(moved.body.message)], [400, true], moved.body.message);
     const unknown = await call(w, w.alice, 'POST', '/v1/connections', { connector: 'fhir', base_url: 'https://ehr.example/fhir', config: { pageSzie: 50 } });
     assert.equal(unknown.status, 400);
     assert.match(JSON.stringify(unknown.body), /config\.pageSzie/, 'an unknown connector setting is refused by name');

@@ -5,7 +5,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
+import { endpointUrlProblem } from '../../delivery/url-safety.js';
 import { isoUtc } from '../../domain/clock.js';
+import { BadRequestError } from '../../domain/errors.js';
 import type { StatusMap } from '../../domain/status.js';
 import type { Connection } from '../../store/store.js';
 import type { ApiDeps } from '../context.js';
@@ -46,11 +48,34 @@ type SettingsBody = {
   enabled?: boolean;
 };
 
+/**
+ * The EHR addresses a tenant sets through the API (`base_url`, `config.baseUrl`,
+ * `config.auth.tokenUrl`) follow the rules of webhook URLs — https, and no private, loopback or
+ * link-local address unless development mode or the host is allow-listed (`endpointAllowHosts`):
+ * the server fetches them with the tenant's credentials, and what they answer can surface in error
+ * messages and the quarantine. An operator connects an on-premises EHR with the CLI
+ * (`connections create`), which trusts what it is given, or allow-lists its host.
+ */
+async function checkEhrAddresses(deps: ApiDeps, urls: Record<string, unknown>): Promise<void> {
+  for (const [field, url] of Object.entries(urls)) {
+    if (typeof url !== 'string') continue; // absent, or of the wrong type: the config check names it
+    const problem = await endpointUrlProblem(url, deps.endpointUrlPolicy, deps.resolve, field);
+    if (problem) throw new BadRequestError(problem);
+  }
+}
+
+/** The addresses inside a connector config (before or after merging a patch). */
+function configAddresses(config: Record<string, unknown> | undefined): Record<string, unknown> {
+  const auth = config?.auth;
+  return { 'config.baseUrl': config?.baseUrl, 'config.auth.tokenUrl': typeof auth === 'object' && auth !== null ? (auth as Record<string, unknown>).tokenUrl : undefined };
+}
+
 /** Registers the connection and admin routes. */
 export function connectionRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.post('/v1/connections', { schema: { tags: ['connections'], summary: 'Connect a clinic\'s EHR; returns the access_token once', body: CreateBody } }, async (req, reply) => {
     const account = await authenticateAccount(deps, req);
     const b = req.body as SettingsBody & { connector: string; base_url: string };
+    await checkEhrAddresses(deps, { base_url: b.base_url, ...configAddresses(b.config) });
     const { connection, accessToken } = await createConnection(
       deps.store,
       deps.secretBox,
@@ -87,6 +112,7 @@ export function connectionRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const account = await authenticateAccount(deps, req);
     const current = await ownConnection(deps, account, (req.params as { id: string }).id);
     const b = req.body as SettingsBody;
+    await checkEhrAddresses(deps, configAddresses(b.config));
     const config = b.config === undefined ? undefined : sealConfig({ ...current.config, ...b.config }, deps.secretBox);
     checkConnectionInput({
       connector: current.connector,
