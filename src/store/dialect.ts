@@ -33,6 +33,8 @@ export interface Dialect {
    * with OFFSET into a join); nothing on SQLite, which never does.
    */
   subqueryFence: string;
+  /** True when a text column contains the bound string (`?`) literally, case and all. */
+  contains(column: string): string;
   /** The text of a top-level field of a JSON column, e.g. `jsonText('record', 'first_name')`. */
   jsonText(column: string, field: string): string;
   /**
@@ -53,6 +55,7 @@ export const DIALECTS: Record<'sqlite' | 'postgres', Dialect> = {
     skipLocked: '',
     forUpdate: '',
     subqueryFence: '',
+    contains: (column) => `instr(${column}, ?) > 0`,
     jsonText: (column, field) => `json_extract(${column}, '$.${field}')`,
     jsonRecords: (alias, columns) => `(SELECT ${columns.map(([name]) => `json_extract(value, '$.${name}') AS ${name}`).join(', ')} FROM json_each(?)) AS ${alias}`,
   },
@@ -64,6 +67,7 @@ export const DIALECTS: Record<'sqlite' | 'postgres', Dialect> = {
     skipLocked: 'FOR UPDATE SKIP LOCKED',
     forUpdate: 'FOR UPDATE',
     subqueryFence: 'OFFSET 0',
+    contains: (column) => `strpos(${column}, ?) > 0`,
     jsonText: (column, field) => `(${column}::jsonb ->> '${field}')`,
     jsonRecords: (alias, columns) => `jsonb_to_recordset(?::jsonb) AS ${alias}(${columns.map(([name, type]) => `${name} ${type}`).join(', ')})`,
   },

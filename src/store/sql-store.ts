@@ -171,11 +171,6 @@ export function dueHeadsSql(d: Dialect, endpoint: string, limit: string, fromSeq
     ORDER BY d.event_seq LIMIT ${limit} ${d.skipLocked}`;
 }
 
-/** A LIKE pattern (with `ESCAPE '\'`) matching text that contains `s` literally. */
-function likeContains(s: string): string {
-  return `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-}
-
 /** One endpoint's scan in a lease: where it started, its share, what it found and the first of it. */
 interface Scan {
   endpointId: string;
@@ -602,18 +597,23 @@ export class SqlStore implements Store {
 
   async erasePatient(connectionId: string, patientEhrId: string): Promise<{ events: number; appointments: number; patients: number; quarantined: number; operations: number }> {
     return this.db.transaction(async (tx) => {
-      // The finished writes about the patient (their record, their appointments, or a booking that
-      // named their MRN), whose requests hold PHI, and whose outcome events carry their job_id
-      // (a failed write's event may have no patient id). Writes still running are left to finish.
+      // The finished writes about the patient, whose requests hold PHI: to their record or their
+      // appointments (by ehrsync id, or by EHR id within the same kind: FHIR ids are unique per
+      // resource type only), and bookings that named their MRN, unless another patient has it too.
+      // Their outcome events go too, found by job_id (a failed write's event has no patient id).
+      // Writes still running are left to finish (retention purges them later).
       const [pat] = await tx.all<{ id: string; mrn: string | null }>('SELECT id, mrn FROM projection_patients WHERE connection_id = ? AND ehr_id = ?', [connectionId, patientEhrId]);
       const appts = await tx.all<{ id: string; ehr_id: string }>('SELECT id, ehr_id FROM projection_appointments WHERE connection_id = ? AND patient_ehr_id = ?', [connectionId, patientEhrId]);
-      const targets = [patientEhrId, ...appts.map((a) => String(a.ehr_id))];
       const ids = [...(pat ? [String(pat.id)] : []), ...appts.map((a) => String(a.id))];
-      const mrn = pat?.mrn ?? null;
+      const sharedMrn = pat?.mrn == null ? 0 : Number((await tx.all<{ n: number }>('SELECT COUNT(*) AS n FROM projection_patients WHERE connection_id = ? AND mrn = ?', [connectionId, pat.mrn]))[0]?.n ?? 0);
+      const mrn = pat?.mrn != null && sharedMrn === 1 ? pat.mrn : null;
       const ops = (await tx.all<{ id: string }>(
-        `SELECT id FROM operations WHERE connection_id = ? AND status IN ('succeeded', 'failed')
-           AND (target_ehr_id IN ${this.d.jsonTextList} OR target_id IN ${this.d.jsonTextList}${mrn === null ? '' : " OR input LIKE ? ESCAPE '\\'"})`,
-        [connectionId, JSON.stringify(targets), JSON.stringify(ids), ...(mrn === null ? [] : [likeContains(`"mrn":${JSON.stringify(mrn)}`)])],
+        `SELECT id FROM operations WHERE connection_id = ? AND status IN ('succeeded', 'failed') AND (
+           target_id IN ${this.d.jsonTextList}
+           OR (kind IN ('patient.create', 'patient.update') AND target_ehr_id = ?)
+           OR (kind IN ('appointment.create', 'appointment.update') AND target_ehr_id IN ${this.d.jsonTextList})
+           ${mrn === null ? '' : `OR (kind = 'appointment.create' AND ${this.d.jsonText('input', 'mrn')} = ?)`})`,
+        [connectionId, JSON.stringify(ids), patientEhrId, JSON.stringify(appts.map((a) => String(a.ehr_id))), ...(mrn === null ? [] : [mrn])],
       )).map((r) => String(r.id));
       const seqs = (await tx.all<{ seq: number }>(
         `SELECT seq FROM events WHERE connection_id = ? AND (patient_ehr_id = ? OR job_id IN ${this.d.jsonTextList})`,
@@ -627,12 +627,12 @@ export class SqlStore implements Store {
       const appointments = await tx.run('DELETE FROM projection_appointments WHERE connection_id = ? AND patient_ehr_id = ?', [connectionId, patientEhrId]);
       const patients = await tx.run('DELETE FROM projection_patients WHERE connection_id = ? AND ehr_id = ?', [connectionId, patientEhrId]);
       // Quarantined raw records are free text: match the patient's id as a JSON string value, or as
-      // the end of a FHIR reference ("Patient/<id>").
-      const quarantined = await tx.run("DELETE FROM quarantine WHERE connection_id = ? AND (ehr_id = ? OR raw LIKE ? ESCAPE '\\' OR raw LIKE ? ESCAPE '\\')", [
+      // the end of a FHIR reference ("Patient/<id>"), exactly (a LIKE would ignore case on SQLite).
+      const quarantined = await tx.run(`DELETE FROM quarantine WHERE connection_id = ? AND (ehr_id = ? OR ${this.d.contains('raw')} OR ${this.d.contains('raw')})`, [
         connectionId,
         patientEhrId,
-        likeContains(JSON.stringify(patientEhrId)),
-        likeContains(`Patient/${patientEhrId}"`),
+        JSON.stringify(patientEhrId),
+        `Patient/${patientEhrId}"`,
       ]);
       return { events: seqs.length, appointments, patients, quarantined, operations };
     });

@@ -90,11 +90,12 @@ export async function syncConnection(deps: SyncEngineDeps, connection: Connectio
       try {
         lookup = await connector.readAppointment(ehrId, { signal });
       } catch (err) {
-        // The EHR down or slow fails the sync (retried later); anything else concerns this one
-        // record (refused, an answer that is not an Appointment, one we cannot map): it stays as
-        // it was, undecided, set aside with the reason, and the clinic's other changes still go out.
+        // The EHR down or slow, or our credentials refused (a token, or a scope allowing search but
+        // not read), fails the sync visibly (retried later); anything else concerns this one record
+        // (a 400 or 404-like refusal, an answer that is not an Appointment, one we cannot map): it
+        // stays as it was, undecided, set aside with the reason, and the clinic's other changes go out.
         const e = describeError(err);
-        if (signal.aborted || e.code === 'ehr_unavailable' || e.code === 'ehr_timeout') throw err;
+        if (signal.aborted || e.code === 'ehr_unavailable' || e.code === 'ehr_timeout' || e.code === 'ehr_auth_failed') throw err;
         extraQuarantine.push({ kind: 'appointment', ehr_id: ehrId, reason: `moved or deleted? The direct read failed (${e.code}): ${e.message}`.slice(0, 500), raw: '' });
         continue;
       }

@@ -146,9 +146,10 @@ describe('fhir connector faults', () => {
     t.after(() => store.close());
     let listed = ['a1', 'a2'];
     let a1Status = 'booked';
+    let a2Answer = 400;
     const fake = await startFakeFhir((req) => {
       const u = new URL(req.url ?? '', 'http://x');
-      if (u.pathname.endsWith('/Appointment/a2')) return { status: 403, body: { resourceType: 'OperationOutcome' } };
+      if (u.pathname.endsWith('/Appointment/a2')) return { status: a2Answer, body: { resourceType: 'OperationOutcome' } };
       if (u.pathname.endsWith('/Appointment')) return { body: bundle(listed.map((id) => appt(id, id === 'a1' ? { status: a1Status } : { participant: [{ actor: { reference: 'Patient/50%' } }] }))) };
       if (u.pathname.endsWith('/Patient')) return { body: bundle([patient, { ...patient, id: '50%', identifier: [{ system: 'urn:mrn', value: 'M2' }] }]) };
       return { body: bundle([]) };
@@ -161,7 +162,7 @@ describe('fhir connector faults', () => {
     const baseline = await syncConnection(deps, (await store.getConnection(connection.id))!);
     assert.equal(baseline.status, 'succeeded', 'a patient reference with a stray % is read as written');
 
-    listed = ['a1']; // a2 drops out of the window: moved or deleted? Its direct read answers 403.
+    listed = ['a1']; // a2 drops out of the window: moved or deleted? Its direct read answers 400.
     a1Status = 'arrived';
     clock.advance(60_000);
     const run = await syncConnection(deps, (await store.getConnection(connection.id))!);
@@ -170,6 +171,11 @@ describe('fhir connector faults', () => {
     assert.deepEqual(events.map((e) => e.type).sort(), ['appointment.status_updated', 'appointment.updated'], "a1's check-in goes out; nothing is decided about a2");
     const [q] = await store.listQuarantine(connection.id, 10);
     assert.deepEqual([q?.ehr_id, /direct read failed \(ehr_/.test(q?.reason ?? '')], ['a2', true]);
+
+    a2Answer = 403; // our credentials refused: that is the connection's problem, not one record's
+    clock.advance(60_000);
+    const refused = await syncConnection(deps, (await store.getConnection(connection.id))!);
+    assert.deepEqual([refused.status, refused.status === 'failed' && refused.errorCode], ['failed', 'ehr_auth_failed']);
   });
 
   it('asks metadata once whether Patient has _lastUpdated (auto), and goes without when it does not', async (t) => {

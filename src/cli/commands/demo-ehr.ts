@@ -16,7 +16,7 @@ export function registerDemoEhr(program: Command): void {
     .option('--native-statuses', 'use athena-style native status codes (f/2/3/x/n) in an extension', false)
     .option('--seed <n>', 'seed of the fake data', '1')
     .option('--timezone <zone>', 'the clinic\'s IANA time zone', 'America/New_York')
-    .addHelpText('after', '\nExample:\n  npx ehrsync demo-ehr --port 4010 --simulate 6\n  then open http://127.0.0.1:4010/ and connect ehrsync with connector "demo", base_url http://127.0.0.1:4010/fhir\n')
+    .addHelpText('after', '\nExample:\n  npx ehrsync demo-ehr --port 4010 --simulate 6\n  then open http://127.0.0.1:4010/ and connect ehrsync to it:\n  npx ehrsync connections create --client-id ci_… --connector demo --base-url http://127.0.0.1:4010/fhir\n')
     .action(async (opts: { port: string; host: string; dataDir: string; simulate: string; nativeStatuses: boolean; seed: string; timezone: string }) => {
       const port = parsePort('port', opts.port);
       const rate = Number(opts.simulate);
