@@ -62,6 +62,14 @@ describe('fhir connector faults', () => {
     assert.equal(fake.requests.length, 1, 'a refused credential is not retried');
   });
 
+  it('a redirect is not followed (it could lead to an internal address with our credentials): ehr_bad_response naming it', async (t) => {
+    const { fake, connector } = await fhirWith(t, (req) => (req.url?.includes('/elsewhere') ? { body: bundle([appt('a1')]) } : { status: 302, headers: { location: '/elsewhere/Appointment' }, body: {} }));
+    const e = await failure(connector.readSchedule(WINDOW, { signal: signal() }));
+    assert.equal(e.code, 'ehr_bad_response');
+    assert.match(e.message, /a redirect/);
+    assert.ok(!fake.requests.some((r) => r.url.includes('/elsewhere')), 'never followed');
+  });
+
   it('HTML instead of JSON and a truncated body fail as ehr_bad_response', async (t) => {
     const html = await fhirWith(t, () => ({ raw: '<!doctype html><html><body>Login</body></html>' }));
     assert.equal((await failure(html.connector.readSchedule(WINDOW, { signal: signal() }))).code, 'ehr_bad_response');

@@ -52,7 +52,8 @@ export function createAuth(auth: FhirAuth, deps: AuthDeps): AuthProvider {
     });
     let res: Response;
     try {
-      res = await deps.fetch(auth.tokenUrl, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, signal: AbortSignal.any([signal, AbortSignal.timeout(deps.timeoutMs)]) });
+      // Not followed, like the FHIR requests (see fhir/http.ts): the signed assertion goes only where configured.
+      res = await deps.fetch(auth.tokenUrl, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, redirect: 'manual', signal: AbortSignal.any([signal, AbortSignal.timeout(deps.timeoutMs)]) });
     } catch (err) {
       if (signal.aborted) throw err;
       throw new EhrError('ehr_unavailable', 'The SMART token endpoint could not be reached.');

@@ -113,7 +113,9 @@ export class FhirHttp {
       let res: Response;
       let text: string;
       try {
-        res = await this.o.fetch(url, { method: req.method ?? 'GET', headers, body: req.body ? JSON.stringify(req.body) : undefined, signal: AbortSignal.any([req.signal, timeout]) });
+        // Redirects are not followed: the address was checked when it was set, and a redirect could
+        // lead anywhere (an internal host, a metadata service) with our credentials on the way.
+        res = await this.o.fetch(url, { method: req.method ?? 'GET', headers, body: req.body ? JSON.stringify(req.body) : undefined, redirect: 'manual', signal: AbortSignal.any([req.signal, timeout]) });
         text = await res.text();
       } catch (err) {
         if (req.signal.aborted) throw req.signal.reason instanceof Error ? req.signal.reason : new EhrError('ehr_timeout', 'The sync was cut short.');
