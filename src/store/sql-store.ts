@@ -181,6 +181,13 @@ interface Scan {
   first: number | null;
 }
 
+/** What identifies a quarantined record across syncs (see commitSync). */
+const QUARANTINE_KEY_COLUMNS = [
+  ['kind', 'text'],
+  ['ehr_id', 'text'],
+  ['reason', 'text'],
+] as const;
+
 /** The columns of notePassed's JSON parameter. */
 const PASSED_COLUMNS = [
   ['endpoint_id', 'text'],
@@ -450,6 +457,16 @@ export class SqlStore implements Store {
         plan.upsertProviders.map((p) => [c.connectionId, p.ehr_id, p.id, p.name, p.npi, p.status, at]),
         'ON CONFLICT (connection_id, ehr_id) DO UPDATE SET name = excluded.name, npi = excluded.npi, updated_at = excluded.updated_at',
       );
+      // A record that stays malformed (or unreadable) is reported by every sync: keep one row per
+      // record and reason, the latest, not one per sync (1,440 a day at a one-minute interval).
+      const repeated = plan.quarantined.filter((q) => q.ehr_id !== null);
+      if (repeated.length > 0) {
+        await tx.run(
+          `DELETE FROM quarantine WHERE connection_id = ? AND EXISTS (
+             SELECT 1 FROM ${this.d.jsonRecords('q', QUARANTINE_KEY_COLUMNS)} WHERE q.kind = quarantine.kind AND q.ehr_id = quarantine.ehr_id AND q.reason = quarantine.reason)`,
+          [c.connectionId, JSON.stringify(repeated.map((q) => ({ kind: q.kind, ehr_id: q.ehr_id, reason: q.reason })))],
+        );
+      }
       await insertMany(
         tx,
         'quarantine',

@@ -236,6 +236,13 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.equal(q?.syncRunId, run.id);
       assert.match(q?.reason ?? '', /datetime/);
       assert.equal((await store.listSyncRuns(connection.id, 1))[0]?.quarantined, 1);
+
+      // The same record still malformed at the next sync: one row, the latest, not one per sync.
+      const again = await store.startSyncRun(connection.id, T0 + 60_000);
+      await store.commitSync({ runId: again.id, connectionId: connection.id, plan: p, finishedAt: T0 + 60_000, baselineDone: true, nextSyncAt: T0 });
+      const rows = await store.listQuarantine(connection.id, 10);
+      assert.deepEqual(rows.map((r) => [r.ehr_id, r.syncRunId]), [['482129', again.id]]);
+      assert.equal((await store.listSyncRuns(connection.id, 1))[0]?.quarantined, 1, 'each run still counts what it set aside');
     });
 
     it('events: filters by type, job, time; pagination and order', async (t) => {
