@@ -593,10 +593,10 @@ export class SqlStore implements Store {
          ORDER BY e.seq LIMIT ? ${this.d.forUpdate}`,
         [before, limit],
       );
-      await tx.run('DELETE FROM quarantine WHERE created_at < ?', [before]);
-      // Finished writes: their requests hold PHI too. (GET /v1/jobs/:id answers 404 for them after.)
-      await tx.run("DELETE FROM operations WHERE status IN ('succeeded', 'failed') AND updated_at < ?", [before]);
-      if (rows.length === 0) return 0;
+      if (rows.length === 0) {
+        await this.purgeRecordsBeside(tx, before);
+        return 0;
+      }
       // The events are locked (PostgreSQL): a redelivery locks its event first too, so it waits
       // for this purge and then finds the event gone (not found), never half of it. Lock their
       // deliveries and look again: a redelivery committed before our lock made one pending, and
@@ -608,8 +608,17 @@ export class SqlStore implements Store {
       const pending = new Set(locked.filter((d) => d.status === 'pending').map((d) => Number(d.event_seq)));
       const seqs = rows.map((r) => Number(r.seq)).filter((seq) => !pending.has(seq));
       await this.deleteEvents(tx, seqs);
+      // Once per purge, not per batch: callers loop until a call deletes fewer than `limit`, and
+      // neither table has an index these deletes could use (each is a scan).
+      if (seqs.length < limit) await this.purgeRecordsBeside(tx, before);
       return seqs.length;
     });
+  }
+
+  /** Retention of what is kept beside the events: quarantined records, and finished writes (their requests hold PHI; GET /v1/jobs/:id answers 404 for them after). */
+  private async purgeRecordsBeside(tx: SqlRunner, before: EpochMs): Promise<void> {
+    await tx.run('DELETE FROM quarantine WHERE created_at < ?', [before]);
+    await tx.run("DELETE FROM operations WHERE status IN ('succeeded', 'failed') AND updated_at < ?", [before]);
   }
 
   async erasePatient(connectionId: string, patientEhrId: string): Promise<{ events: number; appointments: number; patients: number; quarantined: number; operations: number }> {

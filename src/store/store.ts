@@ -509,8 +509,10 @@ export interface Store {
 
   /**
    * Retention: deletes events created before `before` whose every delivery is final (succeeded,
-   * failed or skipped), with their deliveries and attempts; and quarantined records older than that.
-   * Events still pending delivery are never purged. Returns the number of events deleted.
+   * failed or skipped), with their deliveries and attempts, at most `limit` per call. The call that
+   * deletes fewer than `limit` (the last of a loop) also deletes quarantined records and finished
+   * writes older than `before`. Events still pending delivery are never purged. Returns the number
+   * of events deleted.
    */
   purgeEvents(before: EpochMs, limit: number): Promise<number>;
   /**

@@ -206,6 +206,20 @@ describe('operations', () => {
     assert.ok(!stored.includes('"804"') && !stored.includes('555-0142') && !stored.includes('Doe'), 'nothing of John left in events');
   });
 
+  it('retention purges finished writes (their requests hold PHI) with the events, in the purge\'s last call', async (t) => {
+    const w = await world(t);
+    const booked = await w.request('POST', '/v1/appointments', booking);
+    await w.run();
+    const job = `/v1/jobs/${booked.body.job_id}`;
+    assert.equal(await w.store.purgeEvents(w.clock.now() - 1, 1000), 0);
+    assert.equal((await w.request('GET', job)).status, 200, 'not older than the cutoff: kept');
+    w.clock.advance(60_000);
+    let purged = 0;
+    for (let n = 1; n > 0; purged += n) n = await w.store.purgeEvents(w.clock.now(), 1);
+    assert.ok(purged >= 1, 'events go in batches of one');
+    assert.equal((await w.request('GET', job)).status, 404, 'the finished write is gone too');
+  });
+
   it('a sync that read the EHR before an operation committed does not overwrite or echo it', async (t) => {
     const w = await world(t);
     // The sync loads the projection, then its EHR read is held until the operation has written
