@@ -1,5 +1,5 @@
 // ESLint flat config: typescript-eslint's recommended rules on every TypeScript file, plus the
-// import boundaries that keep the pipeline one-directional (DESIGN §2).
+// import boundaries that keep the pipeline one-directional (docs/architecture.md).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
  * Stages of the pipeline, left to right; each may import only stages to its left (and domain).
  * `demo-ehr` stands at the far left like an external system: it imports only domain.
  */
-const STAGES = ['demo-ehr', 'connectors', 'detection', 'store', 'sync', 'delivery', 'operations', 'api', 'cli'];
+const STAGES = ['demo-ehr', 'connectors', 'detection', 'store', 'sync', 'delivery', 'operations', 'app', 'api', 'cli'];
 
 const boundaryRules = STAGES.map((stage, i) => ({
   files: [`src/${stage}/**/*.ts`],

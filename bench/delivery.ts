@@ -21,7 +21,7 @@ import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import type { StoredEventInput } from '../src/domain/events.js';
 import { isPostgresUrl, openStore } from '../src/store/open.js';
-import type { Store } from '../src/store/store.js';
+import type { Store } from '../src/store/ports.js';
 import { emptyPlan } from '../test/helpers/outbox.js';
 import { median, min, percentile, round } from './stats.js';
 

@@ -6,7 +6,7 @@
 import diff from 'microdiff';
 import type { AppointmentRecord } from '../src/domain/records.js';
 import { APPOINTMENT_TRACKED_FIELDS } from '../src/domain/records.js';
-import type { Projected } from '../src/detection/diff.js';
+import type { Projected } from '../src/domain/projection.js';
 import { diffRecords } from '../src/detection/diff.js';
 import { gc, median, min, round } from './stats.js';
 

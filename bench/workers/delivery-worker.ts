@@ -6,7 +6,7 @@
  */
 import { Dispatcher } from '../../src/delivery/dispatcher.js';
 import { openStore } from '../../src/store/open.js';
-import type { Store } from '../../src/store/store.js';
+import type { Store } from '../../src/store/ports.js';
 import { dispatcherOptions } from '../delivery.js';
 
 type Message = { open: string; concurrency: number } | 'go' | 'stop' | 'exit';

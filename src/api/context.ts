@@ -10,9 +10,10 @@ import type { Logger } from '../domain/logger.js';
 import type { Metrics } from '../domain/metrics.js';
 import type { SecretBox } from '../domain/secrets.js';
 import { hashSecret, safeEqual, verifySecret } from '../domain/secrets.js';
-import type { Account, Connection, Store } from '../store/store.js';
+import type { Account, Connection } from '../domain/entities.js';
+import type { Store } from '../store/ports.js';
 import type { SyncOutcome } from '../sync/sync-engine.js';
-import type { EndpointUrlPolicy, Resolve } from '../delivery/url-safety.js';
+import type { EndpointUrlPolicy, Resolve } from '../domain/network-policy.js';
 
 /** The API's dependencies. */
 export interface ApiDeps {

@@ -6,8 +6,8 @@
 import { Type } from 'typebox';
 import type { TSchema, TUnsafe } from 'typebox';
 import { EVENT_TYPES } from '../domain/events.js';
-import type { Connection, Endpoint } from '../store/store.js';
-import type { AppointmentRow, PatientRow } from '../store/store.js';
+import type { Connection, Endpoint } from '../domain/entities.js';
+import type { AppointmentRow, PatientRow } from '../domain/entities.js';
 import { isoUtc } from '../domain/clock.js';
 
 /** A string limited to `values` (a plain JSON Schema enum: clearer errors than a union of literals). */

@@ -16,7 +16,8 @@ import { Metrics } from '../domain/metrics.js';
 import { SecretBox } from '../domain/secrets.js';
 import { OperationRunner } from '../operations/runner.js';
 import { openStore } from '../store/open.js';
-import type { Connection, Store } from '../store/store.js';
+import type { Connection } from '../domain/entities.js';
+import type { Store } from '../store/ports.js';
 import { SyncScheduler } from '../sync/scheduler.js';
 import type { Config } from './config.js';
 

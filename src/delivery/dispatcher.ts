@@ -11,14 +11,15 @@ import { ConfigError, describeError } from '../domain/errors.js';
 import type { Logger } from '../domain/logger.js';
 import { silentLogger } from '../domain/logger.js';
 import type { Metrics } from '../domain/metrics.js';
-import type { DeliveryOutcome, LeasedDelivery, Store } from '../store/store.js';
+import type { DeliveryOutcome, LeasedDelivery } from '../domain/delivery.js';
+import type { Store } from '../store/ports.js';
 import { isTransientDbError } from '../store/transient.js';
 import { classify } from './classify.js';
 import { HttpSender } from './http-sender.js';
 import type { Sender } from './http-sender.js';
 import { attemptTimeoutMs, COBALT_POLICY, decide, DEFAULT_DISABLE_AFTER_DAYS } from './retry-policy.js';
 import { liveSecrets, webhookHeaders } from './sign.js';
-import type { EndpointUrlPolicy } from './url-safety.js';
+import type { EndpointUrlPolicy } from '../domain/network-policy.js';
 
 /** A lease must outlast the longest HTTP timeout by at least this much (time to record the outcome). */
 export const LEASE_MARGIN_MS = 10_000;

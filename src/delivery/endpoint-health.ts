@@ -1,6 +1,6 @@
 /** @module delivery/endpoint-health — what an endpoint's health figures mean (pure: the figures and time passed in). */
 import type { EpochMs } from '../domain/clock.js';
-import type { EndpointHealth } from '../store/store.js';
+import type { EndpointHealth } from '../domain/delivery.js';
 import { DEFAULT_DISABLE_AFTER_DAYS } from './retry-policy.js';
 
 /** An endpoint's state in one word. */

@@ -10,8 +10,8 @@ import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { NetworkErrorClass, SendResult } from './classify.js';
-import type { EndpointUrlPolicy } from './url-safety.js';
-import { addressProblem, schemeAllowed } from './url-safety.js';
+import type { EndpointUrlPolicy } from '../domain/network-policy.js';
+import { addressProblem, schemeAllowed } from '../domain/network-policy.js';
 
 /** One request to send. */
 export interface SendRequest {

@@ -3,13 +3,7 @@
  * Pure and hot: one Map lookup and one compiled comparison per record, no allocation per record
  * that did not change (benchmark: `npm run bench -- diff`).
  */
-
-/** A record as the projection holds it: ehrsync's own id for it plus its last known state. */
-export interface Projected<T> {
-  /** ehrsync's stable id (32 hex). */
-  id: string;
-  record: T;
-}
+import type { Projected } from '../domain/projection.js';
 
 /** One record whose payload-visible fields changed. */
 export interface Changed<T, F extends keyof T> {

@@ -22,7 +22,7 @@ import type { AppointmentRecord, Candidate, PatientRecord, ProviderRecord, Quara
 import { APPOINTMENT_TRACKED_FIELDS, PATIENT_TRACKED_FIELDS } from '../domain/records.js';
 import type { StatusMap } from '../domain/status.js';
 import { normalizeStatus } from '../domain/status.js';
-import type { Projected } from './diff.js';
+import type { Projected, ProjectionSnapshot, SyncPlan } from '../domain/projection.js';
 import { appointmentKey, buildStoredEvent, patientKey } from './event-builder.js';
 import { diffRecords } from './diff.js';
 import {
@@ -40,13 +40,6 @@ import { validateAppointment, validateBatch, validatePatient } from './validate.
 /** Appointment fields kept in the projection whose change alone is not an event. */
 const APPOINTMENT_UNTRACKED_FIELDS = ['patient_ehr_id', 'timezone', 'provider_ehr_id', 'secondary_provider_ehr_id'] as const;
 
-/** The projection of one connection, keyed by EHR id. */
-export interface ProjectionSnapshot {
-  appointments: ReadonlyMap<string, Projected<AppointmentRecord>>;
-  patients: ReadonlyMap<string, Projected<PatientRecord>>;
-  /** The connection's projection version when read (optimistic concurrency for the commit). */
-  version?: number;
-}
 
 /** The connection facts a plan needs. */
 export interface PlanConnection {
@@ -87,18 +80,6 @@ export interface SyncInput {
   newId: () => string;
 }
 
-/** What one sync commits. */
-export interface SyncPlan {
-  events: StoredEventInput[];
-  upsertAppointments: Projected<AppointmentRecord>[];
-  deleteAppointmentIds: string[];
-  upsertPatients: Projected<PatientRecord>[];
-  /** Providers first seen, or whose name/NPI changed (status kept). */
-  upsertProviders: ProviderRecord[];
-  quarantined: QuarantineItem[];
-  /** Events per type. */
-  counts: Partial<Record<EventType, number>>;
-}
 
 /**
  * The projection rows that should have been in the window read but were not: candidates for a

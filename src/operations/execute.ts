@@ -11,7 +11,7 @@ import type { AppointmentRecord, PatientRecord } from '../domain/records.js';
 import { APPOINTMENT_TRACKED_FIELDS, PATIENT_TRACKED_FIELDS } from '../domain/records.js';
 import { effectiveStatusMap, normalizeStatus } from '../domain/status.js';
 import type { EhrConnector } from '../connectors/connector.js';
-import type { Projected } from '../detection/diff.js';
+import type { Projected } from '../domain/projection.js';
 import { appointmentKey, buildStoredEvent, patientKey } from '../detection/event-builder.js';
 import {
   appointmentCreatedData,
@@ -21,7 +21,8 @@ import {
   patientUpdatedData,
 } from '../detection/payloads.js';
 import { validateAppointment, validatePatient } from '../detection/validate.js';
-import type { Connection, Operation, OperationCommit, Store } from '../store/store.js';
+import type { Connection, Operation } from '../domain/entities.js';
+import type { OperationCommit, Store } from '../store/ports.js';
 import type { AppointmentCreateInput, AppointmentUpdateInput, PatientInput } from './requests.js';
 
 /** A failure the requester must act on; it ends the operation with a `*.failed` event. */

@@ -9,7 +9,8 @@ import { newId } from '../domain/ids.js';
 import type { Logger } from '../domain/logger.js';
 import { silentLogger } from '../domain/logger.js';
 import type { EhrConnector } from '../connectors/connector.js';
-import type { Connection, Operation, Store } from '../store/store.js';
+import type { Connection, Operation } from '../domain/entities.js';
+import type { Store } from '../store/ports.js';
 import { sleepUnlessWoken } from '../sync/scheduler.js';
 import { executeOperation, failureCommit, OperationFailure, reasonsOf } from './execute.js';
 

@@ -7,7 +7,7 @@ import { PgClient } from './postgres/pg-client.js';
 import { PgStore } from './postgres/pg-store.js';
 import { SqliteClient } from './sqlite/sqlite-client.js';
 import { SqlStore } from './sql-store.js';
-import type { Store } from './store.js';
+import type { Store } from './ports.js';
 
 /** True when the setting names a PostgreSQL database. */
 export function isPostgresUrl(database: string): boolean {

@@ -5,7 +5,7 @@
  */
 import type { Dialect } from './dialect.js';
 import type { SqlValue } from './sql-client.js';
-import type { DeliveryOutcome } from './store.js';
+import type { DeliveryOutcome } from '../domain/delivery.js';
 
 /** One statement and its parameters. */
 export interface Statement {

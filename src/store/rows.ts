@@ -4,7 +4,8 @@
  */
 import type { EventType } from '../domain/events.js';
 import type { AppointmentRecord, PatientRecord, ProviderRecord } from '../domain/records.js';
-import type { Account, AppointmentRow, AttemptRow, Operation, OperationKind, OperationStatus, Connection, DeliveryRow, DeliveryStatus, Endpoint, EventRow, PatientRow, QuarantineRow, SyncRun } from './store.js';
+import type { Account, AppointmentRow, Operation, OperationKind, OperationStatus, Connection, Endpoint, EventRow, PatientRow, QuarantineRow, SyncRun } from '../domain/entities.js';
+import type { AttemptRow, DeliveryRow, DeliveryStatus } from '../domain/delivery.js';
 
 type Row = Record<string, unknown>;
 

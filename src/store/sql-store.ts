@@ -8,8 +8,8 @@ import { SEED_EVENT_TYPES } from '../domain/events.js';
 import { ConflictError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import type { AppointmentRecord, PatientRecord, ProviderRecord } from '../domain/records.js';
-import type { Projected } from '../detection/diff.js';
-import type { ProjectionSnapshot } from '../detection/plan.js';
+import type { Projected } from '../domain/projection.js';
+import type { ProjectionSnapshot } from '../domain/projection.js';
 import type { Dialect } from './dialect.js';
 import { DIALECTS } from './dialect.js';
 import { ScanStarts } from './scan-starts.js';
@@ -17,40 +17,10 @@ import { planLease } from './lease-plan.js';
 import { foldEndpointHealth, outcomeStatements } from './outcome-sql.js';
 import { toAccount, toAppointmentRow, toAttempt, toOperation, toConnection, toDelivery, toEndpoint, toEvent, toPatientRow, toProvider, toQuarantine, toSyncRun } from './rows.js';
 import type { SqlClient, SqlRunner, SqlValue } from './sql-client.js';
-import type {
-  Account,
-  AppointmentFilter,
-  AttemptRow,
-  DeliveryOutcome,
-  EndpointHealth,
-  LeasedDelivery,
-  LeaseRequest,
-  AppointmentRow,
-  Connection,
-  ConnectionPatch,
-  DeliveryRow,
-  DeliveryStatus,
-  EventDeliveryFilter,
-  EventDeliveryRow,
-  Endpoint,
-  EndpointPatch,
-  EventQuery,
-  EventRow,
-  NewConnection,
-  NewEndpoint,
-  NewOperation,
-  Operation,
-  OperationCommit,
-  PatientFilter,
-  PatientRow,
-  QuarantineRow,
-  RecordSource,
-  Store,
-  SyncCommit,
-  SyncFailure,
-  SyncRun,
-} from './store.js';
-import { CONNECTION_DEFAULTS, subscribes } from './store.js';
+import type { Account, AppointmentRow, Connection, Endpoint, EventRow, Operation, PatientRow, QuarantineRow, RecordSource, SyncRun } from '../domain/entities.js';
+import type { AppointmentFilter, LeaseRequest, ConnectionPatch, EventDeliveryFilter, EventDeliveryRow, EndpointPatch, EventQuery, NewConnection, NewEndpoint, NewOperation, OperationCommit, PatientFilter, Store, SyncCommit, SyncFailure } from './ports.js';
+import type { AttemptRow, DeliveryOutcome, EndpointHealth, LeasedDelivery, DeliveryRow, DeliveryStatus } from '../domain/delivery.js';
+import { CONNECTION_DEFAULTS, subscribes } from '../domain/entities.js';
 
 type Row = Record<string, unknown>;
 

@@ -7,7 +7,7 @@
 import type { Logger } from '../domain/logger.js';
 import { silentLogger } from '../domain/logger.js';
 import { describeError } from '../domain/errors.js';
-import type { Connection } from '../store/store.js';
+import type { Connection } from '../domain/entities.js';
 import type { SyncEngineDeps, SyncOutcome } from './sync-engine.js';
 import { syncConnection } from './sync-engine.js';
 

@@ -16,7 +16,8 @@ import type { AppointmentRecord, Candidate, PatientRecord, QuarantineItem } from
 import { effectiveStatusMap } from '../domain/status.js';
 import type { EhrConnector } from '../connectors/connector.js';
 import { candidateIds, findMissingAppointments, planSync } from '../detection/plan.js';
-import type { Connection, Store } from '../store/store.js';
+import type { Connection } from '../domain/entities.js';
+import type { Store } from '../store/ports.js';
 import { directReadTurn, nextSyncDelay } from './sync-policy.js';
 
 /** What the engine needs from the outside world. */

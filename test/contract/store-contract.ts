@@ -7,9 +7,11 @@ import { describe, it } from 'node:test';
 import type { TestContext } from 'node:test';
 import type { EventEnvelope } from '../../src/domain/events.js';
 import { DEFAULT_STATUS_MAP } from '../../src/domain/status.js';
-import type { SyncInput, SyncPlan } from '../../src/detection/plan.js';
+import type { SyncInput } from '../../src/detection/plan.js';
+import type { SyncPlan } from '../../src/domain/projection.js';
 import { planSync } from '../../src/detection/plan.js';
-import type { DeliveryOutcome, LeasedDelivery, Store } from '../../src/store/store.js';
+import type { DeliveryOutcome, LeasedDelivery } from '../../src/domain/delivery.js';
+import type { Store } from '../../src/store/ports.js';
 import type { StoredEventInput } from '../../src/domain/events.js';
 import { appointment, patient } from '../helpers/fixtures.js';
 

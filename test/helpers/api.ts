@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { buildApi } from '../../src/api/app.js';
 import type { ApiDeps } from '../../src/api/context.js';
-import { createAccount, createConnection } from '../../src/api/services.js';
+import { createAccount, createConnection } from '../../src/app/services.js';
 import { silentLogger } from '../../src/domain/logger.js';
 import { Metrics } from '../../src/domain/metrics.js';
 import { SecretBox } from '../../src/domain/secrets.js';

@@ -2,8 +2,8 @@
 import type { StoredEventInput } from '../../src/domain/events.js';
 import { DEFAULT_STATUS_MAP } from '../../src/domain/status.js';
 import { planSync } from '../../src/detection/plan.js';
-import type { SyncPlan } from '../../src/detection/plan.js';
-import type { Store } from '../../src/store/store.js';
+import type { SyncPlan } from '../../src/domain/projection.js';
+import type { Store } from '../../src/store/ports.js';
 
 let counter = 0;
 

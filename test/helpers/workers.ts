@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { Webhook } from 'standardwebhooks';
 import { newSigningSecret, SecretBox } from '../../src/domain/secrets.js';
 import { openStore } from '../../src/store/open.js';
-import type { Store } from '../../src/store/store.js';
+import type { Store } from '../../src/store/ports.js';
 import { emitEvents } from './outbox.js';
 import { freshSchemaUrl } from './postgres.js';
 import { sleep, untilTrue } from './wait.js';

@@ -13,7 +13,7 @@ import { Dispatcher } from '../../src/delivery/dispatcher.js';
 import { HttpSender } from '../../src/delivery/http-sender.js';
 import { newSigningSecret } from '../../src/domain/secrets.js';
 import { openStore } from '../../src/store/open.js';
-import type { Store } from '../../src/store/store.js';
+import type { Store } from '../../src/store/ports.js';
 import { FakeClock } from '../helpers/clock.js';
 import { emitEvents } from '../helpers/outbox.js';
 import { startReceiver, startSilentServer } from '../helpers/receiver.js';

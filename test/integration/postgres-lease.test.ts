@@ -10,7 +10,8 @@ import pg from 'pg';
 import { PgClient, toPgPlaceholders } from '../../src/store/postgres/pg-client.js';
 import { openStore } from '../../src/store/open.js';
 import type { SqlValue } from '../../src/store/sql-client.js';
-import type { DeliveryOutcome, LeasedDelivery, Store } from '../../src/store/store.js';
+import type { DeliveryOutcome, LeasedDelivery } from '../../src/domain/delivery.js';
+import type { Store } from '../../src/store/ports.js';
 import { emitEvents } from '../helpers/outbox.js';
 import { freshSchemaUrl, POSTGRES_URL, postgresUnavailable } from '../helpers/postgres.js';
 

@@ -5,8 +5,9 @@ import { describe, it } from 'node:test';
 import type { EventEnvelope } from '../../src/domain/events.js';
 import type { AppointmentRecord, Candidate, PatientRecord, ProviderRecord } from '../../src/domain/records.js';
 import { DEFAULT_STATUS_MAP } from '../../src/domain/status.js';
-import type { Projected } from '../../src/detection/diff.js';
-import type { SyncInput, SyncPlan } from '../../src/detection/plan.js';
+import type { Projected } from '../../src/domain/projection.js';
+import type { SyncInput } from '../../src/detection/plan.js';
+import type { SyncPlan } from '../../src/domain/projection.js';
 import { findMissingAppointments, planSync } from '../../src/detection/plan.js';
 import { appointment, patient, sequentialIds } from '../helpers/fixtures.js';
 

@@ -9,7 +9,7 @@ import { isoUtc, zonedStartOfDay } from '../../domain/clock.js';
 import { BadRequestError, ConflictError, EhrsyncError, NotFoundError } from '../../domain/errors.js';
 import { connectionStatusMap } from '../../connectors/registry.js';
 import { isIsoDate } from '../../detection/validate.js';
-import type { Connection } from '../../store/store.js';
+import type { Connection } from '../../domain/entities.js';
 import type { ApiDeps } from '../context.js';
 import { authenticateConnection } from '../context.js';
 import { appointmentView, connectionView, PageQuery, pagination, patientView, Strict } from '../schemas.js';

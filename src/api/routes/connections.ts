@@ -5,15 +5,15 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { endpointUrlProblem } from '../../delivery/url-safety.js';
+import { endpointUrlProblem } from '../../domain/network-policy.js';
 import { isoUtc } from '../../domain/clock.js';
 import { BadRequestError } from '../../domain/errors.js';
 import type { StatusMap } from '../../domain/status.js';
-import type { Connection } from '../../store/store.js';
+import type { Connection } from '../../domain/entities.js';
 import type { ApiDeps } from '../context.js';
 import { authenticateAccount, authenticateAdmin, ownConnection } from '../context.js';
 import { connectionView, StringEnum, Strict } from '../schemas.js';
-import { checkConnectionInput, CONNECTOR_KINDS, createAccount, createConnection, sealConfig } from '../services.js';
+import { checkConnectionInput, CONNECTOR_KINDS, createAccount, createConnection, sealConfig } from '../../app/services.js';
 
 const Settings = {
   reference_id: Type.Optional(Type.Union([Type.String({ maxLength: 256 }), Type.Null()], { description: 'access_token_reference_id echoed in events.' })),

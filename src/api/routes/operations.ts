@@ -20,7 +20,7 @@ import {
   patientUpdateInput,
   requestHash,
 } from '../../operations/requests.js';
-import type { Connection, Operation, OperationKind } from '../../store/store.js';
+import type { Connection, Operation, OperationKind } from '../../domain/entities.js';
 import type { ApiDeps } from '../context.js';
 import { authenticateAccount, authenticateConnection } from '../context.js';
 import { Strict } from '../schemas.js';

@@ -12,10 +12,10 @@ import { summarizeHealth } from '../../delivery/endpoint-health.js';
 import { SEED_EVENT_TYPES } from '../../domain/events.js';
 import { newSigningSecret } from '../../domain/secrets.js';
 import type { EventType } from '../../domain/events.js';
-import type { Account, Endpoint } from '../../store/store.js';
+import type { Account, Endpoint } from '../../domain/entities.js';
 import type { ApiDeps } from '../context.js';
 import { authenticateAccount } from '../context.js';
-import { endpointUrlProblem } from '../../delivery/url-safety.js';
+import { endpointUrlProblem } from '../../domain/network-policy.js';
 import { endpointView, EventTypeSchema, StringEnum, Strict } from '../schemas.js';
 
 /** How long a rotated-out secret keeps verifying (Cobalt: 24 h). */

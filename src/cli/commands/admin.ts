@@ -3,12 +3,12 @@
  * the same operations as the admin API, straight on the database.
  */
 import type { Command } from 'commander';
-import { createAccount, createConnection, CONNECTOR_KINDS } from '../../api/services.js';
+import { createAccount, createConnection, CONNECTOR_KINDS } from '../../app/services.js';
 import { systemClock } from '../../domain/clock.js';
 import { BadRequestError, ConfigError } from '../../domain/errors.js';
 import { SecretBox } from '../../domain/secrets.js';
 import { openStore } from '../../store/open.js';
-import type { Store } from '../../store/store.js';
+import type { Store } from '../../store/ports.js';
 import { loadConfig } from '../config.js';
 import type { Config, RawConfig } from '../config.js';
 

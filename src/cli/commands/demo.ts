@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { request } from 'undici';
-import { createAccount, createConnection } from '../../api/services.js';
+import { createAccount, createConnection } from '../../app/services.js';
 import { createConnector } from '../../connectors/registry.js';
 import { startDemoEhr } from '../../demo-ehr/server.js';
 import { systemClock } from '../../domain/clock.js';

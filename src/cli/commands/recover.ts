@@ -7,7 +7,8 @@
  */
 import type { Command } from 'commander';
 import { isoUtc, systemClock } from '../../domain/clock.js';
-import type { DeliveryStatus, Store } from '../../store/store.js';
+import type { DeliveryStatus } from '../../domain/delivery.js';
+import type { Store } from '../../store/ports.js';
 import { CliExit } from '../exit.js';
 import { count, elapsed, Progress } from '../progress.js';
 import { DB_HELP, print, withStore } from './admin.js';

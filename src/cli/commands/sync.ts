@@ -9,7 +9,7 @@ import type { EhrConnector } from '../../connectors/connector.js';
 import { systemClock } from '../../domain/clock.js';
 import { newId } from '../../domain/ids.js';
 import { describeDatabase } from '../../store/open.js';
-import type { Connection } from '../../store/store.js';
+import type { Connection } from '../../domain/entities.js';
 import { syncLeaseMs } from '../../sync/scheduler.js';
 import type { SyncOutcome, SyncProgress } from '../../sync/sync-engine.js';
 import { syncConnection } from '../../sync/sync-engine.js';

@@ -6,7 +6,8 @@
 import { outcomeStatements, foldEndpointHealth } from '../outcome-sql.js';
 import { toEndpoint } from '../rows.js';
 import { dueHeadsSql, SqlStore, toLeased } from '../sql-store.js';
-import type { DeliveryOutcome, LeasedDelivery, LeaseRequest } from '../store.js';
+import type { DeliveryOutcome, LeasedDelivery } from '../../domain/delivery.js';
+import type { LeaseRequest } from '../ports.js';
 
 /** The Store over a PgClient. */
 export class PgStore extends SqlStore {

@@ -1,7 +1,7 @@
 /**
- * @module api/services — account and connection creation, shared by the HTTP API and the CLI so
- * both make credentials the same way: random tokens shown once, stored hashed; connector secrets
- * stored encrypted.
+ * @module app/services — account and connection creation, the application layer shared by the HTTP
+ * API and the CLI, so both make credentials the same way: random tokens shown once, stored hashed;
+ * connector secrets stored encrypted.
  */
 import { BadRequestError } from '../domain/errors.js';
 import { newToken } from '../domain/ids.js';
@@ -10,7 +10,8 @@ import { hashSecret } from '../domain/secrets.js';
 import type { StatusMap } from '../domain/status.js';
 import { isTimeZone } from '../detection/validate.js';
 import { checkConnectorConfig } from '../connectors/registry.js';
-import type { Account, Connection, Store } from '../store/store.js';
+import type { Account, Connection } from '../domain/entities.js';
+import type { Accounts, Connections } from '../store/ports.js';
 
 /** Connector kinds that can be created through the API and CLI. */
 export const CONNECTOR_KINDS = ['demo', 'fhir'] as const;
@@ -19,7 +20,7 @@ export const CONNECTOR_KINDS = ['demo', 'fhir'] as const;
 export const SECRET_CONFIG_KEYS = ['token', 'bearer_token', 'client_secret', 'private_key', 'privateKey', 'clientSecret'] as const;
 
 /** Creates an account; the client secret is returned once and stored only as a hash. */
-export async function createAccount(store: Store, name: string, now: number): Promise<{ account: Account; clientSecret: string }> {
+export async function createAccount(store: Accounts, name: string, now: number): Promise<{ account: Account; clientSecret: string }> {
   if (name.trim() === '') throw new BadRequestError('name is empty: give the account a name, e.g. --name "Acme Health".');
   const clientId = newToken('ci_', 12);
   const clientSecret = newToken('cs_', 24);
@@ -84,7 +85,7 @@ export function sealConfig(config: Record<string, unknown>, box: SecretBox): Rec
 }
 
 /** Creates a connection; the access token is returned once and stored only as a hash. */
-export async function createConnection(store: Store, box: SecretBox, input: ConnectionInput, now: number): Promise<{ connection: Connection; accessToken: string }> {
+export async function createConnection(store: Connections, box: SecretBox, input: ConnectionInput, now: number): Promise<{ connection: Connection; accessToken: string }> {
   checkConnectionInput(input);
   const accessToken = newToken('at_', 24);
   const config = sealConfig({ ...input.config, baseUrl: input.baseUrl ?? input.config?.baseUrl }, box);

@@ -1,54 +1,22 @@
 /**
- * @module store/store — the one interface between ehrsync and its database (DESIGN §8). SQLite and
- * PostgreSQL implement it; the contract suite in test/contract/store-contract.ts runs against both.
+ * @module store/ports — the store's interfaces, one per concern (accounts, connections, sync leases,
+ * projection, sync commits, API reads, retention, operations, endpoints, event log, delivery queue),
+ * and `Store`, their composition. SQLite and PostgreSQL implement them (src/store/sql-store.ts);
+ * the contract suite in test/contract/store-contract.ts runs against both.
  *
  * What it guarantees: `commitSync` writes a sync's projection changes, its events and one delivery
  * row per (event, subscribed endpoint) in ONE transaction — the outbox. A crash leaves all of it or
  * none. What it deliberately does not expose: connections, transactions, SQL or driver types.
- * Times are epoch milliseconds; ids are strings.
+ * Times are epoch milliseconds; ids are strings. The entities it keeps are domain types
+ * (src/domain/entities.ts, src/domain/delivery.ts, src/domain/projection.ts).
  */
 import type { EpochMs } from '../domain/clock.js';
+import type { AttemptRow, DeliveryOutcome, DeliveryRow, DeliveryStatus, EndpointHealth, LeasedDelivery } from '../domain/delivery.js';
+import type { Account, AppointmentRow, Connection, Endpoint, EventRow, Operation, OperationKind, PatientRow, QuarantineRow, RetryPolicyName, SignatureScheme, SyncRun } from '../domain/entities.js';
 import type { EventType, StoredEventInput } from '../domain/events.js';
-import type { AppointmentRecord, PatientRecord, ProviderRecord, QuarantineItem } from '../domain/records.js';
+import type { Projected, ProjectionSnapshot, SyncPlan } from '../domain/projection.js';
+import type { AppointmentRecord, PatientRecord, ProviderRecord } from '../domain/records.js';
 import type { StatusMap } from '../domain/status.js';
-import type { Projected } from '../detection/diff.js';
-import type { ProjectionSnapshot, SyncPlan } from '../detection/plan.js';
-
-/** A customer account (one API client). */
-export interface Account {
-  id: string;
-  name: string;
-  clientId: string;
-  createdAt: EpochMs;
-}
-
-/** One clinic's EHR connection. */
-export interface Connection {
-  id: string;
-  accountId: string;
-  /** Connector kind: `memory`, `demo`, `fhir`, ... */
-  connector: string;
-  /** Connector settings (base URL, identifier systems, ...); secrets in it are stored encrypted by the caller. */
-  config: Record<string, unknown>;
-  /** The customer's label, echoed as `access_token_reference_id` in every event (null until set). */
-  referenceId: string | null;
-  timezone: string;
-  windowPastDays: number;
-  windowFutureDays: number;
-  statusMap: StatusMap | null;
-  syncIntervalMs: number;
-  /** Replay the baseline as `created` events instead of emitting nothing. */
-  replayBaseline: boolean;
-  enabled: boolean;
-  /** When the baseline sync committed; null until then. */
-  baselineAt: EpochMs | null;
-  /** Where the next `patients changed since` read starts (EHR server time, ISO 8601). */
-  patientCursor: string | null;
-  nextSyncAt: EpochMs;
-  consecutiveFailures: number;
-  lastSyncAt: EpochMs | null;
-  createdAt: EpochMs;
-}
 
 /** Fields a caller sets when creating a connection. */
 export interface NewConnection {
@@ -72,48 +40,6 @@ export type ConnectionPatch = Partial<
   Pick<Connection, 'config' | 'referenceId' | 'timezone' | 'windowPastDays' | 'windowFutureDays' | 'statusMap' | 'syncIntervalMs' | 'replayBaseline' | 'enabled' | 'nextSyncAt'>
 >;
 
-/** Defaults for a new connection (documented in docs/configuration.md). */
-export const CONNECTION_DEFAULTS = {
-  timezone: 'UTC',
-  windowPastDays: 7,
-  windowFutureDays: 60,
-  syncIntervalMs: 60_000,
-} as const;
-
-/** How webhooks to an endpoint are signed. */
-export type SignatureScheme = 'cobalt' | 'standard';
-/** How failed deliveries to an endpoint are retried. */
-export type RetryPolicyName = 'cobalt' | 'durable';
-
-/** A webhook endpoint of an account. */
-export interface Endpoint {
-  id: string;
-  accountId: string;
-  url: string;
-  /** The signing secret as stored (encrypted by the caller). */
-  secret: string;
-  /** The secret before the last rotation, valid until `previousSecretExpiresAt`. */
-  previousSecret: string | null;
-  previousSecretExpiresAt: EpochMs | null;
-  signatureScheme: SignatureScheme;
-  retryPolicy: RetryPolicyName;
-  /** Event types delivered to this endpoint. */
-  eventTypes: EventType[];
-  enabled: boolean;
-  disabledReason: string | null;
-  /** Start of the current run of only-failures; null after any success. */
-  failingSince: EpochMs | null;
-  /** Most deliveries in flight to this endpoint at once; null for the dispatcher's default. */
-  maxConcurrency: number | null;
-  /** When it was disabled (by the account, a 410, or N days of failures); null while enabled. */
-  disabledAt: EpochMs | null;
-  /** Failed attempts since the last success. */
-  consecutiveFailures: number;
-  lastSuccessAt: EpochMs | null;
-  lastFailureAt: EpochMs | null;
-  createdAt: EpochMs;
-}
-
 /** Fields a caller sets when creating an endpoint. */
 export interface NewEndpoint {
   accountId: string;
@@ -133,64 +59,6 @@ export interface NewEndpoint {
 export type EndpointPatch = Partial<
   Pick<Endpoint, 'url' | 'secret' | 'previousSecret' | 'previousSecretExpiresAt' | 'signatureScheme' | 'retryPolicy' | 'eventTypes' | 'enabled' | 'disabledReason' | 'failingSince' | 'maxConcurrency' | 'disabledAt'>
 >;
-
-/** One sync of one connection. */
-export interface SyncRun {
-  id: string;
-  connectionId: string;
-  startedAt: EpochMs;
-  finishedAt: EpochMs | null;
-  status: 'running' | 'succeeded' | 'failed';
-  counts: Partial<Record<EventType, number>>;
-  quarantined: number;
-  errorCode: string | null;
-  errorMessage: string | null;
-}
-
-/** A quarantined record as stored. */
-export interface QuarantineRow extends QuarantineItem {
-  id: string;
-  connectionId: string;
-  syncRunId: string;
-  createdAt: EpochMs;
-}
-
-/** A stored event. */
-export interface EventRow {
-  seq: number;
-  id: string;
-  accountId: string;
-  connectionId: string;
-  type: EventType;
-  orderingKey: string;
-  jobId: string | null;
-  createdAt: EpochMs;
-  /** The exact bytes (UTF-8 JSON) that are signed and sent. */
-  body: string;
-}
-
-/** Who wrote a projection row: a sync that read the EHR, or ehrsync's own write (an operation). */
-export type RecordSource = 'ehr_sync' | 'operation';
-
-/** An appointment as the projection holds it (the API's cached reads). */
-export interface AppointmentRow {
-  id: string;
-  connectionId: string;
-  record: AppointmentRecord;
-  source: RecordSource;
-  createdAt: EpochMs;
-  updatedAt: EpochMs;
-}
-
-/** A patient as the projection holds it. */
-export interface PatientRow {
-  id: string;
-  connectionId: string;
-  record: PatientRecord;
-  source: RecordSource;
-  createdAt: EpochMs;
-  updatedAt: EpochMs;
-}
 
 /** Filters for reading projected appointments; the range is on the appointment's start. */
 export interface AppointmentFilter {
@@ -243,33 +111,6 @@ export interface EventDeliveryRow {
   lastStatusCode: number | null;
 }
 
-/** What an operation writes. */
-export type OperationKind = 'appointment.create' | 'appointment.update' | 'patient.create' | 'patient.update';
-/** Where an operation stands. */
-export type OperationStatus = 'queued' | 'running' | 'succeeded' | 'failed';
-
-/** A write into the EHR requested through the API, run as a durable job. */
-export interface Operation {
-  /** The job_id. */
-  id: string;
-  accountId: string;
-  connectionId: string;
-  kind: OperationKind;
-  /** ehrsync's id of the appointment or patient, known when the request is accepted. */
-  targetId: string;
-  targetEhrId: string | null;
-  input: Record<string, unknown>;
-  status: OperationStatus;
-  attempts: number;
-  nextRunAt: EpochMs;
-  idempotencyKey: string | null;
-  requestHash: string;
-  errorCode: string | null;
-  errorMessage: string | null;
-  createdAt: EpochMs;
-  updatedAt: EpochMs;
-}
-
 /** Fields of a new operation. */
 export interface NewOperation {
   id: string;
@@ -299,28 +140,6 @@ export interface OperationCommit {
   finishedAt: EpochMs;
 }
 
-/** Where a delivery stands: `pending` (due or waiting for a retry), `succeeded`, `failed` (exhausted or not retryable), `skipped` (endpoint disabled or deleted). */
-export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'skipped';
-
-/** One (event, endpoint) delivery. */
-export interface DeliveryRow {
-  id: number;
-  eventSeq: number;
-  eventId: string;
-  endpointId: string;
-  accountId: string;
-  orderingKey: string;
-  status: DeliveryStatus;
-  attempts: number;
-  nextAttemptAt: EpochMs;
-  lastStatusCode: number | null;
-  lastError: string | null;
-  /** `attempts` when the current retry cycle began (a redelivery starts a new cycle). */
-  retryFrom: number;
-  createdAt: EpochMs;
-  updatedAt: EpochMs;
-}
-
 /** What `leaseDeliveries` takes. */
 export interface LeaseRequest {
   now: EpochMs;
@@ -345,72 +164,6 @@ export interface LeaseRequest {
    * them cannot take every slot of the owner from endpoints that answer.
    */
   oneAtATime?: ReadonlySet<string>;
-}
-
-/** A leased delivery with what sending it needs. `delivery.attempts` already counts this attempt. */
-export interface LeasedDelivery {
-  delivery: DeliveryRow;
-  /** The exact bytes to send. */
-  body: string;
-  eventCreatedAt: EpochMs;
-  endpoint: Endpoint;
-}
-
-/** The result of one attempt, as the dispatcher records it. */
-export interface DeliveryOutcome {
-  deliveryId: number;
-  endpointId: string;
-  /** The lease owner; an outcome from a worker that lost its lease is recorded as an attempt but does not change the delivery. */
-  owner: string;
-  attempt: number;
-  startedAt: EpochMs;
-  durationMs: number;
-  statusCode: number | null;
-  errorClass: string | null;
-  /** Truncated response body (never logged). */
-  responseExcerpt: string | null;
-  /** `retry` keeps the delivery pending until `nextAttemptAt`. */
-  result: 'succeeded' | 'retry' | 'failed';
-  nextAttemptAt?: EpochMs;
-  /** Why it failed or will be retried, for the delivery row. */
-  error: string | null;
-  /** When set, the endpoint is disabled with this reason and its pending deliveries are skipped. */
-  disableEndpoint?: string;
-}
-
-/** One recorded attempt. */
-export interface AttemptRow {
-  id: number;
-  deliveryId: number;
-  endpointId: string | null;
-  attempt: number;
-  startedAt: EpochMs;
-  durationMs: number;
-  statusCode: number | null;
-  errorClass: string | null;
-  responseExcerpt: string | null;
-  outcome: 'succeeded' | 'retry' | 'failed';
-}
-
-/** Health figures of an endpoint. */
-export interface EndpointHealth {
-  endpointId: string;
-  enabled: boolean;
-  disabledReason: string | null;
-  disabledAt: EpochMs | null;
-  /** Attempts since `since`, and how many succeeded. */
-  attempts: number;
-  succeeded: number;
-  /** succeeded / attempts since `since`; null without attempts. */
-  successRate: number | null;
-  lastSuccessAt: EpochMs | null;
-  lastFailureAt: EpochMs | null;
-  consecutiveFailures: number;
-  failingSince: EpochMs | null;
-  /** Deliveries by status, now. */
-  pending: number;
-  failed: number;
-  skipped: number;
 }
 
 /** Everything a successful sync commits, in one transaction. */
@@ -459,23 +212,26 @@ export interface EventQuery {
   order?: 'asc' | 'desc';
 }
 
-/** The database behind ehrsync. Every method is atomic on its own. */
-export interface Store {
-  /** Applies pending numbered migrations; safe to call on every start. */
-  migrate(): Promise<void>;
-  close(): Promise<void>;
-
+/** Customer accounts (API clients) and their credentials. */
+export interface Accounts {
   createAccount(input: { name: string; clientId: string; clientSecretHash: string; now: EpochMs }): Promise<Account>;
   getAccount(id: string): Promise<Account | null>;
   /** The account and its stored secret hash, for authentication. */
   findAccountByClientId(clientId: string): Promise<{ account: Account; clientSecretHash: string } | null>;
   listAccounts(): Promise<Account[]>;
+}
 
+/** Clinic connections: their settings, as the API, the CLI and the sync read and change them. */
+export interface Connections {
   createConnection(input: NewConnection): Promise<Connection>;
   getConnection(id: string): Promise<Connection | null>;
   findConnectionByTokenHash(accessTokenHash: string): Promise<Connection | null>;
   listConnections(accountId?: string): Promise<Connection[]>;
   updateConnection(id: string, patch: ConnectionPatch): Promise<Connection | null>;
+}
+
+/** Which worker syncs which connection: leases, so two workers never sync one connection at once. */
+export interface SyncLeases {
   /**
    * Leases up to `limit` enabled connections whose sync is due, so no other worker syncs them until
    * `leaseUntil` or `releaseConnection`. Never returns a connection whose lease is still held.
@@ -484,18 +240,27 @@ export interface Store {
   /** Leases one connection now (manual "sync now"); null when another worker holds it. */
   claimConnection(id: string, now: EpochMs, leaseUntil: EpochMs, owner: string): Promise<Connection | null>;
   releaseConnection(id: string, owner: string): Promise<void>;
+}
 
+/** What a sync reads before it plans: the projection and the connection's providers. */
+export interface Projection {
   listProviders(connectionId: string): Promise<ProviderRecord[]>;
   setProviderStatus(connectionId: string, providerId: string, status: ProviderRecord['status']): Promise<ProviderRecord | null>;
-
   loadProjection(connectionId: string): Promise<ProjectionSnapshot>;
+}
+
+/** Sync runs and their commit: the outbox write of a sync (projection, events, deliveries, run outcome in one transaction), failures, history and quarantine. */
+export interface SyncCommits {
   startSyncRun(connectionId: string, startedAt: EpochMs): Promise<SyncRun>;
   /** The outbox write: projection + events + deliveries + run outcome, all or nothing. */
   commitSync(commit: SyncCommit): Promise<void>;
   failSyncRun(failure: SyncFailure): Promise<void>;
   listSyncRuns(connectionId: string, limit: number): Promise<SyncRun[]>;
   listQuarantine(connectionId: string, limit: number): Promise<QuarantineRow[]>;
+}
 
+/** The API's cached reads of the projection. */
+export interface ProjectionReads {
   /** Projected appointments of a connection starting in a range, ordered by start. */
   listAppointments(filter: AppointmentFilter): Promise<AppointmentRow[]>;
   /** One projected appointment by ehrsync id, or by the EHR's id. */
@@ -504,9 +269,10 @@ export interface Store {
   getPatient(connectionId: string, id: string): Promise<PatientRow | null>;
   /** Projected patients of a connection, with the total for pagination. */
   listPatients(filter: PatientFilter): Promise<{ rows: PatientRow[]; total: number }>;
-  /** The event log joined with deliveries and endpoint URLs, with the total for pagination. */
-  listEventDeliveries(filter: EventDeliveryFilter): Promise<{ rows: EventDeliveryRow[]; total: number }>;
+}
 
+/** Deleting what is kept: retention by age, and erasure of one patient. */
+export interface Retention {
   /**
    * Retention: deletes events created before `before` whose every delivery is final (succeeded,
    * failed or skipped), with their deliveries and attempts, at most `limit` per call. The call that
@@ -521,7 +287,10 @@ export interface Store {
    * quarantined records naming them. Returns what was deleted.
    */
   erasePatient(connectionId: string, patientEhrId: string): Promise<{ events: number; appointments: number; patients: number; quarantined: number; operations: number }>;
+}
 
+/** Writes into the EHR requested through the API, as a durable queue of jobs. */
+export interface Operations {
   /**
    * Records a requested write. With an idempotency key already used by the account, returns the
    * existing operation instead (`existing: true`) and creates nothing.
@@ -534,30 +303,31 @@ export interface Store {
   rescheduleOperation(id: string, owner: string, retry: { nextRunAt: EpochMs; errorCode: string; errorMessage: string; now: EpochMs }): Promise<void>;
   /** Finishes an operation: projection, events with deliveries, and its outcome, all or nothing. */
   completeOperation(commit: OperationCommit): Promise<void>;
+}
 
+/** Webhook endpoints of an account and their health. */
+export interface Endpoints {
   createEndpoint(input: NewEndpoint): Promise<Endpoint>;
   getEndpoint(id: string): Promise<Endpoint | null>;
   listEndpoints(accountId: string): Promise<Endpoint[]>;
   updateEndpoint(id: string, patch: EndpointPatch): Promise<Endpoint | null>;
   deleteEndpoint(id: string): Promise<boolean>;
+  /** Disables an endpoint with a recorded reason; its pending deliveries become skipped. */
+  disableEndpoint(id: string, reason: string, now: EpochMs): Promise<Endpoint | null>;
+  /** Enables an endpoint again, clearing the reason and the failure streak (skipped deliveries stay skipped until recovered). */
+  enableEndpoint(id: string): Promise<Endpoint | null>;
+  /** Health figures; success rate over attempts since `since`. Null when the endpoint does not exist. */
+  getEndpointHealth(id: string, since: EpochMs): Promise<EndpointHealth | null>;
+}
 
+/** The stored events with their deliveries and attempts, and queuing them again. */
+export interface EventLog {
   listEvents(query: EventQuery): Promise<EventRow[]>;
   getEvent(id: string): Promise<EventRow | null>;
   /** The deliveries of one event, one per endpoint it was fanned out to. */
   listDeliveries(eventId: string): Promise<DeliveryRow[]>;
-
-  // ── delivery (the dispatcher's queue) ──
-  /**
-   * Leases due deliveries: pending, due, not leased, to an enabled endpoint with room under its
-   * in-flight cap, and the first pending one of its (endpoint, ordering key) — so a later event about
-   * the same appointment or patient is never attempted while an earlier one is pending. Picks round
-   * robin across accounts, then across endpoints. Counts the attempt.
-   */
-  leaseDeliveries(req: LeaseRequest): Promise<LeasedDelivery[]>;
-  /** Records attempts and their consequences (delivery status, endpoint health, disabling) in one transaction. */
-  recordDeliveryOutcomes(outcomes: readonly DeliveryOutcome[]): Promise<void>;
-  /** Gives back leases not attempted (graceful stop), uncounting the attempt. Without ids, all of the owner's. */
-  releaseDeliveryLeases(owner: string, deliveryIds?: readonly number[]): Promise<void>;
+  /** The event log joined with deliveries and endpoint URLs, with the total for pagination. */
+  listEventDeliveries(filter: EventDeliveryFilter): Promise<{ rows: EventDeliveryRow[]; total: number }>;
   /** Attempts of an event's deliveries, oldest first; optionally of one endpoint. */
   listAttempts(eventId: string, endpointId?: string): Promise<AttemptRow[]>;
   /**
@@ -580,12 +350,21 @@ export interface Store {
    * --wait` watches after a recovery at `finishedFrom`).
    */
   countEndpointDeliveries(endpointId: string, range: { createdFrom: EpochMs; createdTo: EpochMs; finishedFrom: EpochMs }): Promise<Record<DeliveryStatus, number>>;
-  /** Disables an endpoint with a recorded reason; its pending deliveries become skipped. */
-  disableEndpoint(id: string, reason: string, now: EpochMs): Promise<Endpoint | null>;
-  /** Enables an endpoint again, clearing the reason and the failure streak (skipped deliveries stay skipped until recovered). */
-  enableEndpoint(id: string): Promise<Endpoint | null>;
-  /** Health figures; success rate over attempts since `since`. Null when the endpoint does not exist. */
-  getEndpointHealth(id: string, since: EpochMs): Promise<EndpointHealth | null>;
+}
+
+/** The dispatcher's queue: leasing due deliveries and recording the outcomes of their attempts. */
+export interface DeliveryQueue {
+  /**
+   * Leases due deliveries: pending, due, not leased, to an enabled endpoint with room under its
+   * in-flight cap, and the first pending one of its (endpoint, ordering key) — so a later event about
+   * the same appointment or patient is never attempted while an earlier one is pending. Picks round
+   * robin across accounts, then across endpoints. Counts the attempt.
+   */
+  leaseDeliveries(req: LeaseRequest): Promise<LeasedDelivery[]>;
+  /** Records attempts and their consequences (delivery status, endpoint health, disabling) in one transaction. */
+  recordDeliveryOutcomes(outcomes: readonly DeliveryOutcome[]): Promise<void>;
+  /** Gives back leases not attempted (graceful stop), uncounting the attempt. Without ids, all of the owner's. */
+  releaseDeliveryLeases(owner: string, deliveryIds?: readonly number[]): Promise<void>;
   /**
    * Calls `listener` after this store committed new pending deliveries (events, redeliveries,
    * recoveries), so an in-process dispatcher wakes at once; other processes rely on polling.
@@ -594,10 +373,13 @@ export interface Store {
   onDeliveriesDue(listener: () => void): () => void;
 }
 
-/** Default event types of a new endpoint: the four seed types (DESIGN §3). */
-export { SEED_EVENT_TYPES as DEFAULT_ENDPOINT_EVENT_TYPES } from '../domain/events.js';
-
-/** Helper for implementations: the endpoints (of an event's account) that receive an event type. */
-export function subscribes(endpoint: Pick<Endpoint, 'eventTypes'>, type: EventType): boolean {
-  return endpoint.eventTypes.includes(type);
+/**
+ * The database behind ehrsync: every port, plus migrations and closing. Every method is atomic on
+ * its own. A consumer names the ports it uses (e.g. the sync engine takes
+ * `Connections & Projection & SyncCommits`), not the whole store.
+ */
+export interface Store extends Accounts, Connections, SyncLeases, Projection, SyncCommits, ProjectionReads, Retention, Operations, Endpoints, EventLog, DeliveryQueue {
+  /** Applies pending numbered migrations; safe to call on every start. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
 }

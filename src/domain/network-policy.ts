@@ -1,12 +1,13 @@
 /**
- * @module delivery/url-safety — where webhooks may go, one set of rules for both checks: at
- * registration (the API: https, no credentials, a host resolving only to global addresses unless
- * the dev mode or an allow-list says otherwise) and at connect time (the sender: DNS can change
+ * @module domain/network-policy — where ehrsync may connect: webhook endpoints and the EHR
+ * addresses a tenant sets (base URL, token URL). One set of rules for both checks: when an address
+ * is set (the API: https, no credentials, a host resolving only to global addresses unless the dev
+ * mode or an allow-list says otherwise) and at connect time (the webhook sender: DNS can change
  * after registration, so every connection's address is checked again).
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { isLoopbackAddress, isNonGlobalAddress } from '../domain/network.js';
+import { isLoopbackAddress, isNonGlobalAddress } from './network.js';
 
 /** What endpoint URLs may be. */
 export interface EndpointUrlPolicy {
