@@ -3,8 +3,8 @@
  * rows, the deliveries' new state and the endpoints' health, three statements whatever the batch
  * size (each reads its rows from one JSON parameter). Pure: SQL text and parameters only.
  */
-import type { Dialect } from './dialect.js';
-import type { SqlValue } from './sql-client.js';
+import type { Dialect } from './sql/dialect.js';
+import type { SqlValue } from './sql/client.js';
 import type { DeliveryOutcome } from '../domain/delivery.js';
 
 /** One statement and its parameters. */

@@ -10,13 +10,14 @@ import { newId } from '../domain/ids.js';
 import type { AppointmentRecord, PatientRecord, ProviderRecord } from '../domain/records.js';
 import type { Projected } from '../domain/projection.js';
 import type { ProjectionSnapshot } from '../domain/projection.js';
-import type { Dialect } from './dialect.js';
-import { DIALECTS } from './dialect.js';
+import type { Dialect } from './sql/dialect.js';
+import { DIALECTS } from './sql/dialect.js';
 import { ScanStarts } from './scan-starts.js';
 import { planLease } from './lease-plan.js';
 import { foldEndpointHealth, outcomeStatements } from './outcome-sql.js';
 import { toAccount, toAppointmentRow, toAttempt, toOperation, toConnection, toDelivery, toEndpoint, toEvent, toPatientRow, toProvider, toQuarantine, toSyncRun } from './rows.js';
-import type { SqlClient, SqlRunner, SqlValue } from './sql-client.js';
+import type { SqlClient, SqlRunner, SqlValue } from './sql/client.js';
+import type { QueueHooks } from './concerns/context.js';
 import type { Account, AppointmentRow, Connection, Endpoint, EventRow, Operation, PatientRow, QuarantineRow, RecordSource, SyncRun } from '../domain/entities.js';
 import type { AppointmentFilter, LeaseRequest, ConnectionPatch, EventDeliveryFilter, EventDeliveryRow, EndpointPatch, EventQuery, NewConnection, NewEndpoint, NewOperation, OperationCommit, PatientFilter, Store, SyncCommit, SyncFailure } from './ports.js';
 import type { AttemptRow, DeliveryOutcome, EndpointHealth, LeasedDelivery, DeliveryRow, DeliveryStatus } from '../domain/delivery.js';
@@ -229,6 +230,11 @@ export class SqlStore implements Store {
         if (from !== this.instance) this.wakeLocal();
       });
     return () => this.dueListeners.delete(listener);
+  }
+
+  /** The hooks other concerns call (transitional, while the store is split into concerns). */
+  queueHooks(): QueueHooks {
+    return { freeing: (fn) => this.freeing(fn), forgetScans: () => this.scanStarts.forgetAll(), notifyDue: () => this.notifyDue() };
   }
 
   async migrate(): Promise<void> {

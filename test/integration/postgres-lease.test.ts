@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import pg from 'pg';
 import { PgClient, toPgPlaceholders } from '../../src/store/postgres/pg-client.js';
 import { openStore } from '../../src/store/open.js';
-import type { SqlValue } from '../../src/store/sql-client.js';
+import type { SqlValue } from '../../src/store/sql/client.js';
 import type { DeliveryOutcome, LeasedDelivery } from '../../src/domain/delivery.js';
 import type { Store } from '../../src/store/ports.js';
 import { emitEvents } from '../helpers/outbox.js';

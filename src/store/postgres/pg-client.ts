@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import type { SqlClient, SqlRunner, SqlValue, TransactionOptions } from '../sql-client.js';
-import { readMigrations } from '../migrations.js';
+import type { SqlClient, SqlRunner, SqlValue, TransactionOptions } from '../sql/client.js';
+import { readMigrations } from '../sql/migrations.js';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 const INT8_OID = 20;

@@ -11,8 +11,8 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { readMigrations } from '../migrations.js';
-import type { SqlClient, SqlRunner, SqlValue, TransactionOptions } from '../sql-client.js';
+import { readMigrations } from '../sql/migrations.js';
+import type { SqlClient, SqlRunner, SqlValue, TransactionOptions } from '../sql/client.js';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 

@@ -1,4 +1,4 @@
-/** @module store/migrations — reads a dialect's numbered migration files (SQL stays visible as SQL, one file per step). */
+/** @module store/sql/migrations — reads a dialect's numbered migration files (SQL stays visible as SQL, one file per step). */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 

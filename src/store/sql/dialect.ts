@@ -1,5 +1,5 @@
 /**
- * @module store/dialect — every difference between the SQLite and PostgreSQL SQL that the store
+ * @module store/sql/dialect — every difference between the SQLite and PostgreSQL SQL that the store
  * writes, in one table. Everything else is the same SQL text for both.
  */
 

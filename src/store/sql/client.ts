@@ -1,7 +1,7 @@
 /**
- * @module store/sql-client — the narrow door between the SQL store and a database driver. SQL is
+ * @module store/sql/client — the narrow door between the SQL store and a database driver. SQL is
  * written once with `?` placeholders; each client adapts it to its driver. Dialect differences that
- * are not just placeholders live in store/dialect.ts, nowhere else.
+ * are not just placeholders live in store/sql/dialect.ts, nowhere else.
  */
 
 /** A value that can be bound to a placeholder. */
