@@ -1,7 +1,7 @@
 /** The lease plan: fair shares across accounts, then endpoints, within each endpoint's room. */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { planLease } from '../../src/store/lease-plan.js';
+import { planLease } from '../../src/store/queue/lease-plan.js';
 
 it('splits a batch round robin across accounts, then endpoints, never beyond room', () => {
   const plan = planLease(

@@ -1,7 +1,7 @@
 /** How far lease scans skip into an endpoint's queue: what a scan passed, until what can change it. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SCAN_SKIP_MS, ScanStarts } from '../../src/store/scan-starts.js';
+import { SCAN_SKIP_MS, ScanStarts } from '../../src/store/queue/scan-starts.js';
 
 const T = 1_000_000;
 

@@ -1,5 +1,5 @@
 /**
- * @module store/scan-starts — per endpoint, how far into its queue the next lease's scan can skip
+ * @module store/queue/scan-starts — per endpoint, how far into its queue the next lease's scan can skip
  * (pure; time passed in). A failing endpoint's queue fills with deliveries that cannot be leased
  * yet — waiting for a retry, or behind an earlier event of their key — ahead of the ones that can:
  * without this, every lease would read all of them again, and the healthy endpoints' deliveries
@@ -8,7 +8,7 @@
  * makes (which clears the skip), or at most SCAN_SKIP_MS for what it cannot see: another
  * process's outcomes, releases, redeliveries and recoveries.
  */
-import type { EpochMs } from '../domain/clock.js';
+import type { EpochMs } from '../../domain/clock.js';
 
 /** Longest time a skip holds: how late a delivery freed by another process can be found. */
 export const SCAN_SKIP_MS = 1000;

@@ -1,4 +1,4 @@
-/** @module store/lease-plan — how many deliveries to lease per endpoint: fair shares under the caps (pure). */
+/** @module store/queue/lease-plan — how many deliveries to lease per endpoint: fair shares under the caps (pure). */
 
 /** An endpoint with due deliveries and free slots under its in-flight cap. */
 export interface LeaseCandidate {
