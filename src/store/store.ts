@@ -9,6 +9,8 @@ import type { SqlContext } from './concerns/context.js';
 import type { Store } from './ports.js';
 import { SqlStore } from './sql-store.js';
 import { PgStore } from './postgres/pg-store.js';
+import { SqlEndpoints } from './concerns/endpoints.js';
+import { SqlEventLog } from './concerns/event-log.js';
 
 /** The store over a client (not migrated yet: call `migrate()`). */
 export function createStore(client: SqlClient): Store {
@@ -18,6 +20,8 @@ export function createStore(client: SqlClient): Store {
   return compose<Store>([
     legacy,
     // converted concerns go here, e.g. new SqlAccounts(ctx),
+    new SqlEndpoints(ctx),
+    new SqlEventLog(ctx),
   ]);
 }
 
