@@ -1,7 +1,12 @@
 /**
  * @module store/sql/dialect — every difference between the SQLite and PostgreSQL SQL that the store
  * writes, in one table. Everything else is the same SQL text for both.
+ *
+ * The fragments that bind a value come in two forms: the positional ones below (one `?`, for the
+ * legacy SqlStore, pg-store.ts and outcome-sql.ts) and `named`, which take the parameter's name
+ * (store/sql/named-dialect.ts) for the named-parameter statements of src/store/statements.
  */
+import { NAMED_DIALECTS, type NamedFragments } from './named-dialect.js';
 
 /** The SQL fragments that differ per dialect. */
 export interface Dialect {
@@ -42,6 +47,8 @@ export interface Dialect {
    * the given typed columns: one statement updates many rows (one round trip on PostgreSQL).
    */
   jsonRecords(alias: string, columns: readonly (readonly [name: string, type: 'bigint' | 'text'])[]): string;
+  /** The fragments above that bind a value, taking the name of their parameter (`:name`) instead of `?`. */
+  named: NamedFragments;
 }
 
 /** The dialect table. */
@@ -58,6 +65,7 @@ export const DIALECTS: Record<'sqlite' | 'postgres', Dialect> = {
     contains: (column) => `instr(${column}, ?) > 0`,
     jsonText: (column, field) => `json_extract(${column}, '$.${field}')`,
     jsonRecords: (alias, columns) => `(SELECT ${columns.map(([name]) => `json_extract(value, '$.${name}') AS ${name}`).join(', ')} FROM json_each(?)) AS ${alias}`,
+    named: NAMED_DIALECTS.sqlite,
   },
   postgres: {
     jsonTextList: '(SELECT jsonb_array_elements_text(?::jsonb))',
@@ -70,5 +78,6 @@ export const DIALECTS: Record<'sqlite' | 'postgres', Dialect> = {
     contains: (column) => `strpos(${column}, ?) > 0`,
     jsonText: (column, field) => `(${column}::jsonb ->> '${field}')`,
     jsonRecords: (alias, columns) => `jsonb_to_recordset(?::jsonb) AS ${alias}(${columns.map(([name, type]) => `${name} ${type}`).join(', ')})`,
+    named: NAMED_DIALECTS.postgres,
   },
 };

@@ -1,0 +1,59 @@
+/**
+ * @module store/sql/named-dialect — the dialect fragments that bind a value, for named-parameter
+ * statements (store/sql/statement.ts): each takes the name of its parameter (without the colon) and
+ * embeds `:name` where the positional fragments of `Dialect` embed `?`. Reached as `Dialect.named`
+ * (e.g. `ctx.d.named.jsonTextList('ids')`), or by dialect name through NAMED_DIALECTS.
+ */
+
+/** The column list of a `jsonRecords` FROM item: name and type of each member read. */
+export type JsonRecordColumns = readonly (readonly [name: string, type: 'bigint' | 'text'])[];
+
+/** The per-dialect SQL fragments that bind one named parameter. */
+export interface NamedFragments {
+  /** A subquery yielding the elements of the JSON array bound to `:param` (text values). */
+  jsonTextList(param: string): string;
+  /** Same, for integer values. */
+  jsonIntList(param: string): string;
+  /**
+   * A filter narrowing a join on `column` (an integer primary key) to the integers of the JSON array
+   * bound to `:param`. PostgreSQL answers it by primary-key lookups whatever the table's statistics
+   * say (joined to a JSON record set, a fresh table without statistics is otherwise hashed against
+   * a scan of the whole table). SQLite already drives such a join from the record set and looks
+   * each row up by primary key; the unary `+` keeps the list from becoming the outer loop there
+   * (it would rescan the record set per row), so it is only checked on the rows found.
+   */
+  idIn(column: string, param: string): string;
+  /**
+   * The integer under key `key` (an SQL expression; ids without quotes or backslashes) of the JSON
+   * object bound to `:param`, NULL when absent. The object is parsed once per statement; SQLite
+   * then finds a key by walking the members, so keep the object small.
+   */
+  jsonObjectInt(key: string, param: string): string;
+  /** True when a text column contains the string bound to `:param` literally, case and all. */
+  contains(column: string, param: string): string;
+  /**
+   * A FROM item named `alias` whose rows are the objects of the JSON array bound to `:param`, with
+   * the given typed columns: one statement updates many rows (one round trip on PostgreSQL).
+   */
+  jsonRecords(alias: string, columns: JsonRecordColumns, param: string): string;
+}
+
+/** The named fragments of each dialect. */
+export const NAMED_DIALECTS: Record<'sqlite' | 'postgres', NamedFragments> = {
+  sqlite: {
+    jsonTextList: (p) => `(SELECT value FROM json_each(:${p}))`,
+    jsonIntList: (p) => `(SELECT value FROM json_each(:${p}))`,
+    idIn: (column, p) => `+${column} IN (SELECT value FROM json_each(:${p}))`,
+    jsonObjectInt: (key, p) => `json_extract(:${p}, '$."' || ${key} || '"')`,
+    contains: (column, p) => `instr(${column}, :${p}) > 0`,
+    jsonRecords: (alias, columns, p) => `(SELECT ${columns.map(([name]) => `json_extract(value, '$.${name}') AS ${name}`).join(', ')} FROM json_each(:${p})) AS ${alias}`,
+  },
+  postgres: {
+    jsonTextList: (p) => `(SELECT jsonb_array_elements_text(:${p}::jsonb))`,
+    jsonIntList: (p) => `(SELECT jsonb_array_elements_text(:${p}::jsonb)::bigint)`,
+    idIn: (column, p) => `${column} = ANY(ARRAY(SELECT jsonb_array_elements_text(:${p}::jsonb)::bigint))`,
+    jsonObjectInt: (key, p) => `(:${p}::jsonb ->> ${key})::bigint`,
+    contains: (column, p) => `strpos(${column}, :${p}) > 0`,
+    jsonRecords: (alias, columns, p) => `jsonb_to_recordset(:${p}::jsonb) AS ${alias}(${columns.map(([name, type]) => `${name} ${type}`).join(', ')})`,
+  },
+};
