@@ -1,5 +1,5 @@
 /**
- * Delivery benchmark (DESIGN §10): N events from the durable outbox (SQLite at synchronous=FULL, or
+ * Delivery benchmark (docs/design.md §10): N events from the durable outbox (SQLite at synchronous=FULL, or
  * PostgreSQL with --database postgres://...) to a loopback receiver, against the raw rate of a bare
  * undici client posting the same bytes with no storage, in the same run; and isolation: the rate of
  * a healthy endpoint alone vs next to a dead (hanging) one. Rounds interleave; min and median.

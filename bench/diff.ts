@@ -1,5 +1,5 @@
 /**
- * Diff benchmark (DESIGN §10): 100,000 appointments, 1% changed in one field and 0.5% added,
+ * Diff benchmark (docs/design.md §10): 100,000 appointments, 1% changed in one field and 0.5% added,
  * our diff (detection/diff.ts) against microdiff over the same id-keyed objects, interleaved over
  * rounds. Target: our min ≤ 150 ms and microdiff's min / ours ≥ 5.
  */

@@ -1,5 +1,5 @@
 /**
- * @module connectors/connector — the one interface every EHR connector implements (DESIGN §7).
+ * @module connectors/connector — the one interface every EHR connector implements (docs/design.md §7).
  *
  * What the contract covers: reading a connection's schedule in a time window (appointments plus the
  * patients they reference), reading patients by id or by "changed since", reading one appointment by

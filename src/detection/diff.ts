@@ -25,7 +25,7 @@ export interface RecordDiff<T, F extends keyof T> {
 
 /**
  * Diffs a read against the projection. Keys missing from `current` are not reported: absence from
- * a read is not a deletion (DESIGN §4) and is handled by the caller with a direct read.
+ * a read is not a deletion (docs/design.md §4) and is handled by the caller with a direct read.
  *
  * @param tracked fields whose change is an event (payload fields)
  * @param untracked fields kept in the projection whose change alone is not an event

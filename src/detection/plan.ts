@@ -3,7 +3,7 @@
  * holds now and what the projection held, which events to emit and how the projection changes.
  * The sync engine does the reads before and commits the plan after, in one transaction.
  *
- * Rules (DESIGN §4), each with a named test in test/unit/plan.test.ts:
+ * Rules (docs/design.md §4), each with a named test in test/unit/plan.test.ts:
  * - the first sync of a connection is a baseline: it fills the projection and emits nothing
  *   (or, when asked, replays every appointment as `appointment.created`);
  * - several edits between two syncs are one net change, because only the two states are compared;
@@ -83,7 +83,7 @@ export interface SyncInput {
 
 /**
  * The projection rows that should have been in the window read but were not: candidates for a
- * direct read (DESIGN §4: a missing appointment may have moved, not been deleted).
+ * direct read (docs/design.md §4: a missing appointment may have moved, not been deleted).
  */
 export function findMissingAppointments(
   projection: ProjectionSnapshot,

@@ -1,7 +1,8 @@
 /**
- * @module domain/events — the event contract, field for field as Cobalt's Sync Events page
- * (shared/seed) and DESIGN §3 define it: envelope, the four seed payloads, the extension payloads,
- * and the one function that turns an event into the bytes that are stored, signed and sent.
+ * @module domain/events — the event contract, field for field as Cobalt's Sync Events page and
+ * docs/design.md §3 define it (docs/events.md shows every payload): envelope, the four seed
+ * payloads, the extension payloads, and the one function that turns an event into the bytes that
+ * are stored, signed and sent.
  */
 
 /** The four event types of the seed, delivered by default. */

@@ -1,6 +1,6 @@
 /**
  * @module domain/status — appointment status normalization. Payloads of `appointment.updated` carry
- * the EHR's raw code; `appointment.status_updated` carries the normalized one (DESIGN §3).
+ * the EHR's raw code; `appointment.status_updated` carries the normalized one (docs/design.md §3).
  */
 
 /** The normalized appointment statuses of `appointment.status_updated`. */

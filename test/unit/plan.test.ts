@@ -1,4 +1,4 @@
-/** The change-detection rules of DESIGN §4, one named fixture each, on the pure planner. */
+/** The change-detection rules of docs/design.md §4, one named fixture each, on the pure planner. */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';

@@ -243,7 +243,7 @@ export class FhirConnector implements EhrConnector {
     if (res.status === 404 || res.status === 410) return { found: false };
     const a = res.body;
     if (!a || a.resourceType !== 'Appointment') throw new EhrError('ehr_bad_response', 'The EHR answered a read of Appointment/{id} with something that is not an Appointment.');
-    // entered-in-error stays a status change: only 404/410 is a delete (DESIGN §4).
+    // entered-in-error stays a status change: only 404/410 is a delete (docs/design.md §4).
     return this.withRelated(a, opts.signal).then((r) => ({ found: true as const, ...r }));
   }
 
