@@ -5,7 +5,7 @@
 import type { EventType } from '../domain/events.js';
 import type { AppointmentRecord, PatientRecord, ProviderRecord } from '../domain/records.js';
 import type { Account, AppointmentRow, Operation, OperationKind, OperationStatus, Connection, Endpoint, EventRow, PatientRow, QuarantineRow, SyncRun } from '../domain/entities.js';
-import type { AttemptRow, DeliveryRow, DeliveryStatus } from '../domain/delivery.js';
+import type { AttemptRow, DeliveryRow, DeliveryStatus, LeasedDelivery } from '../domain/delivery.js';
 
 type Row = Record<string, unknown>;
 
@@ -199,4 +199,9 @@ export function toOperation(r: Row): Operation {
     createdAt: num(r.created_at),
     updatedAt: num(r.updated_at),
   };
+}
+
+/** A leased delivery from its row joined with its event (`event_id`, `event_body`, `event_created_at`) and its endpoint. */
+export function toLeased(r: Row, endpoint: Endpoint): LeasedDelivery {
+  return { delivery: toDelivery(r), body: String(r.event_body), eventCreatedAt: Number(r.event_created_at), endpoint };
 }

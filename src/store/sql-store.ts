@@ -4,7 +4,6 @@
  */
 import type { EpochMs } from '../domain/clock.js';
 import type { EventType } from '../domain/events.js';
-import { SEED_EVENT_TYPES } from '../domain/events.js';
 import { ConflictError } from '../domain/errors.js';
 import { newId } from '../domain/ids.js';
 import type { AppointmentRecord, PatientRecord, ProviderRecord } from '../domain/records.js';
@@ -12,15 +11,11 @@ import type { Projected } from '../domain/projection.js';
 import type { ProjectionSnapshot } from '../domain/projection.js';
 import type { Dialect } from './sql/dialect.js';
 import { DIALECTS } from './sql/dialect.js';
-import { ScanStarts } from './queue/scan-starts.js';
-import { planLease } from './queue/lease-plan.js';
-import { foldEndpointHealth, outcomeStatements } from './outcome-sql.js';
-import { toAccount, toAppointmentRow, toAttempt, toOperation, toConnection, toDelivery, toEndpoint, toEvent, toPatientRow, toProvider, toQuarantine, toSyncRun } from './rows.js';
+import { toAccount, toAppointmentRow, toOperation, toConnection, toEndpoint, toPatientRow, toProvider, toQuarantine, toSyncRun } from './rows.js';
 import type { SqlClient, SqlRunner, SqlValue } from './sql/client.js';
 import type { QueueHooks } from './concerns/context.js';
-import type { Account, AppointmentRow, Connection, Endpoint, EventRow, Operation, PatientRow, QuarantineRow, RecordSource, SyncRun } from '../domain/entities.js';
-import type { AppointmentFilter, LeaseRequest, ConnectionPatch, EventDeliveryFilter, EventDeliveryRow, EndpointPatch, EventQuery, NewConnection, NewEndpoint, NewOperation, OperationCommit, PatientFilter, Store, SyncCommit, SyncFailure } from './ports.js';
-import type { AttemptRow, DeliveryOutcome, EndpointHealth, LeasedDelivery, DeliveryRow, DeliveryStatus } from '../domain/delivery.js';
+import type { Account, AppointmentRow, Connection, Operation, PatientRow, QuarantineRow, RecordSource, SyncRun } from '../domain/entities.js';
+import type { AppointmentFilter, ConnectionPatch, NewConnection, NewOperation, OperationCommit, PatientFilter, SyncCommit, SyncFailure } from './ports.js';
 import { CONNECTION_DEFAULTS, subscribes } from '../domain/entities.js';
 
 type Row = Record<string, unknown>;
@@ -64,21 +59,6 @@ const CONNECTION_COLUMNS: Record<keyof ConnectionPatch, string> = {
   nextSyncAt: 'next_sync_at',
 };
 
-const ENDPOINT_COLUMNS: Record<keyof EndpointPatch, string> = {
-  url: 'url',
-  secret: 'secret',
-  previousSecret: 'previous_secret',
-  previousSecretExpiresAt: 'previous_secret_expires_at',
-  signatureScheme: 'signature_scheme',
-  retryPolicy: 'retry_policy',
-  eventTypes: 'event_types',
-  enabled: 'enabled',
-  disabledReason: 'disabled_reason',
-  failingSince: 'failing_since',
-  maxConcurrency: 'max_concurrency',
-  disabledAt: 'disabled_at',
-};
-
 /** Escapes LIKE wildcards in user input (the statements use the default escape-less LIKE, so they are dropped). */
 function likeEscape(v: string): string {
   return v.replace(/[%_]/g, '');
@@ -106,52 +86,6 @@ function setClause<P extends object>(patch: P, columns: Record<keyof P, string>)
   return parts.length === 0 ? null : { sql: parts.join(', '), params };
 }
 
-/** A leased delivery from its row joined with its event (`event_id`, `event_body`, `event_created_at`) and its endpoint. */
-export function toLeased(r: Record<string, unknown>, endpoint: Endpoint): LeasedDelivery {
-  return { delivery: toDelivery(r), body: String(r.event_body), eventCreatedAt: Number(r.event_created_at), endpoint };
-}
-
-/**
- * The ids of an endpoint's oldest due, unleased deliveries that head their ordering key (a later
- * event about the same appointment or patient waits while an earlier one is pending), at most
- * `limit`, among deliveries of events from `fromSeq` on (see ScanStarts), ordered by event.
- * `endpoint`, `limit` and `fromSeq` are SQL expressions; the statement then binds `now` twice.
- * On PostgreSQL the rows are locked as they are found, skipping rows another worker is leasing
- * (`FOR UPDATE SKIP LOCKED` inside the LIMIT: the scan goes on past them, so concurrent workers
- * each get their full share instead of colliding on the same heads). Under READ COMMITTED a row
- * changed since the statement began is locked at its latest version and the row's own conditions
- * are checked again there (a lease committed meanwhile excludes it); the per-key check reads the
- * statement's snapshot, which is safe: an earlier event can only stop being pending, never start.
- * A head skipped because another worker holds it is still pending, so it still holds back the
- * next event of its key. (The lock covers `d` only, the one table in that FROM; a join added
- * there would be locked too.)
- * The fence keeps the per-key check a per-row lookup: PostgreSQL would otherwise turn it into an
- * anti-join whose plan, before a fresh table has statistics, scanned the endpoint's whole backlog
- * per candidate (~10 ms per lease at 4,000). The check reads the key's own pending rows through
- * deliveries_pending_order whatever the statistics: the check has no next_attempt_at term, so
- * PostgreSQL's deliveries_pending_seq (its predicate requires one, migration 006) is not a
- * candidate for it. Keep it that way: with a next_attempt_at term here, the planner may walk the
- * endpoint's earlier backlog per check again.
- */
-export function dueHeadsSql(d: Dialect, endpoint: string, limit: string, fromSeq: string): string {
-  return `SELECT d.id, d.event_seq FROM deliveries d
-    WHERE d.endpoint_id = ${endpoint} AND d.event_seq >= ${fromSeq} AND d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?)
-      AND NOT EXISTS (
-        SELECT 1 FROM deliveries e
-        WHERE e.endpoint_id = d.endpoint_id AND e.ordering_key = d.ordering_key AND e.status = 'pending' AND e.event_seq < d.event_seq ${d.subqueryFence})
-    ORDER BY d.event_seq LIMIT ${limit} ${d.skipLocked}`;
-}
-
-/** One endpoint's scan in a lease: where it started, its share, what it found and the first of it. */
-interface Scan {
-  endpointId: string;
-  from: number;
-  asked: number;
-  got: number;
-  /** The event of the first leasable delivery found; null when none was. */
-  first: number | null;
-}
-
 /** What identifies a quarantined record across syncs (see commitSync). */
 const QUARANTINE_KEY_COLUMNS = [
   ['kind', 'text'],
@@ -159,82 +93,26 @@ const QUARANTINE_KEY_COLUMNS = [
   ['reason', 'text'],
 ] as const;
 
-/** The columns of notePassed's JSON parameter. */
-const PASSED_COLUMNS = [
-  ['endpoint_id', 'text'],
-  ['from_seq', 'bigint'],
-  ['to_seq', 'bigint'],
-] as const;
-
 /**
- * Which deliveries a redelivery or a recovery queues again (binds `now` once): the finished ones it
- * names (`finished`, a condition on `status`), and pending ones waiting for a retry, which are made
- * due at once — whoever fixed their endpoint wants what it missed now, not at the retry schedule's
- * next step. (A pending delivery in flight is due, so `next_attempt_at > now` leaves it alone.)
+ * The concerns not yet moved to src/store/concerns (transitional): they run on the queue's hooks
+ * (`freeing`, `forgetScans`, `notifyDue`) like the moved ones.
  */
-function queueAgain(finished: string): string {
-  return `(${finished} OR (status = 'pending' AND next_attempt_at > ?))`;
-}
-
-/**
- * The SET of a redelivery or recovery (binds `now` four times): pending, due now, in a new retry
- * cycle. A lease that still holds is kept: a delivery skipped while its attempt was in flight (its
- * endpoint disabled meanwhile) stays that attempt's, so the attempt's outcome is still recorded (the
- * outcome must match owner and attempt) instead of being dropped and the delivery sent again.
- */
-const REQUEUE_SET = `status = 'pending', next_attempt_at = ?, retry_from = attempts, updated_at = ?,
-  lease_owner = CASE WHEN lease_until >= ? THEN lease_owner END, lease_until = CASE WHEN lease_until >= ? THEN lease_until END`;
-
-/** The notification channel (per schema) that says deliveries may be due. */
-const DUE_CHANNEL = 'ehrsync_deliveries_due';
-
-/** The Store over any SqlClient. */
-export class SqlStore implements Store {
+export class SqlStore {
   protected readonly d: Dialect;
 
-  private readonly dueListeners = new Set<() => void>();
-  private stopListening: (() => Promise<void>) | null = null;
-  /** Names this store's notifications, so it can ignore its own. */
-  private readonly instance = newId();
-  /** How far the SQLite lease's scans of each endpoint's queue can skip (see ScanStarts). */
-  protected readonly scanStarts = new ScanStarts();
-
-  constructor(protected readonly db: SqlClient) {
+  constructor(
+    protected readonly db: SqlClient,
+    private readonly queue: QueueHooks,
+  ) {
     this.d = DIALECTS[db.dialect];
   }
 
-  /**
-   * Tells listeners that new deliveries may be due (after the commit, never inside it): those of
-   * this process at once, and — on PostgreSQL — those of every other process through NOTIFY.
-   */
-  protected notifyDue(): void {
-    this.wakeLocal();
-    if (this.db.notify) void this.db.notify(DUE_CHANNEL, this.instance).catch(() => {});
+  private notifyDue(): void {
+    this.queue.notifyDue();
   }
 
-  private wakeLocal(): void {
-    for (const l of this.dueListeners) {
-      try {
-        l();
-      } catch {
-        // A listener's failure is its own; the commit already happened.
-      }
-    }
-  }
-
-  onDeliveriesDue(listener: () => void): () => void {
-    this.dueListeners.add(listener);
-    // Other processes' commits arrive as notifications; polling stays the backstop if the listener is down.
-    if (this.db.listen && !this.stopListening) this.stopListening = this.db.listen(DUE_CHANNEL, (from) => {
-        // This store's own commits already woke its listeners.
-        if (from !== this.instance) this.wakeLocal();
-      });
-    return () => this.dueListeners.delete(listener);
-  }
-
-  /** The hooks other concerns call (transitional, while the store is split into concerns). */
-  queueHooks(): QueueHooks {
-    return { freeing: (fn) => this.freeing(fn), forgetScans: () => this.scanStarts.forgetAll(), notifyDue: () => this.notifyDue() };
+  private freeing<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
+    return this.queue.freeing(fn);
   }
 
   async migrate(): Promise<void> {
@@ -242,7 +120,6 @@ export class SqlStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.stopListening?.();
     await this.db.close();
   }
 
@@ -625,7 +502,7 @@ export class SqlStore implements Store {
       const operations = ops.length === 0 ? 0 : await tx.run(`DELETE FROM operations WHERE id IN ${this.d.jsonTextList}`, [JSON.stringify(ops)]);
       // A deleted pending delivery may have held back the next event of its key. (A purge deletes
       // only events whose deliveries are all final: nothing it deletes holds anything back.)
-      if (seqs.length > 0) this.scanStarts.forgetAll();
+      if (seqs.length > 0) this.queue.forgetScans();
       const appointments = await tx.run('DELETE FROM projection_appointments WHERE connection_id = ? AND patient_ehr_id = ?', [connectionId, patientEhrId]);
       const patients = await tx.run('DELETE FROM projection_patients WHERE connection_id = ? AND ehr_id = ?', [connectionId, patientEhrId]);
       // Quarantined raw records are free text: match the patient's id as a JSON string value, or as
@@ -781,394 +658,4 @@ export class SqlStore implements Store {
     return { rows: rows.map(toPatientRow), total: Number(count?.n ?? 0) };
   }
 
-  async listEventDeliveries(f: EventDeliveryFilter): Promise<{ rows: EventDeliveryRow[]; total: number }> {
-    const where = ['e.account_id = ?'];
-    const params: SqlValue[] = [f.accountId];
-    const add = (cond: string, v: SqlValue | undefined): void => {
-      if (v === undefined) return;
-      where.push(cond);
-      params.push(v);
-    };
-    add('e.job_id = ?', f.jobId);
-    add('e.type = ?', f.type);
-    add('d.status = ?', f.deliveryStatus);
-    add('e.created_at >= ?', f.createdFrom);
-    add('e.created_at <= ?', f.createdTo);
-    const from = 'events e LEFT JOIN deliveries d ON d.event_seq = e.seq LEFT JOIN endpoints p ON p.id = d.endpoint_id';
-    const whereSql = where.join(' AND ');
-    const [count] = await this.db.all<{ n: number }>(`SELECT COUNT(*) AS n FROM ${from} WHERE ${whereSql}`, params);
-    const order = f.order === 'asc' ? 'ASC' : 'DESC';
-    const rows = await this.db.all(
-      `SELECT e.*, d.id AS delivery_id, d.endpoint_id AS delivery_endpoint_id, p.url AS endpoint_url, d.status AS delivery_status,
-              d.attempts AS delivery_attempts, d.last_status_code AS delivery_last_status_code
-       FROM ${from} WHERE ${whereSql} ORDER BY e.seq ${order}, d.id LIMIT ? OFFSET ?`,
-      [...params, f.limit, f.offset],
-    );
-    return {
-      total: Number(count?.n ?? 0),
-      rows: rows.map((r) => ({
-        event: toEvent(r),
-        deliveryId: r.delivery_id === null || r.delivery_id === undefined ? null : Number(r.delivery_id),
-        endpointId: r.delivery_endpoint_id === null || r.delivery_endpoint_id === undefined ? null : String(r.delivery_endpoint_id),
-        endpointUrl: r.endpoint_url === null || r.endpoint_url === undefined ? null : String(r.endpoint_url),
-        deliveryStatus: r.delivery_status === null || r.delivery_status === undefined ? null : (String(r.delivery_status) as DeliveryStatus),
-        attempts: Number(r.delivery_attempts ?? 0),
-        lastStatusCode: r.delivery_last_status_code === null || r.delivery_last_status_code === undefined ? null : Number(r.delivery_last_status_code),
-      })),
-    };
-  }
-
-  // ── endpoints ─────────────────────────────────────────────────────────────
-
-  async createEndpoint(input: NewEndpoint): Promise<Endpoint> {
-    const id = newId();
-    await this.db.run(
-      `INSERT INTO endpoints (id, account_id, url, secret, signature_scheme, retry_policy, event_types, max_concurrency, enabled, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
-      [
-        id,
-        input.accountId,
-        input.url,
-        input.secret,
-        input.signatureScheme ?? 'cobalt',
-        input.retryPolicy ?? 'durable',
-        JSON.stringify(input.eventTypes ?? [...SEED_EVENT_TYPES]),
-        input.maxConcurrency ?? null,
-        input.now,
-      ],
-    );
-    return (await this.getEndpoint(id)) as Endpoint;
-  }
-
-  async getEndpoint(id: string): Promise<Endpoint | null> {
-    const [r] = await this.db.all('SELECT * FROM endpoints WHERE id = ?', [id]);
-    return r ? toEndpoint(r) : null;
-  }
-
-  async listEndpoints(accountId: string): Promise<Endpoint[]> {
-    return (await this.db.all('SELECT * FROM endpoints WHERE account_id = ? ORDER BY created_at, id', [accountId])).map(toEndpoint);
-  }
-
-  async updateEndpoint(id: string, patch: EndpointPatch): Promise<Endpoint | null> {
-    const set = setClause(patch, ENDPOINT_COLUMNS);
-    if (!set) return this.getEndpoint(id);
-    await this.freeing(async (tx) => {
-      await tx.run(`UPDATE endpoints SET ${set.sql} WHERE id = ?`, [...set.params, id]);
-      if (patch.enabled === false) {
-        // Callers pass disabledAt with their clock; a bare `enabled: false` still gets a time.
-        if (patch.disabledAt === undefined) await tx.run('UPDATE endpoints SET disabled_at = COALESCE(disabled_at, ?) WHERE id = ?', [Date.now(), id]);
-        await this.skipPending(tx, id, 'endpoint disabled');
-      } else if (patch.enabled === true && patch.disabledAt === undefined) {
-        await tx.run('UPDATE endpoints SET disabled_at = NULL WHERE id = ?', [id]);
-      }
-    });
-    return this.getEndpoint(id);
-  }
-
-  /** Marks an endpoint's pending deliveries skipped (kept and visible; `recoverEndpointDeliveries` queues them again). */
-  protected async skipPending(tx: SqlRunner, endpointId: string, why: string): Promise<void> {
-    await tx.run("UPDATE deliveries SET status = 'skipped', last_error = ? WHERE endpoint_id = ? AND status = 'pending'", [why, endpointId]);
-  }
-
-  async deleteEndpoint(id: string): Promise<boolean> {
-    // Pending deliveries to a deleted endpoint can never be made; they are kept, marked skipped.
-    return this.db.transaction(async (tx) => {
-      await this.skipPending(tx, id, 'endpoint deleted');
-      return (await tx.run('DELETE FROM endpoints WHERE id = ?', [id])) > 0;
-    });
-  }
-
-  // ── events ────────────────────────────────────────────────────────────────
-
-  async listEvents(q: EventQuery): Promise<EventRow[]> {
-    const where = ['account_id = ?'];
-    const params: SqlValue[] = [q.accountId];
-    const add = (cond: string, v: SqlValue | undefined): void => {
-      if (v === undefined) return;
-      where.push(cond);
-      params.push(v);
-    };
-    add('connection_id = ?', q.connectionId);
-    add('type = ?', q.type);
-    add('job_id = ?', q.jobId);
-    add('created_at >= ?', q.createdFrom);
-    add('created_at <= ?', q.createdTo);
-    add('seq > ?', q.afterSeq);
-    const order = q.order === 'desc' ? 'DESC' : 'ASC';
-    params.push(q.limit, q.offset ?? 0);
-    const rows = await this.db.all(`SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY seq ${order} LIMIT ? OFFSET ?`, params);
-    return rows.map(toEvent);
-  }
-
-  async getEvent(id: string): Promise<EventRow | null> {
-    const [r] = await this.db.all('SELECT * FROM events WHERE id = ?', [id]);
-    return r ? toEvent(r) : null;
-  }
-
-  async listDeliveries(eventId: string): Promise<DeliveryRow[]> {
-    const rows = await this.db.all(
-      'SELECT d.*, e.id AS event_id FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE e.id = ? ORDER BY d.id',
-      [eventId],
-    );
-    return rows.map(toDelivery);
-  }
-
-  // ── delivery queue ────────────────────────────────────────────────────────
-
-  /**
-   * Steps 1–2 of a lease: the enabled endpoints with a due, unleased delivery and their free
-   * slots (cap − leased), split into fair shares of the batch (round robin across accounts, then
-   * endpoints).
-   */
-  protected async leaseQuota(db: SqlRunner, q: LeaseRequest): Promise<Map<string, number>> {
-    // With ownInFlight, the owner's leased rows are left out of `busy` and its exact in-flight count added.
-    const own = q.ownInFlight;
-    // Only deliveries past an endpoint's scan start count (see ScanStarts).
-    const groups = await db.all<{ endpoint_id: string; account_id: string; cap: number; busy: number }>(
-      `SELECT p.id AS endpoint_id, p.account_id, COALESCE(p.max_concurrency, ?) AS cap,
-              (SELECT COUNT(*) FROM deliveries b WHERE b.endpoint_id = p.id AND b.status = 'pending' AND b.lease_until >= ?${own ? ' AND b.lease_owner <> ?' : ''}) AS busy
-       FROM endpoints p
-       WHERE p.enabled = 1 AND EXISTS (
-         SELECT 1 FROM deliveries d
-         WHERE d.endpoint_id = p.id AND d.event_seq >= COALESCE(${this.d.jsonObjectInt('p.id')}, 0) AND d.status = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until < ?))`,
-      [q.maxPerEndpoint, q.now, ...(own ? [q.owner] : []), this.scanStarts.json(q.now), q.now, q.now],
-    );
-    return planLease(
-      groups.map((g) => {
-        const endpointId = String(g.endpoint_id);
-        const cap = q.oneAtATime?.has(endpointId) ? 1 : Number(g.cap);
-        return { endpointId, accountId: String(g.account_id), room: cap - Number(g.busy) - (own?.get(endpointId) ?? 0) };
-      }),
-      q.limit,
-    );
-  }
-
-  async leaseDeliveries(q: LeaseRequest): Promise<LeasedDelivery[]> {
-    if (q.limit <= 0) return [];
-    const leased = await this.db.transaction(async (tx) => {
-      const quota = await this.leaseQuota(tx, q);
-      // 3. Per endpoint, its share of due deliveries heading their ordering key, from its scan start.
-      const ids: number[] = [];
-      const token = this.scanStarts.begin();
-      const scans: Scan[] = [];
-      for (const [endpointId, n] of quota) {
-        const from = this.scanStarts.from(endpointId, q.now);
-        const rows = await tx.all<{ id: number; event_seq: number }>(dueHeadsSql(this.d, '?', '?', '?'), [endpointId, from, q.now, q.now, n]);
-        for (const r of rows) ids.push(Number(r.id));
-        scans.push({ endpointId, from, asked: n, got: rows.length, first: rows[0] === undefined ? null : Number(rows[0].event_seq) });
-      }
-      await this.notePassed(tx, token, q.now, scans);
-      if (ids.length === 0) return [];
-      // 4. Take the leases, re-checking each row.
-      const taken = await tx.all(
-        `UPDATE deliveries SET lease_until = ?, lease_owner = ?, attempts = attempts + 1, updated_at = ?
-         WHERE id IN ${this.d.jsonIntList} AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?)
-         RETURNING *`,
-        [q.leaseUntil, q.owner, q.now, JSON.stringify(ids), q.now],
-      );
-      if (taken.length === 0) return [];
-      // 5. The events' ids and bytes and the endpoints, by primary key.
-      const events = new Map(
-        (await tx.all<{ seq: number; id: string; body: string; created_at: number }>(
-          `SELECT seq, id, body, created_at FROM events WHERE seq IN ${this.d.jsonIntList}`,
-          [JSON.stringify([...new Set(taken.map((r) => Number(r.event_seq)))])],
-        )).map((e) => [Number(e.seq), e] as const),
-      );
-      const endpoints = new Map(
-        (await tx.all(`SELECT * FROM endpoints WHERE id IN ${this.d.jsonTextList}`, [JSON.stringify([...new Set(taken.map((r) => String(r.endpoint_id)))])])).map((r) => {
-          const e = toEndpoint(r);
-          return [e.id, e] as const;
-        }),
-      );
-      return taken.map((r) => {
-        const e = events.get(Number(r.event_seq)) as { id: string; body: string; created_at: number };
-        return toLeased({ ...r, event_id: e.id, event_body: e.body, event_created_at: e.created_at }, endpoints.get(String(r.endpoint_id)) as Endpoint);
-      });
-      // A lease is a hint, not a fact: losing it in a power loss only means the delivery is leased
-      // again (at-least-once holds; the attempt row is the record). So no fsync for it.
-    }, { durable: false });
-    return leased.sort((a, b) => a.delivery.eventSeq - b.delivery.eventSeq);
-  }
-
-  /**
-   * After a lease's scans of endpoints' queues (each from its scan start, its first leasable
-   * delivery of event `first`, or none: then everything up to the newest event stored was passed):
-   * the next scans skip what these passed, until the first of it can become leasable by itself —
-   * a retry falling due, a lease running out (say, one whose outcome could not be recorded). One
-   * statement for all the scans worth noting (see ScanStarts.worthNoting), none when there are none.
-   */
-  protected async notePassed(db: SqlRunner, token: number, now: EpochMs, scans: readonly Scan[]): Promise<void> {
-    const worth = scans.filter((x) => (x.first === null || x.first > x.from) && this.scanStarts.worthNoting(x.endpointId, x.got < x.asked));
-    if (worth.length === 0) return;
-    // Per scan, in one pass over its range, the pending deliveries it passed: blocked, waiting for a
-    // retry, or leased (the last two become leasable by themselves, at a time the skip must not
-    // outlast). None: no skip. A scan that found nothing passed everything up to the newest event.
-    const rows = await db.all<{ endpoint_id: string; from_seq: number; to_seq: number | null; passed: number; next_due: number | null }>(
-      `SELECT s.endpoint_id, s.from_seq, s.to_seq, COUNT(d.id) AS passed,
-              MIN(CASE WHEN d.next_attempt_at > ? THEN d.next_attempt_at WHEN d.lease_until >= ? THEN d.lease_until + 1 END) AS next_due
-       FROM (SELECT r.endpoint_id, r.from_seq, COALESCE(r.to_seq, (SELECT MAX(seq) + 1 FROM events)) AS to_seq FROM ${this.d.jsonRecords('r', PASSED_COLUMNS)}) s
-       LEFT JOIN deliveries d ON d.endpoint_id = s.endpoint_id AND d.event_seq >= s.from_seq AND d.event_seq < s.to_seq AND d.status = 'pending'
-       GROUP BY s.endpoint_id, s.from_seq, s.to_seq`,
-      [now, now, JSON.stringify(worth.map((x) => ({ endpoint_id: x.endpointId, from_seq: x.from, to_seq: x.first })))],
-    );
-    for (const r of rows) {
-      if (Number(r.passed) === 0 || r.to_seq === null) continue;
-      this.scanStarts.passed(token, String(r.endpoint_id), now, Number(r.from_seq), Number(r.to_seq), r.next_due === null ? null : Number(r.next_due));
-    }
-  }
-
-  async recordDeliveryOutcomes(outcomes: readonly DeliveryOutcome[]): Promise<void> {
-    if (outcomes.length === 0) return;
-    await this.db.transaction(async (tx) => {
-      const health = foldEndpointHealth(outcomes);
-      for (const st of outcomeStatements(this.d, outcomes, health)) await tx.run(st.sql, st.params);
-      for (const h of health) if (h.disable) await this.disableIn(tx, h.endpointId, h.disable.reason, h.disable.at);
-      // Before the commit: a lease waiting for the writer lock must not scan with the old skips.
-      this.outcomesRecorded(outcomes);
-    });
-  }
-
-  /**
-   * Scan starts after outcomes: a final one may let the next event of its key go (the endpoint's
-   * skip is forgotten), a retry falls due at its time (the skip holds no longer than that).
-   */
-  protected outcomesRecorded(outcomes: readonly DeliveryOutcome[]): void {
-    for (const o of outcomes) {
-      if (o.result === 'retry' && o.nextAttemptAt !== undefined) this.scanStarts.retryAt(o.endpointId, o.nextAttemptAt);
-      else this.scanStarts.done(o.endpointId);
-    }
-  }
-
-  /**
-   * Runs a change that can make older deliveries leasable (a release, a redelivery, a recovery, an
-   * endpoint change) in a transaction that also clears the scan starts, before its commit: under
-   * SQLite's single writer, no lease can scan between the write and the clear.
-   */
-  private freeing<T>(fn: (tx: SqlRunner) => Promise<T>): Promise<T> {
-    return this.db.transaction(async (tx) => {
-      const result = await fn(tx);
-      this.scanStarts.forgetAll();
-      return result;
-    });
-  }
-
-  /** Disables an endpoint inside a transaction, skipping its pending deliveries. */
-  protected async disableIn(tx: SqlRunner, endpointId: string, reason: string, now: EpochMs): Promise<void> {
-    const changed = await tx.run('UPDATE endpoints SET enabled = 0, disabled_reason = ?, disabled_at = ? WHERE id = ? AND enabled = 1', [reason, now, endpointId]);
-    if (changed > 0) await this.skipPending(tx, endpointId, `endpoint disabled: ${reason}`);
-  }
-
-  async releaseDeliveryLeases(owner: string, deliveryIds?: readonly number[]): Promise<void> {
-    const base = "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL, attempts = attempts - 1 WHERE lease_owner = ? AND status = 'pending'";
-    await this.freeing(async (tx) => {
-      if (deliveryIds === undefined) await tx.run(base, [owner]);
-      else if (deliveryIds.length > 0) await tx.run(`${base} AND id IN ${this.d.jsonIntList}`, [owner, JSON.stringify(deliveryIds)]);
-    });
-  }
-
-  async listAttempts(eventId: string, endpointId?: string): Promise<AttemptRow[]> {
-    const rows = await this.db.all(
-      `SELECT a.id, a.delivery_id, COALESCE(a.endpoint_id, d.endpoint_id) AS endpoint_id, a.attempt, a.started_at, a.duration_ms, a.status_code, a.error_class, a.response_excerpt, a.outcome
-       FROM attempts a JOIN deliveries d ON d.id = a.delivery_id JOIN events e ON e.seq = d.event_seq
-       WHERE e.id = ? ${endpointId === undefined ? '' : 'AND d.endpoint_id = ?'} ORDER BY a.started_at, a.id`,
-      endpointId === undefined ? [eventId] : [eventId, endpointId],
-    );
-    return rows.map(toAttempt);
-  }
-
-  async redeliverEvent(eventId: string, now: EpochMs, endpointId?: string): Promise<number | null> {
-    const queued = await this.freeing(async (tx) => {
-      // Locks the event (PostgreSQL) so a purge running now either finishes first (and this finds
-      // nothing) or waits for this redelivery (and then keeps the event, now pending).
-      const [ev] = await tx.all<{ seq: number; account_id: string; type: string; ordering_key: string }>(`SELECT seq, account_id, type, ordering_key FROM events WHERE id = ? ${this.d.forUpdate}`, [eventId]);
-      if (!ev) return null;
-      const endpoints = (await tx.all('SELECT * FROM endpoints WHERE account_id = ? AND enabled = 1', [ev.account_id]))
-        .map(toEndpoint)
-        .filter((e) => (endpointId === undefined ? subscribes(e, ev.type as EventType) : e.id === endpointId));
-      let n = 0;
-      for (const e of endpoints) {
-        const changed = await tx.run(
-          `UPDATE deliveries SET ${REQUEUE_SET} WHERE event_seq = ? AND endpoint_id = ? AND ${queueAgain("status <> 'pending'")}`,
-          [now, now, now, now, ev.seq, e.id, now],
-        );
-        if (changed > 0) {
-          n += changed;
-          continue;
-        }
-        const [existing] = await tx.all('SELECT id FROM deliveries WHERE event_seq = ? AND endpoint_id = ?', [ev.seq, e.id]);
-        if (existing) continue; // pending and due or in flight: it goes anyway
-        await tx.run(
-          "INSERT INTO deliveries (event_seq, endpoint_id, account_id, ordering_key, status, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
-          [ev.seq, e.id, ev.account_id, ev.ordering_key, now, now, now],
-        );
-        n++;
-      }
-      return n;
-    });
-    if (queued) this.notifyDue();
-    return queued;
-  }
-
-  async recoverEndpointDeliveries(endpointId: string, since: EpochMs, now: EpochMs): Promise<number> {
-    const n = await this.freeing((tx) =>
-      tx.run(
-        `UPDATE deliveries SET ${REQUEUE_SET} WHERE endpoint_id = ? AND created_at >= ? AND ${queueAgain("status IN ('failed', 'skipped')")}`,
-        [now, now, now, now, endpointId, since, now],
-      ),
-    );
-    if (n > 0) this.notifyDue();
-    return n;
-  }
-
-  async countEndpointDeliveries(endpointId: string, r: { createdFrom: EpochMs; createdTo: EpochMs; finishedFrom: EpochMs }): Promise<Record<DeliveryStatus, number>> {
-    const rows = await this.db.all<{ status: string; n: number }>(
-      `SELECT status, COUNT(*) AS n FROM deliveries
-       WHERE endpoint_id = ? AND created_at >= ? AND created_at <= ? AND (status = 'pending' OR updated_at >= ?)
-       GROUP BY status`,
-      [endpointId, r.createdFrom, r.createdTo, r.finishedFrom],
-    );
-    const counts: Record<DeliveryStatus, number> = { pending: 0, succeeded: 0, failed: 0, skipped: 0 };
-    for (const row of rows) counts[row.status as DeliveryStatus] = Number(row.n);
-    return counts;
-  }
-
-  async disableEndpoint(id: string, reason: string, now: EpochMs): Promise<Endpoint | null> {
-    await this.db.transaction((tx) => this.disableIn(tx, id, reason, now));
-    return this.getEndpoint(id);
-  }
-
-  async enableEndpoint(id: string): Promise<Endpoint | null> {
-    await this.freeing((tx) => tx.run('UPDATE endpoints SET enabled = 1, disabled_reason = NULL, disabled_at = NULL, failing_since = NULL, consecutive_failures = 0 WHERE id = ?', [id]));
-    return this.getEndpoint(id);
-  }
-
-  async getEndpointHealth(id: string, since: EpochMs): Promise<EndpointHealth | null> {
-    const e = await this.getEndpoint(id);
-    if (!e) return null;
-    const [a] = await this.db.all<{ n: number; ok: number | null }>(
-      "SELECT COUNT(*) AS n, SUM(CASE WHEN outcome = 'succeeded' THEN 1 ELSE 0 END) AS ok FROM attempts WHERE endpoint_id = ? AND started_at >= ?",
-      [id, since],
-    );
-    const counts = new Map(
-      (await this.db.all<{ status: string; n: number }>('SELECT status, COUNT(*) AS n FROM deliveries WHERE endpoint_id = ? GROUP BY status', [id])).map((r) => [r.status, Number(r.n)]),
-    );
-    const attempts = Number(a?.n ?? 0);
-    const succeeded = Number(a?.ok ?? 0);
-    return {
-      endpointId: id,
-      enabled: e.enabled,
-      disabledReason: e.disabledReason,
-      disabledAt: e.disabledAt,
-      attempts,
-      succeeded,
-      successRate: attempts === 0 ? null : succeeded / attempts,
-      lastSuccessAt: e.lastSuccessAt,
-      lastFailureAt: e.lastFailureAt,
-      consecutiveFailures: e.consecutiveFailures,
-      failingSince: e.failingSince,
-      pending: counts.get('pending') ?? 0,
-      failed: counts.get('failed') ?? 0,
-      skipped: counts.get('skipped') ?? 0,
-    };
-  }
 }

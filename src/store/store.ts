@@ -8,20 +8,47 @@ import { DIALECTS } from './sql/dialect.js';
 import type { SqlContext } from './concerns/context.js';
 import type { Store } from './ports.js';
 import { SqlStore } from './sql-store.js';
-import { PgStore } from './postgres/pg-store.js';
+import { PgDeliveryQueue } from './queue/pg-queue.js';
+import { SqliteDeliveryQueue } from './queue/sqlite-queue.js';
+import { SqlAccounts } from './concerns/accounts.js';
+import { SqlConnections } from './concerns/connections.js';
+import { SqlSyncLeases } from './concerns/sync-leases.js';
+import { SqlProjection } from './concerns/projection.js';
+import { SqlSyncCommits } from './concerns/sync-commits.js';
+import { SqlProjectionReads } from './concerns/reads.js';
+import { SqlRetention } from './concerns/retention.js';
+import { SqlOperations } from './concerns/operations.js';
 import { SqlEndpoints } from './concerns/endpoints.js';
 import { SqlEventLog } from './concerns/event-log.js';
 
 /** The store over a client (not migrated yet: call `migrate()`). */
 export function createStore(client: SqlClient): Store {
-  const legacy = client.dialect === 'postgres' ? new PgStore(client) : new SqlStore(client);
-  const ctx: SqlContext = { db: client, d: DIALECTS[client.dialect], queue: legacy.queueHooks() };
-  void ctx;
+  const d = DIALECTS[client.dialect];
+  // The queue differs per dialect (hot path); everything else is the same SQL over the context.
+  const queue = client.dialect === 'postgres' ? new PgDeliveryQueue(client, d) : new SqliteDeliveryQueue(client, d);
+  const ctx: SqlContext = { db: client, d, queue };
+  const legacy = new SqlStore(client, queue);
+  const lifecycle = {
+    migrate: (): Promise<void> => client.migrate(),
+    close: async (): Promise<void> => {
+      await queue.close();
+      await client.close();
+    },
+  };
   return compose<Store>([
     legacy,
-    // converted concerns go here, e.g. new SqlAccounts(ctx),
+    new SqlAccounts(ctx),
+    new SqlConnections(ctx),
+    new SqlSyncLeases(ctx),
+    new SqlProjection(ctx),
+    new SqlSyncCommits(ctx),
+    new SqlProjectionReads(ctx),
+    new SqlRetention(ctx),
+    new SqlOperations(ctx),
     new SqlEndpoints(ctx),
     new SqlEventLog(ctx),
+    queue,
+    lifecycle,
   ]);
 }
 
@@ -29,6 +56,10 @@ export function createStore(client: SqlClient): Store {
 function compose<T>(parts: readonly object[]): T {
   const out: Record<string, unknown> = {};
   for (const part of parts) {
+    if (Object.getPrototypeOf(part) === Object.prototype) {
+      Object.assign(out, part);
+      continue;
+    }
     const own = new Set<string>();
     // Most derived first: a subclass's override wins over its base's method.
     for (let proto = Object.getPrototypeOf(part) as object | null; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) {

@@ -1,17 +1,11 @@
 /**
- * @module store/outcome-sql — the statements that record a batch of delivery attempts: the attempt
+ * @module store/statements/outcomes — the statements that record a batch of delivery attempts: the attempt
  * rows, the deliveries' new state and the endpoints' health, three statements whatever the batch
  * size (each reads its rows from one JSON parameter). Pure: SQL text and parameters only.
  */
-import type { Dialect } from './sql/dialect.js';
-import type { SqlValue } from './sql/client.js';
-import type { DeliveryOutcome } from '../domain/delivery.js';
-
-/** One statement and its parameters. */
-export interface Statement {
-  sql: string;
-  params: SqlValue[];
-}
+import type { DeliveryOutcome } from '../../domain/delivery.js';
+import type { Dialect } from '../sql/dialect.js';
+import type { Statement } from '../sql/statement.js';
 
 /** An endpoint's health change folded from the batch's outcomes, in the order attempts finished. */
 export interface EndpointHealthChange {
@@ -97,10 +91,10 @@ const HEALTH_COLUMNS = [
 export function outcomeStatements(d: Dialect, outcomes: readonly DeliveryOutcome[], health: readonly EndpointHealthChange[]): [attempts: Statement, deliveries: Statement, endpoints: Statement] {
   const attempts: Statement = {
     sql: `INSERT INTO attempts (${ATTEMPT_COLUMNS.map(([c]) => c).join(', ')})
-          SELECT ${ATTEMPT_COLUMNS.map(([c]) => `a.${c}`).join(', ')} FROM ${d.jsonRecords('a', ATTEMPT_COLUMNS)}
+          SELECT ${ATTEMPT_COLUMNS.map(([c]) => `a.${c}`).join(', ')} FROM ${d.named.jsonRecords('a', ATTEMPT_COLUMNS, 'attempts')}
           WHERE EXISTS (SELECT 1 FROM deliveries x WHERE x.id = a.delivery_id ${d.subqueryFence})`,
-    params: [
-      JSON.stringify(
+    params: {
+      attempts: JSON.stringify(
         outcomes.map((o) => ({
           delivery_id: o.deliveryId,
           endpoint_id: o.endpointId,
@@ -113,7 +107,7 @@ export function outcomeStatements(d: Dialect, outcomes: readonly DeliveryOutcome
           outcome: o.result,
         })),
       ),
-    ],
+    },
   };
   // A delivery skipped meanwhile (endpoint disabled) is not revived by a retry, but a final answer
   // (it did arrive, or it finally failed) is recorded as what happened. Only the lease this attempt
@@ -126,10 +120,10 @@ export function outcomeStatements(d: Dialect, outcomes: readonly DeliveryOutcome
   const deliveries: Statement = {
     sql: `UPDATE deliveries SET status = CASE WHEN deliveries.status = 'pending' OR o.status <> 'pending' THEN o.status ELSE deliveries.status END,
             next_attempt_at = o.next_attempt_at, last_status_code = o.status_code, last_error = o.error, lease_until = NULL, lease_owner = NULL, updated_at = o.updated_at
-          FROM ${d.jsonRecords('o', OUTCOME_COLUMNS)}
-          WHERE ${d.idIn('deliveries.id')} AND deliveries.id = o.id AND deliveries.lease_owner = o.owner AND deliveries.attempts = o.attempt`,
-    params: [
-      JSON.stringify(
+          FROM ${d.named.jsonRecords('o', OUTCOME_COLUMNS, 'outcomes')}
+          WHERE ${d.named.idIn('deliveries.id', 'ids')} AND deliveries.id = o.id AND deliveries.lease_owner = o.owner AND deliveries.attempts = o.attempt`,
+    params: {
+      outcomes: JSON.stringify(
         outcomes.map((o) => ({
           id: o.deliveryId,
           owner: o.owner,
@@ -141,8 +135,8 @@ export function outcomeStatements(d: Dialect, outcomes: readonly DeliveryOutcome
           updated_at: end(o),
         })),
       ),
-      JSON.stringify(outcomes.map((o) => o.deliveryId)),
-    ],
+      ids: JSON.stringify(outcomes.map((o) => o.deliveryId)),
+    },
   };
   const endpoints: Statement = {
     sql: `UPDATE endpoints SET
@@ -150,10 +144,10 @@ export function outcomeStatements(d: Dialect, outcomes: readonly DeliveryOutcome
             failing_since = CASE WHEN h.reset = 1 THEN h.failing_since ELSE COALESCE(endpoints.failing_since, h.failing_since) END,
             last_success_at = COALESCE(h.last_success_at, endpoints.last_success_at),
             last_failure_at = COALESCE(h.last_failure_at, endpoints.last_failure_at)
-          FROM ${d.jsonRecords('h', HEALTH_COLUMNS)}
+          FROM ${d.named.jsonRecords('h', HEALTH_COLUMNS, 'health')}
           WHERE endpoints.id = h.endpoint_id`,
-    params: [
-      JSON.stringify(
+    params: {
+      health: JSON.stringify(
         health.map((h) => ({
           endpoint_id: h.endpointId,
           reset: h.reset ? 1 : 0,
@@ -163,7 +157,19 @@ export function outcomeStatements(d: Dialect, outcomes: readonly DeliveryOutcome
           last_failure_at: h.lastFailureAt,
         })),
       ),
-    ],
+    },
   };
   return [attempts, deliveries, endpoints];
+}
+
+/**
+ * The three outcome statements as one (PostgreSQL): data-modifying CTEs run once, to completion, in
+ * one snapshot, and the three touch different rows. Their parameters have distinct names.
+ */
+export function outcomesInOneStatement(d: Dialect, outcomes: readonly DeliveryOutcome[], health: readonly EndpointHealthChange[]): Statement {
+  const [attempts, deliveries, endpoints] = outcomeStatements(d, outcomes, health);
+  return {
+    sql: `WITH recorded_attempts AS (${attempts.sql}), recorded_deliveries AS (${deliveries.sql}) ${endpoints.sql}`,
+    params: { ...attempts.params, ...deliveries.params, ...endpoints.params },
+  };
 }

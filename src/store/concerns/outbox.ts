@@ -1,0 +1,63 @@
+/**
+ * @module store/concerns/outbox — writes shared by several concerns, run inside their caller's
+ * transaction: events with one delivery per subscribed endpoint (the outbox of sync commits and
+ * finished operations), projection upserts, and deleting events (retention and erasure).
+ */
+import type { EpochMs } from '../../domain/clock.js';
+import type { RecordSource } from '../../domain/entities.js';
+import { subscribes } from '../../domain/entities.js';
+import type { StoredEventInput } from '../../domain/events.js';
+import type { Projected } from '../../domain/projection.js';
+import type { AppointmentRecord, PatientRecord } from '../../domain/records.js';
+import { toEndpoint } from '../rows.js';
+import type { SqlRunner } from '../sql/client.js';
+import type { Dialect } from '../sql/dialect.js';
+import { all, run } from '../sql/statement.js';
+import * as sql from '../statements/outbox.js';
+
+/**
+ * Inserts events and, in the same transaction, one delivery per endpoint of the account that
+ * subscribes to the event's type: `pending` when the endpoint is enabled, `skipped` (visible,
+ * recoverable) when it is disabled.
+ */
+export async function insertEventsWithDeliveries(tx: SqlRunner, accountId: string, connectionId: string, events: readonly StoredEventInput[]): Promise<void> {
+  if (events.length === 0) return;
+  const seqById = new Map<string, number>();
+  for (const st of sql.insertEvents(accountId, connectionId, events)) {
+    for (const r of await all<{ seq: number; id: string }>(tx, st)) seqById.set(String(r.id), Number(r.seq));
+  }
+  const endpoints = (await all(tx, sql.selectAccountEndpoints(accountId))).map(toEndpoint);
+  if (endpoints.length === 0) return;
+  const deliveries: sql.NewDelivery[] = [];
+  for (const e of events) {
+    const seq = seqById.get(e.id) as number;
+    for (const ep of endpoints) {
+      if (!subscribes(ep, e.type)) continue;
+      deliveries.push([seq, ep.id, accountId, e.orderingKey, ep.enabled ? 'pending' : 'skipped', e.createdAt]);
+    }
+  }
+  for (const st of sql.insertDeliveries(deliveries)) await run(tx, st);
+}
+
+/**
+ * Upserts projection rows. A row keeps its id and its source (who first wrote it); its record,
+ * start and update time follow the latest write.
+ */
+export async function upsertProjection(
+  tx: SqlRunner,
+  connectionId: string,
+  appointments: readonly Projected<AppointmentRecord>[],
+  patients: readonly Projected<PatientRecord>[],
+  source: RecordSource,
+  at: EpochMs,
+): Promise<void> {
+  for (const st of sql.upsertAppointments(connectionId, appointments, source, at)) await run(tx, st);
+  for (const st of sql.upsertPatients(connectionId, patients, source, at)) await run(tx, st);
+}
+
+/** Deletes events by sequence number, with their attempts and deliveries, in batches. */
+export async function deleteEvents(d: Dialect, tx: SqlRunner, seqs: readonly number[]): Promise<void> {
+  for (let i = 0; i < seqs.length; i += sql.DELETE_EVENTS_CHUNK) {
+    for (const st of sql.deleteEvents(d, JSON.stringify(seqs.slice(i, i + sql.DELETE_EVENTS_CHUNK)))) await run(tx, st);
+  }
+}
