@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { SqlClient, SqlRunner, SqlValue, TransactionOptions } from '../sql/client.js';
-import { readMigrations } from '../sql/migrations.js';
+import { runMigrations, type MigrationSession } from '../sql/migrations.js';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 const INT8_OID = 20;
@@ -166,25 +166,38 @@ export class PgClient implements SqlClient {
     }
   }
 
+  /** The one runner (store/sql/migrations.ts), in a transaction of `migrationTransaction`. */
   async migrate(): Promise<void> {
+    await runMigrations({ dialect: this.dialect, exclusive: (fn) => this.migrationTransaction(fn) }, MIGRATIONS_DIR);
+  }
+
+  /**
+   * Runs `fn` in one transaction on one pooled connection, under a session-level advisory lock
+   * taken before the transaction begins and released after it ends: a second process starting at
+   * once waits at the lock until the first has committed, then finds the migrations recorded. The
+   * schema is created under the lock too, before the transaction, as the connection's search_path
+   * already names it.
+   */
+  private async migrationTransaction<T>(fn: (session: MigrationSession) => Promise<T>): Promise<T> {
     const { client, release } = await this.checkout();
     try {
       await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
       try {
         if (this.schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
-        await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
-        const applied = new Set((await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
-        for (const m of readMigrations(MIGRATIONS_DIR)) {
-          if (applied.has(m.version)) continue;
-          await client.query('BEGIN');
-          try {
-            await client.query(m.sql);
-            await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
-            await client.query('COMMIT');
-          } catch (err) {
-            await client.query('ROLLBACK');
-            throw err;
-          }
+        await client.query('BEGIN');
+        try {
+          // Unnamed statements: each runs once, not worth a prepared statement on the connection.
+          const result = await fn({
+            all: async <R>(sql: string, params: readonly SqlValue[] = []) => (await client.query(toPgPlaceholders(sql), params as unknown[])).rows as R[],
+            run: async (sql: string, params: readonly SqlValue[] = []) => (await client.query(toPgPlaceholders(sql), params as unknown[])).rowCount ?? 0,
+            // Without parameters node-postgres uses the simple query protocol, which runs every statement of a script.
+            script: async (sql: string) => void (await client.query(sql)),
+          });
+          await client.query('COMMIT');
+          return result;
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => {});
+          throw err;
         }
       } finally {
         await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);

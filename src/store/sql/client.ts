@@ -43,7 +43,13 @@ export interface SqlClient extends SqlRunner {
   notify?(name: string, payload: string): Promise<void>;
   /** Calls `onNotify` with the payload of each notification on `name` ('' after a reconnect) until the returned function is called. */
   listen?(name: string, onNotify: (payload: string) => void): () => Promise<void>;
-  /** Applies the numbered migrations of the dialect that are not applied yet. */
+  /**
+   * Brings the schema up to date: applies the dialect's numbered migrations that the database has
+   * not recorded, in one transaction (store/sql/migrations.ts runs them; the client lends its
+   * script runner and its migration lock). Safe on every start, and from several processes at
+   * once. Rejects with a ConfigError, changing nothing, a database it cannot bring up to date
+   * safely, such as one that applied only part of the migrations a squash replaced.
+   */
   migrate(): Promise<void>;
   close(): Promise<void>;
 }

@@ -11,7 +11,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { readMigrations } from '../sql/migrations.js';
+import { runMigrations } from '../sql/migrations.js';
 import type { SqlClient, SqlRunner, SqlValue, TransactionOptions } from '../sql/client.js';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
@@ -142,18 +142,21 @@ export class SqliteClient implements SqlClient {
     this.relaxedNow = false;
   }
 
+  /**
+   * The one runner (store/sql/migrations.ts) in one `BEGIN IMMEDIATE` transaction under the gate:
+   * the write lock serializes processes sharing the file, the gate this process's other tasks.
+   */
   async migrate(): Promise<void> {
-    await this.transaction(async () => {
-      this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
-      const applied = new Set(
-        (this.db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version),
-      );
-      for (const m of readMigrations(MIGRATIONS_DIR)) {
-        if (applied.has(m.version)) continue;
-        this.db.exec(m.sql);
-        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
-      }
-    });
+    await runMigrations(
+      {
+        dialect: this.dialect,
+        // `exec` runs every statement of a script; a prepared statement holds one.
+        exclusive: (fn) => this.transaction((tx) => fn({ ...tx, script: async (sql) => void this.db.exec(sql) })),
+      },
+      MIGRATIONS_DIR,
+    );
+    // Statements prepared before or during the migration are not kept: they were compiled against
+    // an older schema, and the migration's own are not needed again.
     this.statements.clear();
   }
 
