@@ -1,13 +1,14 @@
 /**
  * @module store/store — builds the Store from its ports' SQL implementations over one client: each
- * concern (src/store/concerns) implements its port, the dialect's delivery queue (src/store/queue)
- * implements the hot path, and the store is their composition.
+ * concern (src/store/concerns) implements its port with the statements of src/store/statements,
+ * the dialect's delivery queue (src/store/queue) implements the hot path, and the store is their
+ * composition. A new query goes into the statements and concern of its port; a new port gets a
+ * concern class and a line here.
  */
 import type { SqlClient } from './sql/client.js';
 import { DIALECTS } from './sql/dialect.js';
 import type { SqlContext } from './concerns/context.js';
-import type { Store } from './ports.js';
-import { SqlStore } from './sql-store.js';
+import type { Accounts, Connections, DeliveryQueue, Endpoints, EventLog, Operations, Projection, ProjectionReads, Retention, Store, SyncCommits, SyncLeases } from './ports.js';
 import { PgDeliveryQueue } from './queue/pg-queue.js';
 import { SqliteDeliveryQueue } from './queue/sqlite-queue.js';
 import { SqlAccounts } from './concerns/accounts.js';
@@ -27,49 +28,34 @@ export function createStore(client: SqlClient): Store {
   // The queue differs per dialect (hot path); everything else is the same SQL over the context.
   const queue = client.dialect === 'postgres' ? new PgDeliveryQueue(client, d) : new SqliteDeliveryQueue(client, d);
   const ctx: SqlContext = { db: client, d, queue };
-  const legacy = new SqlStore(client, queue);
-  const lifecycle = {
-    migrate: (): Promise<void> => client.migrate(),
-    close: async (): Promise<void> => {
+  return {
+    ...methodsOf<Accounts>(new SqlAccounts(ctx)),
+    ...methodsOf<Connections>(new SqlConnections(ctx)),
+    ...methodsOf<SyncLeases>(new SqlSyncLeases(ctx)),
+    ...methodsOf<Projection>(new SqlProjection(ctx)),
+    ...methodsOf<SyncCommits>(new SqlSyncCommits(ctx)),
+    ...methodsOf<ProjectionReads>(new SqlProjectionReads(ctx)),
+    ...methodsOf<Retention>(new SqlRetention(ctx)),
+    ...methodsOf<Operations>(new SqlOperations(ctx)),
+    ...methodsOf<Endpoints>(new SqlEndpoints(ctx)),
+    ...methodsOf<EventLog>(new SqlEventLog(ctx)),
+    // The queue also serves the other concerns (QueueHooks): only its port's methods go out.
+    ...methodsOf<DeliveryQueue>(queue, ['leaseDeliveries', 'recordDeliveryOutcomes', 'releaseDeliveryLeases', 'onDeliveriesDue']),
+    migrate: () => client.migrate(),
+    close: async () => {
       await queue.close();
       await client.close();
     },
   };
-  return compose<Store>([
-    legacy,
-    new SqlAccounts(ctx),
-    new SqlConnections(ctx),
-    new SqlSyncLeases(ctx),
-    new SqlProjection(ctx),
-    new SqlSyncCommits(ctx),
-    new SqlProjectionReads(ctx),
-    new SqlRetention(ctx),
-    new SqlOperations(ctx),
-    new SqlEndpoints(ctx),
-    new SqlEventLog(ctx),
-    queue,
-    lifecycle,
-  ]);
 }
 
-/** One object with the methods of every part, bound to it; a later part's method wins. */
-function compose<T>(parts: readonly object[]): T {
+/** The methods of `part` (those named, or all of its class's), bound to it, as a plain object. */
+function methodsOf<T extends object>(part: T, names?: readonly (keyof T & string)[]): T {
+  const proto = Object.getPrototypeOf(part) as object;
   const out: Record<string, unknown> = {};
-  for (const part of parts) {
-    if (Object.getPrototypeOf(part) === Object.prototype) {
-      Object.assign(out, part);
-      continue;
-    }
-    const own = new Set<string>();
-    // Most derived first: a subclass's override wins over its base's method.
-    for (let proto = Object.getPrototypeOf(part) as object | null; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) {
-      for (const name of Object.getOwnPropertyNames(proto)) {
-        const fn = (part as Record<string, unknown>)[name];
-        if (name === 'constructor' || own.has(name) || typeof fn !== 'function') continue;
-        own.add(name);
-        out[name] = (fn as (...args: unknown[]) => unknown).bind(part);
-      }
-    }
+  for (const name of names ?? Object.getOwnPropertyNames(proto)) {
+    const fn = (part as Record<string, unknown>)[name];
+    if (name !== 'constructor' && typeof fn === 'function') out[name] = (fn as (...args: unknown[]) => unknown).bind(part);
   }
   return out as T;
 }

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import pg from 'pg';
 import { openStore } from '../../src/store/open.js';
+import { PgClient } from '../../src/store/postgres/pg-client.js';
 import { freshSchemaUrl, POSTGRES_URL, postgresUnavailable } from '../helpers/postgres.js';
 import { untilTrue } from '../helpers/wait.js';
 
@@ -21,6 +22,11 @@ test('a NOTIFY sent by one store wakes the listeners of another store on the sam
   let woke = 0;
   b.onDeliveriesDue(() => woke++);
   const schema = new URL(url).searchParams.get('schema') ?? 'public';
+  // What a's commits send, through a client of a's own on the same schema.
+  const plain = new URL(url);
+  plain.searchParams.delete('schema');
+  const sender = new PgClient(plain.toString(), { schema });
+  t.after(() => sender.close());
   const listenSql = `LISTEN ehrsync_deliveries_due_${createHash('sha256').update(schema).digest('hex').slice(0, 16)}`;
   const admin = new pg.Client({ connectionString: POSTGRES_URL });
   await admin.connect();
@@ -30,7 +36,7 @@ test('a NOTIFY sent by one store wakes the listeners of another store on the sam
   await until('the listener', listening);
   const before = woke;
   // What every commit that creates deliveries sends; it reaches b only through PostgreSQL.
-  await (a as unknown as { db: { notify(n: string, p: string): Promise<void> } }).db.notify('ehrsync_deliveries_due', 'other');
+  await sender.notify('ehrsync_deliveries_due', 'other');
   await until('a wake in b', () => woke > before);
 
   // A server restart, as the listener sees it: its connection is terminated.
@@ -40,6 +46,6 @@ test('a NOTIFY sent by one store wakes the listeners of another store on the sam
   await until('the wake that follows a reconnect', () => woke > killed);
   await until('the listener to reconnect', listening);
   const again = woke;
-  await (a as unknown as { db: { notify(n: string, p: string): Promise<void> } }).db.notify('ehrsync_deliveries_due', 'other');
+  await sender.notify('ehrsync_deliveries_due', 'other');
   await until('a wake after reconnecting', () => woke > again);
 });

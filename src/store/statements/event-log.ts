@@ -4,33 +4,9 @@
  */
 import type { EpochMs } from '../../domain/clock.js';
 import type { EventDeliveryFilter, EventQuery } from '../ports.js';
-import type { SqlValue } from '../sql/client.js';
 import type { Dialect } from '../sql/dialect.js';
 import type { Statement } from '../sql/statement.js';
-
-/** `WHERE` conditions and their parameters, each added only when its value is given. */
-class Where {
-  readonly conditions: string[] = [];
-  readonly params: Record<string, SqlValue> = {};
-
-  constructor(first: string, params: Record<string, SqlValue>) {
-    this.conditions.push(first);
-    Object.assign(this.params, params);
-  }
-
-  /** Adds `condition` (naming the parameter `name`) when `value` is defined. */
-  add(condition: string, name: string, value: SqlValue | undefined): this {
-    if (value !== undefined) {
-      this.conditions.push(condition);
-      this.params[name] = value;
-    }
-    return this;
-  }
-
-  get sql(): string {
-    return this.conditions.join(' AND ');
-  }
-}
+import { Where } from './where.js';
 
 /** Events of an account matching a query, by sequence. */
 export function selectEvents(q: EventQuery): Statement {
