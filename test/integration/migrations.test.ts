@@ -153,6 +153,8 @@ it('SQLite: processes migrating one new file at once wait for each other; it is 
 
 // ---- PostgreSQL ----
 
+const unavailable = await postgresUnavailable();
+
 /** A fresh schema as ehrsync 0.1 left it after applying `applied` of its six migrations; its URL. */
 async function oldPostgres(t: TestContext, applied: number): Promise<{ url: string; schema: string }> {
   const url = new URL(await freshSchemaUrl(t));
@@ -174,9 +176,7 @@ async function oldPostgres(t: TestContext, applied: number): Promise<{ url: stri
   return { url: url.toString(), schema };
 }
 
-it('PostgreSQL: all six old migrations → current and working; some → refused with the fix, unchanged', async (t) => {
-  const skip = await postgresUnavailable();
-  if (skip) return t.skip(skip);
+it('PostgreSQL: all six old migrations → current and working; some → refused with the fix, unchanged', { skip: unavailable ?? false }, async (t) => {
 
   const full = await oldPostgres(t, OLD.length);
   const client = new PgClient(full.url, { schema: full.schema });
@@ -202,9 +202,7 @@ it('PostgreSQL: all six old migrations → current and working; some → refused
   await next.migrate();
 });
 
-it('PostgreSQL: processes migrating one new schema at once wait for each other at the lock; it is applied once', async (t) => {
-  const skip = await postgresUnavailable();
-  if (skip) return t.skip(skip);
+it('PostgreSQL: processes migrating one new schema at once wait for each other at the lock; it is applied once', { skip: unavailable ?? false }, async (t) => {
   const url = new URL(await freshSchemaUrl(t));
   const schema = url.searchParams.get('schema')!;
   url.searchParams.delete('schema');
