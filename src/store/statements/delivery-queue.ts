@@ -23,7 +23,7 @@ export function leaseQuota(d: Dialect, q: LeaseRequest, scanStarts: string): Sta
           FROM endpoints p
           WHERE p.enabled = 1 AND EXISTS (
             SELECT 1 FROM deliveries d
-            WHERE d.endpoint_id = p.id AND d.event_seq >= COALESCE(${d.named.jsonObjectInt('p.id', 'scan_starts')}, 0) AND d.status = 'pending' AND d.next_attempt_at <= :now AND (d.lease_until IS NULL OR d.lease_until < :now))`,
+            WHERE d.endpoint_id = p.id AND d.event_seq >= COALESCE(${d.jsonObjectInt('p.id', 'scan_starts')}, 0) AND d.status = 'pending' AND d.next_attempt_at <= :now AND (d.lease_until IS NULL OR d.lease_until < :now))`,
     params: own ? { max_per_endpoint: q.maxPerEndpoint, now: q.now, owner: q.owner, scan_starts: scanStarts } : { max_per_endpoint: q.maxPerEndpoint, now: q.now, scan_starts: scanStarts },
   };
 }
@@ -68,20 +68,20 @@ export const dueHeads = (d: Dialect, endpointId: string, fromSeq: number, limit:
 /** Takes the leases of the given deliveries, re-checking each row, counting the attempt; returns the rows. */
 export const takeLeases = (d: Dialect, ids: readonly number[], q: LeaseRequest): Statement => ({
   sql: `UPDATE deliveries SET lease_until = :lease_until, lease_owner = :owner, attempts = attempts + 1, updated_at = :now
-        WHERE id IN ${d.named.jsonIntList('ids')} AND status = 'pending' AND (lease_until IS NULL OR lease_until < :now)
+        WHERE id IN ${d.jsonIntList('ids')} AND status = 'pending' AND (lease_until IS NULL OR lease_until < :now)
         RETURNING *`,
   params: { lease_until: q.leaseUntil, owner: q.owner, now: q.now, ids: JSON.stringify(ids) },
 });
 
 /** Events' ids, bytes and creation times, by sequence number. */
 export const eventBodies = (d: Dialect, seqs: readonly number[]): Statement => ({
-  sql: `SELECT seq, id, body, created_at FROM events WHERE seq IN ${d.named.jsonIntList('seqs')}`,
+  sql: `SELECT seq, id, body, created_at FROM events WHERE seq IN ${d.jsonIntList('seqs')}`,
   params: { seqs: JSON.stringify(seqs) },
 });
 
 /** Endpoints by id. */
 export const endpointsById = (d: Dialect, ids: readonly string[]): Statement => ({
-  sql: `SELECT * FROM endpoints WHERE id IN ${d.named.jsonTextList('ids')}`,
+  sql: `SELECT * FROM endpoints WHERE id IN ${d.jsonTextList('ids')}`,
   params: { ids: JSON.stringify(ids) },
 });
 
@@ -101,7 +101,7 @@ const PASSED_COLUMNS = [
 export const passedScans = (d: Dialect, now: EpochMs, scans: readonly { endpoint_id: string; from_seq: number; to_seq: number | null }[]): Statement => ({
   sql: `SELECT s.endpoint_id, s.from_seq, s.to_seq, COUNT(d.id) AS passed,
                MIN(CASE WHEN d.next_attempt_at > :now THEN d.next_attempt_at WHEN d.lease_until >= :now THEN d.lease_until + 1 END) AS next_due
-        FROM (SELECT r.endpoint_id, r.from_seq, COALESCE(r.to_seq, (SELECT MAX(seq) + 1 FROM events)) AS to_seq FROM ${d.named.jsonRecords('r', PASSED_COLUMNS, 'scans')}) s
+        FROM (SELECT r.endpoint_id, r.from_seq, COALESCE(r.to_seq, (SELECT MAX(seq) + 1 FROM events)) AS to_seq FROM ${d.jsonRecords('r', PASSED_COLUMNS, 'scans')}) s
         LEFT JOIN deliveries d ON d.endpoint_id = s.endpoint_id AND d.event_seq >= s.from_seq AND d.event_seq < s.to_seq AND d.status = 'pending'
         GROUP BY s.endpoint_id, s.from_seq, s.to_seq`,
   params: { now, scans: JSON.stringify(scans) },
@@ -134,5 +134,5 @@ export function releaseLeases(d: Dialect, owner: string, deliveryIds?: readonly 
   const base = "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL, attempts = attempts - 1 WHERE lease_owner = :owner AND status = 'pending'";
   return deliveryIds === undefined
     ? { sql: base, params: { owner } }
-    : { sql: `${base} AND id IN ${d.named.jsonIntList('ids')}`, params: { owner, ids: JSON.stringify(deliveryIds) } };
+    : { sql: `${base} AND id IN ${d.jsonIntList('ids')}`, params: { owner, ids: JSON.stringify(deliveryIds) } };
 }

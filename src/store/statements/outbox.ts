@@ -83,7 +83,7 @@ export const DELETE_EVENTS_CHUNK = 500;
 
 /** Deletes events (their sequence numbers, as a JSON list) with their deliveries and attempts: children first. */
 export function deleteEvents(d: Dialect, seqList: string): Statement[] {
-  const seqs = d.named.jsonIntList('seqs');
+  const seqs = d.jsonIntList('seqs');
   return [
     { sql: `DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_seq IN ${seqs})`, params: { seqs: seqList } },
     { sql: `DELETE FROM deliveries WHERE event_seq IN ${seqs}`, params: { seqs: seqList } },

@@ -91,7 +91,7 @@ const HEALTH_COLUMNS = [
 export function outcomeStatements(d: Dialect, outcomes: readonly DeliveryOutcome[], health: readonly EndpointHealthChange[]): [attempts: Statement, deliveries: Statement, endpoints: Statement] {
   const attempts: Statement = {
     sql: `INSERT INTO attempts (${ATTEMPT_COLUMNS.map(([c]) => c).join(', ')})
-          SELECT ${ATTEMPT_COLUMNS.map(([c]) => `a.${c}`).join(', ')} FROM ${d.named.jsonRecords('a', ATTEMPT_COLUMNS, 'attempts')}
+          SELECT ${ATTEMPT_COLUMNS.map(([c]) => `a.${c}`).join(', ')} FROM ${d.jsonRecords('a', ATTEMPT_COLUMNS, 'attempts')}
           WHERE EXISTS (SELECT 1 FROM deliveries x WHERE x.id = a.delivery_id ${d.subqueryFence})`,
     params: {
       attempts: JSON.stringify(
@@ -120,8 +120,8 @@ export function outcomeStatements(d: Dialect, outcomes: readonly DeliveryOutcome
   const deliveries: Statement = {
     sql: `UPDATE deliveries SET status = CASE WHEN deliveries.status = 'pending' OR o.status <> 'pending' THEN o.status ELSE deliveries.status END,
             next_attempt_at = o.next_attempt_at, last_status_code = o.status_code, last_error = o.error, lease_until = NULL, lease_owner = NULL, updated_at = o.updated_at
-          FROM ${d.named.jsonRecords('o', OUTCOME_COLUMNS, 'outcomes')}
-          WHERE ${d.named.idIn('deliveries.id', 'ids')} AND deliveries.id = o.id AND deliveries.lease_owner = o.owner AND deliveries.attempts = o.attempt`,
+          FROM ${d.jsonRecords('o', OUTCOME_COLUMNS, 'outcomes')}
+          WHERE ${d.idIn('deliveries.id', 'ids')} AND deliveries.id = o.id AND deliveries.lease_owner = o.owner AND deliveries.attempts = o.attempt`,
     params: {
       outcomes: JSON.stringify(
         outcomes.map((o) => ({
@@ -144,7 +144,7 @@ export function outcomeStatements(d: Dialect, outcomes: readonly DeliveryOutcome
             failing_since = CASE WHEN h.reset = 1 THEN h.failing_since ELSE COALESCE(endpoints.failing_since, h.failing_since) END,
             last_success_at = COALESCE(h.last_success_at, endpoints.last_success_at),
             last_failure_at = COALESCE(h.last_failure_at, endpoints.last_failure_at)
-          FROM ${d.named.jsonRecords('h', HEALTH_COLUMNS, 'health')}
+          FROM ${d.jsonRecords('h', HEALTH_COLUMNS, 'health')}
           WHERE endpoints.id = h.endpoint_id`,
     params: {
       health: JSON.stringify(

@@ -22,7 +22,7 @@ export const selectPurgeableEvents = (d: Dialect, before: EpochMs, limit: number
 
 /** The deliveries of events (sequence numbers), with their status, locked (PostgreSQL) until the purge commits. */
 export const lockEventDeliveries = (d: Dialect, seqs: readonly number[]): Statement => ({
-  sql: `SELECT event_seq, status FROM deliveries WHERE event_seq IN ${d.named.jsonIntList('seqs')} ${d.forUpdate}`,
+  sql: `SELECT event_seq, status FROM deliveries WHERE event_seq IN ${d.jsonIntList('seqs')} ${d.forUpdate}`,
   params: { seqs: JSON.stringify(seqs) },
 });
 
@@ -77,9 +77,9 @@ export interface PatientWrites {
 export function selectErasableOperations(d: Dialect, connectionId: string, w: PatientWrites): Statement {
   return {
     sql: `SELECT id FROM operations WHERE connection_id = :connection_id AND status IN ('succeeded', 'failed') AND (
-            target_id IN ${d.named.jsonTextList('target_ids')}
+            target_id IN ${d.jsonTextList('target_ids')}
             OR (kind IN ('patient.create', 'patient.update') AND target_ehr_id = :patient_ehr_id)
-            OR (kind IN ('appointment.create', 'appointment.update') AND target_ehr_id IN ${d.named.jsonTextList('appointment_ehr_ids')})
+            OR (kind IN ('appointment.create', 'appointment.update') AND target_ehr_id IN ${d.jsonTextList('appointment_ehr_ids')})
             ${w.mrn === null ? '' : `OR (kind = 'appointment.create' AND ${d.jsonText('input', 'mrn')} = :mrn)`})`,
     params: {
       connection_id: connectionId,
@@ -93,13 +93,13 @@ export function selectErasableOperations(d: Dialect, connectionId: string, w: Pa
 
 /** The events about a patient, and the outcome events of the given writes (by job id: a failed write's event has no patient id). */
 export const selectPatientEvents = (d: Dialect, connectionId: string, patientEhrId: string, operationIds: readonly string[]): Statement => ({
-  sql: `SELECT seq FROM events WHERE connection_id = :connection_id AND (patient_ehr_id = :patient_ehr_id OR job_id IN ${d.named.jsonTextList('job_ids')})`,
+  sql: `SELECT seq FROM events WHERE connection_id = :connection_id AND (patient_ehr_id = :patient_ehr_id OR job_id IN ${d.jsonTextList('job_ids')})`,
   params: { connection_id: connectionId, patient_ehr_id: patientEhrId, job_ids: JSON.stringify(operationIds) },
 });
 
 /** Deletes writes by id. */
 export const deleteOperations = (d: Dialect, ids: readonly string[]): Statement => ({
-  sql: `DELETE FROM operations WHERE id IN ${d.named.jsonTextList('ids')}`,
+  sql: `DELETE FROM operations WHERE id IN ${d.jsonTextList('ids')}`,
   params: { ids: JSON.stringify(ids) },
 });
 
@@ -122,6 +122,6 @@ export const deletePatientRecord = (connectionId: string, patientEhrId: string):
  */
 export const deletePatientQuarantine = (d: Dialect, connectionId: string, patientEhrId: string): Statement => ({
   sql: `DELETE FROM quarantine WHERE connection_id = :connection_id
-          AND (ehr_id = :ehr_id OR ${d.named.contains('raw', 'json_id')} OR ${d.named.contains('raw', 'reference')})`,
+          AND (ehr_id = :ehr_id OR ${d.contains('raw', 'json_id')} OR ${d.contains('raw', 'reference')})`,
   params: { connection_id: connectionId, ehr_id: patientEhrId, json_id: JSON.stringify(patientEhrId), reference: `Patient/${patientEhrId}"` },
 });

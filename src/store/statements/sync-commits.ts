@@ -35,7 +35,7 @@ export const selectCommitConnection = (connectionId: string): Statement => ({
 
 /** Deletes projected appointments by EHR id (given as a JSON list). */
 export const deleteAppointments = (d: Dialect, connectionId: string, ehrIds: readonly string[]): Statement => ({
-  sql: `DELETE FROM projection_appointments WHERE connection_id = :connection_id AND ehr_id IN ${d.named.jsonTextList('ehr_ids')}`,
+  sql: `DELETE FROM projection_appointments WHERE connection_id = :connection_id AND ehr_id IN ${d.jsonTextList('ehr_ids')}`,
   params: { connection_id: connectionId, ehr_ids: JSON.stringify(ehrIds) },
 });
 
@@ -64,7 +64,7 @@ const QUARANTINE_KEY_COLUMNS = [
  */
 export const deleteRepeatedQuarantine = (d: Dialect, connectionId: string, items: readonly QuarantineItem[]): Statement => ({
   sql: `DELETE FROM quarantine WHERE connection_id = :connection_id AND EXISTS (
-          SELECT 1 FROM ${d.named.jsonRecords('q', QUARANTINE_KEY_COLUMNS, 'keys')} WHERE q.kind = quarantine.kind AND q.ehr_id = quarantine.ehr_id AND q.reason = quarantine.reason)`,
+          SELECT 1 FROM ${d.jsonRecords('q', QUARANTINE_KEY_COLUMNS, 'keys')} WHERE q.kind = quarantine.kind AND q.ehr_id = quarantine.ehr_id AND q.reason = quarantine.reason)`,
   params: { connection_id: connectionId, keys: JSON.stringify(items.map((q) => ({ kind: q.kind, ehr_id: q.ehr_id, reason: q.reason }))) },
 });
 
