@@ -1,8 +1,9 @@
 /**
  * @module store/ports — the store's interfaces, one per concern (accounts, connections, sync leases,
  * projection, sync commits, API reads, retention, operations, endpoints, event log, delivery queue),
- * and `Store`, their composition. SQLite and PostgreSQL implement them (src/store/sql-store.ts);
- * the contract suite in test/contract/store-contract.ts runs against both.
+ * and `Store`, their composition. One SQL implementation per port serves SQLite and PostgreSQL
+ * (src/store/store.ts composes them); the contract suite in test/contract/store-contract.ts runs
+ * against both.
  *
  * What it guarantees: `commitSync` writes a sync's projection changes, its events and one delivery
  * row per (event, subscribed endpoint) in ONE transaction — the outbox. A crash leaves all of it or
