@@ -22,7 +22,7 @@ import {
 } from '../detection/payloads.js';
 import { validateAppointment, validatePatient } from '../detection/validate.js';
 import type { Connection, Operation } from '../domain/entities.js';
-import type { OperationCommit, Store } from '../store/ports.js';
+import type { OperationCommit, Projection, ProjectionReads } from '../store/ports.js';
 import type { AppointmentCreateInput, AppointmentUpdateInput, PatientInput } from './requests.js';
 
 /** A failure the requester must act on; it ends the operation with a `*.failed` event. */
@@ -34,9 +34,12 @@ export class OperationFailure extends Error {
 
 const fail = (code: string, description: string): OperationFailure => new OperationFailure([{ code, description }]);
 
+/** The ports executing reads: projected patients and appointments, and the providers. */
+export type ExecuteStore = ProjectionReads & Projection;
+
 /** What executing needs. */
 export interface ExecuteContext {
-  store: Store;
+  store: ExecuteStore;
   connection: Connection;
   connector: EhrConnector;
   signal: AbortSignal;

@@ -10,8 +10,10 @@ import type { Logger } from '../domain/logger.js';
 import { silentLogger } from '../domain/logger.js';
 import type { EhrConnector } from '../connectors/connector.js';
 import type { Connection, Operation } from '../domain/entities.js';
-import type { Store } from '../store/ports.js';
-import { sleepUnlessWoken } from '../sync/scheduler.js';
+import type { Connections, Operations } from '../store/ports.js';
+import type { Sleep } from '../domain/work-loop.js';
+import { WorkLoop } from '../domain/work-loop.js';
+import type { ExecuteStore } from './execute.js';
 import { executeOperation, failureCommit, OperationFailure, reasonsOf } from './execute.js';
 
 /** Delays before attempts 2, 3, ... of an operation whose EHR failed transiently. */
@@ -25,9 +27,12 @@ export function operationRetryDelay(attempt: number, random: number): number | n
   return base === undefined ? null : Math.round(base * (0.8 + 0.4 * random));
 }
 
+/** The ports the runner uses: the job queue, the job's connection, and what executing reads. A full `Store` satisfies it. */
+export type OperationRunnerStore = Operations & Connections & ExecuteStore;
+
 /** What the runner needs. */
 export interface OperationRunnerDeps {
-  store: Store;
+  store: OperationRunnerStore;
   connectorFor: (connection: Connection) => EhrConnector;
   clock: Clock;
   logger?: Logger;
@@ -36,7 +41,10 @@ export interface OperationRunnerDeps {
   concurrency?: number;
   /** One attempt (checks, write, read-back) longer than this is aborted and retried. Default 60 s. */
   timeoutMs?: number;
+  /** How often to look for due operations. Default 500 ms. */
   pollMs?: number;
+  /** Waits `ms` or until woken; injected for tests. Default: a timer. */
+  sleep?: Sleep;
   random?: () => number;
   newId?: () => string;
   /** Test hook: after the EHR write, before the commit. */
@@ -46,38 +54,37 @@ export interface OperationRunnerDeps {
 /** Runs operations until stopped. */
 export class OperationRunner {
   private readonly inflight = new Set<Promise<void>>();
-  private running = false;
-  private loop: Promise<void> | null = null;
-  private wake = new AbortController();
+  private readonly loop: WorkLoop;
 
-  constructor(private readonly deps: OperationRunnerDeps) {}
+  constructor(private readonly deps: OperationRunnerDeps) {
+    // Every pass sleeps the poll interval, as before: a pass starts every due operation that fits,
+    // so another at once would find nothing new until one finishes or another falls due.
+    this.loop = new WorkLoop({
+      name: 'operation runner',
+      pass: async () => {
+        await this.tick();
+        return false;
+      },
+      idleMs: deps.pollMs ?? 500,
+      clock: deps.clock,
+      sleep: deps.sleep,
+      logger: deps.logger,
+    });
+  }
 
+  /** Starts the loop. */
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = (async () => {
-      while (this.running) {
-        try {
-          await this.tick();
-        } catch (err) {
-          (this.deps.logger ?? silentLogger).error({ error_code: describeError(err).code }, 'operation runner pass failed');
-        }
-        if (!this.running) break;
-        await sleepUnlessWoken(this.deps.pollMs ?? 500, this.wake.signal);
-        if (this.wake.signal.aborted) this.wake = new AbortController();
-      }
-    })();
+    this.loop.start();
   }
 
   /** Look for work now (a request was just accepted). */
   wakeUp(): void {
-    this.wake.abort();
+    this.loop.wake();
   }
 
+  /** Stops the loop and waits for the operations in flight. */
   async stop(): Promise<void> {
-    this.running = false;
-    this.wake.abort();
-    await this.loop;
+    await this.loop.stop();
     await Promise.allSettled(this.inflight);
   }
 

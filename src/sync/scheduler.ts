@@ -8,6 +8,8 @@ import type { Logger } from '../domain/logger.js';
 import { silentLogger } from '../domain/logger.js';
 import { describeError } from '../domain/errors.js';
 import type { Connection } from '../domain/entities.js';
+import type { Sleep } from '../domain/work-loop.js';
+import { WorkLoop } from '../domain/work-loop.js';
 import type { SyncEngineDeps, SyncOutcome } from './sync-engine.js';
 import { syncConnection } from './sync-engine.js';
 
@@ -19,22 +21,8 @@ export interface SchedulerOptions {
   concurrency?: number;
   /** How often to look for due connections. Default 1000 ms. */
   pollMs?: number;
-  /** Waits `ms` or until woken; injected for tests. */
-  sleep?: (ms: number, wake: AbortSignal) => Promise<void>;
-}
-
-/** Sleeps `ms` unless `wake` fires first. */
-export function sleepUnlessWoken(ms: number, wake: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (wake.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      wake.removeEventListener('abort', done);
-      resolve();
-    }
-    wake.addEventListener('abort', done, { once: true });
-  });
+  /** Waits `ms` or until woken; injected for tests. Default: a timer. */
+  sleep?: Sleep;
 }
 
 /**
@@ -49,53 +37,45 @@ export function syncLeaseMs(timeoutMs = 120_000): number {
 export class SyncScheduler {
   private readonly inflight = new Map<string, Promise<SyncOutcome | null>>();
   private readonly concurrency: number;
-  private readonly pollMs: number;
   private readonly leaseMs: number;
   private readonly log: Logger;
-  private readonly sleep: (ms: number, wake: AbortSignal) => Promise<void>;
-  private running = false;
-  private loop: Promise<void> | null = null;
-  private wake = new AbortController();
+  private readonly loop: WorkLoop;
 
   constructor(
     private readonly deps: SyncEngineDeps,
     private readonly options: SchedulerOptions,
   ) {
     this.concurrency = options.concurrency ?? 4;
-    this.pollMs = options.pollMs ?? 1000;
     this.leaseMs = syncLeaseMs(deps.timeoutMs);
     this.log = deps.logger ?? silentLogger;
-    this.sleep = options.sleep ?? sleepUnlessWoken;
+    // Every pass sleeps the poll interval, as before: a pass starts every due connection that fits,
+    // so another at once would find nothing new until a sync finishes or another falls due.
+    this.loop = new WorkLoop({
+      name: 'sync scheduler',
+      pass: async () => {
+        await this.tick();
+        return false;
+      },
+      idleMs: options.pollMs ?? 1000,
+      clock: deps.clock,
+      sleep: options.sleep,
+      logger: this.log,
+    });
   }
 
   /** Starts the loop. */
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = (async () => {
-      while (this.running) {
-        try {
-          await this.tick();
-        } catch (err) {
-          this.log.error({ error_code: describeError(err).code }, 'sync scheduler pass failed');
-        }
-        if (!this.running) break;
-        await this.sleep(this.pollMs, this.wake.signal);
-        if (this.wake.signal.aborted) this.wake = new AbortController();
-      }
-    })();
+    this.loop.start();
   }
 
   /** Makes the loop look for due work now (e.g. after a push from the EHR). */
   wakeUp(): void {
-    this.wake.abort();
+    this.loop.wake();
   }
 
   /** Stops the loop and waits for syncs in flight to finish. */
   async stop(): Promise<void> {
-    this.running = false;
-    this.wake.abort();
-    await this.loop;
+    await this.loop.stop();
     await Promise.allSettled(this.inflight.values());
   }
 

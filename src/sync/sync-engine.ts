@@ -17,12 +17,21 @@ import { effectiveStatusMap } from '../domain/status.js';
 import type { EhrConnector } from '../connectors/connector.js';
 import { candidateIds, findMissingAppointments, planSync } from '../detection/plan.js';
 import type { Connection } from '../domain/entities.js';
-import type { Store } from '../store/ports.js';
+import type { Projection, SyncCommits, SyncLeases } from '../store/ports.js';
 import { directReadTurn, nextSyncDelay } from './sync-policy.js';
 
-/** What the engine needs from the outside world. */
+/** The ports one sync uses: it reads the projection and providers, and records its run and commit. */
+export type SyncRunStore = Projection & SyncCommits;
+
+/**
+ * The ports the sync stage uses: a sync's, plus the connection leases of the scheduler (which takes
+ * these same deps). A full `Store` satisfies it.
+ */
+export type SyncStore = SyncRunStore & SyncLeases;
+
+/** What the engine (and the scheduler running it) needs from the outside world. */
 export interface SyncEngineDeps {
-  store: Store;
+  store: SyncStore;
   /** The connector of a connection (the caller caches instances). */
   connectorFor: (connection: Connection) => EhrConnector;
   clock: Clock;
@@ -56,8 +65,11 @@ export type SyncOutcome =
   | { status: 'succeeded'; runId: string; counts: Partial<Record<EventType, number>>; quarantined: number; baseline: boolean }
   | { status: 'failed'; runId: string; errorCode: string; errorMessage: string };
 
+/** What one sync needs: the engine's deps, of whose store only a sync's ports. */
+export type SyncRunDeps = Omit<SyncEngineDeps, 'store'> & { store: SyncRunStore };
+
 /** Runs one sync of `connection`. Never throws for EHR problems; the outcome says what happened. */
-export async function syncConnection(deps: SyncEngineDeps, connection: Connection): Promise<SyncOutcome> {
+export async function syncConnection(deps: SyncRunDeps, connection: Connection): Promise<SyncOutcome> {
   const { store, clock } = deps;
   const log = deps.logger ?? silentLogger;
   const random = deps.random ?? Math.random;
