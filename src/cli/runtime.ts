@@ -14,6 +14,7 @@ import { newId } from '../domain/ids.js';
 import type { Logger } from '../domain/logger.js';
 import { Metrics } from '../domain/metrics.js';
 import { SecretBox } from '../domain/secrets.js';
+import { WorkLoop } from '../domain/work-loop.js';
 import { OperationRunner } from '../operations/runner.js';
 import { openStore } from '../store/open.js';
 import type { Connection } from '../domain/entities.js';
@@ -51,6 +52,7 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
+/** Retention purges this often (from the start of one purge to the next). */
 const PURGE_EVERY_MS = 6 * 3600_000;
 
 /**
@@ -98,8 +100,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   let scheduler: SyncScheduler | null = null;
   let operations: OperationRunner | null = null;
   let dispatcher: Dispatcher | null = null;
-  const timers: NodeJS.Timeout[] = [];
-  let purging: Promise<void> | null = null;
+  let retention: WorkLoop | null = null;
   if (has('sync')) {
     scheduler = new SyncScheduler(
       { store, connectorFor, clock, logger, metrics, timeoutMs: config.syncTimeoutSeconds * 1000 },
@@ -126,23 +127,24 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     dispatcher.start();
   }
   if (has('delivery') && config.retentionDays > 0) {
-    const purge = async (): Promise<void> => {
-      try {
-        const before = clock.now() - config.retentionDays * 86_400_000;
+    // One purge at start, then one every PURGE_EVERY_MS (fixed rate, like an interval), never two
+    // at once; a failed purge is retried at the next. Its timer does not keep the process alive.
+    retention = new WorkLoop({
+      name: 'retention',
+      pass: async (now) => {
+        const before = now - config.retentionDays * 86_400_000;
         let n = 0;
         for (let batch = 1; batch > 0; n += batch) batch = await store.purgeEvents(before, 1000);
         if (n > 0) logger.info({ purged: n }, 'purged events past retention');
-      } catch (err) {
-        logger.warn({ error_code: describeError(err).code }, 'purge failed; retrying later');
-      }
-    };
-    const runPurge = (): void => {
-      purging ??= purge().finally(() => (purging = null));
-    };
-    runPurge();
-    const t = setInterval(runPurge, PURGE_EVERY_MS);
-    t.unref();
-    timers.push(t);
+        return false;
+      },
+      idleMs: PURGE_EVERY_MS,
+      fixedRate: true,
+      clock,
+      keepAlive: false,
+      onError: (err) => logger.warn({ error_code: describeError(err).code }, 'purge failed; retrying later'),
+    });
+    retention.start();
   }
 
   let api: FastifyInstance | null = null;
@@ -172,11 +174,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   let closed: Promise<void> | null = null;
   const teardown = async (): Promise<void> => {
-    for (const t of timers) clearInterval(t);
+    // No purge starts from here on; the one in progress (if any) is waited for with the roles.
+    const retentionStopped = retention?.stop();
     // Stop taking requests first, then let syncs, jobs and deliveries in flight commit, then close.
     // Each step runs even when an earlier one failed, so the store is always closed.
     await Promise.allSettled([api?.close()]);
-    await Promise.allSettled([scheduler?.stop(), operations?.stop(), dispatcher?.stop(), purging]);
+    await Promise.allSettled([scheduler?.stop(), operations?.stop(), dispatcher?.stop(), retentionStopped]);
     await Promise.allSettled([connectors.closeAll()]);
     await store.close();
   };
