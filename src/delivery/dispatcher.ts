@@ -1,8 +1,9 @@
 /**
- * @module delivery/dispatcher — the loop that delivers webhooks: leases due deliveries from the
- * store, signs and POSTs their stored bytes, classifies the answer, lets the endpoint's retry
- * policy decide what follows, and records every attempt in batches. Per-key ordering, per-endpoint
- * caps and fairness are decided by the store's lease; the dispatcher keeps a global in-flight cap.
+ * @module delivery/dispatcher — the flow control of webhook delivery: leases due deliveries from
+ * the queue into free slots (a WorkLoop between leases), runs each attempt's steps (attempt.ts:
+ * prepare, send, classify, decide, outcome), counts and logs them, and records outcomes in group
+ * commits. Per-key ordering, per-endpoint caps and fairness are decided by the store's lease; the
+ * dispatcher keeps a global in-flight cap. Time comes from the injected clock only.
  */
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../domain/clock.js';
@@ -12,13 +13,15 @@ import type { Logger } from '../domain/logger.js';
 import { silentLogger } from '../domain/logger.js';
 import type { Metrics } from '../domain/metrics.js';
 import type { DeliveryOutcome, LeasedDelivery } from '../domain/delivery.js';
-import type { Store } from '../store/ports.js';
+import { WorkLoop } from '../domain/work-loop.js';
+import type { DeliveryQueue } from '../store/ports.js';
 import { isTransientDbError } from '../store/transient.js';
+import type { AttemptSettings } from './attempt.js';
+import { attemptOutcome, decisionInput, prepareAttempt, unpreparedOutcome } from './attempt.js';
 import { classify } from './classify.js';
 import { HttpSender } from './http-sender.js';
 import type { Sender } from './http-sender.js';
-import { attemptTimeoutMs, COBALT_POLICY, decide, DEFAULT_DISABLE_AFTER_DAYS } from './retry-policy.js';
-import { liveSecrets, webhookHeaders } from './sign.js';
+import { COBALT_POLICY, decide, DEFAULT_DISABLE_AFTER_DAYS } from './retry-policy.js';
 import type { EndpointUrlPolicy } from '../domain/network-policy.js';
 
 /** A lease must outlast the longest HTTP timeout by at least this much (time to record the outcome). */
@@ -34,7 +37,8 @@ const COALESCE_MS = 15;
 
 /** Options of the dispatcher. Every one but `store` has a default. */
 export interface DispatcherOptions {
-  store: Store;
+  /** The delivery queue (a full `Store` will do). */
+  store: DeliveryQueue;
   /** Where decisions and leases get the time; tests inject a fake. Default: the system clock. */
   clock?: Clock;
   /** Sends attempts. Default: an undici HttpSender with `urlPolicy`. */
@@ -69,29 +73,24 @@ export interface DispatcherOptions {
 
 /** Delivers webhooks. `start()`/`stop()` run it as a service; `drain()` runs it until nothing is due (tests, CLI). */
 export class Dispatcher {
-  private readonly store: Store;
+  private readonly store: DeliveryQueue;
   private readonly clock: Clock;
   private readonly sender: Sender;
   private readonly ownSender: boolean;
   private readonly logger: Logger;
   private readonly metrics: Metrics | undefined;
-  private readonly decrypt: (stored: string) => string;
-  private readonly httpTimeoutMs: number;
+  /** What attempts are prepared and decided with (secrets, timeout, retry policy settings). */
+  private readonly attemptSettings: AttemptSettings;
   private readonly leaseMs: number;
   private readonly batchSize: number;
   private readonly maxPerEndpoint: number;
   private readonly maxInFlight: number;
-  private readonly pollIntervalMs: number;
-  private readonly disableAfterDays: number;
-  private readonly random: () => number;
+  /** The lease loop: a pass leases once; it sleeps the poll interval unless woken. */
+  private readonly loop: WorkLoop;
   /** The lease owner id of this dispatcher. */
   readonly owner: string;
 
-  private running = false;
-  private loop: Promise<void> | null = null;
   private unsubscribe: (() => void) | null = null;
-  private wakeFlag = false;
-  private wakeUp: (() => void) | null = null;
   private readonly inFlight = new Set<Promise<void>>();
   /** The last lease got less than it asked for (or had no room): a commit may unblock more. */
   private leaseFellShort = false;
@@ -103,7 +102,7 @@ export class Dispatcher {
   private readonly timingOut = new Set<string>();
   /** Endpoints this dispatcher logged as failing and has not seen succeed since (see noteHealth). */
   private readonly failingLogged = new Set<string>();
-  private outcomes: DeliveryOutcome[] = [];
+  private readonly outcomes: DeliveryOutcome[] = [];
   private flushing: Promise<void> | null = null;
   /** Attempts finished since the last lease: the loop leases again in batches, not per outcome. */
   private finishedSinceLease = 0;
@@ -118,9 +117,14 @@ export class Dispatcher {
     this.clock = o.clock ?? systemClock;
     this.logger = o.logger ?? silentLogger;
     this.metrics = o.metrics;
-    this.decrypt = o.decryptSecret ?? ((s) => s);
-    this.httpTimeoutMs = o.httpTimeoutMs ?? 15_000;
-    const longest = Math.max(this.httpTimeoutMs, ...COBALT_POLICY.timeoutsMs);
+    const httpTimeoutMs = o.httpTimeoutMs ?? 15_000;
+    this.attemptSettings = {
+      decrypt: o.decryptSecret ?? ((s) => s),
+      durableTimeoutMs: httpTimeoutMs,
+      disableAfterDays: o.disableAfterDays ?? DEFAULT_DISABLE_AFTER_DAYS,
+      random: o.random ?? Math.random,
+    };
+    const longest = Math.max(httpTimeoutMs, ...COBALT_POLICY.timeoutsMs);
     this.leaseMs = o.leaseMs ?? longest + 30_000;
     if (this.leaseMs < longest + LEASE_MARGIN_MS) {
       // A lease that can expire while its attempt is still running lets a second worker send the
@@ -135,9 +139,14 @@ export class Dispatcher {
     // durable commit (an fsync on SQLite, a WAL flush on PostgreSQL) per up to a batch of outcomes.
     // Unrecorded outcomes count against maxInFlight, hence at most half of it.
     this.flushThreshold = Math.max(1, Math.min(this.batchSize, Math.floor(this.maxInFlight / 2)));
-    this.pollIntervalMs = o.pollIntervalMs ?? 1000;
-    this.disableAfterDays = o.disableAfterDays ?? DEFAULT_DISABLE_AFTER_DAYS;
-    this.random = o.random ?? Math.random;
+    this.loop = new WorkLoop({
+      name: 'dispatcher',
+      pass: () => this.leasePass(),
+      idleMs: o.pollIntervalMs ?? 1000,
+      clock: this.clock,
+      keepAlive: false,
+      onError: (err) => this.logger.error({ error: describeError(err).code, message: describeError(err).message }, 'leasing deliveries failed; retrying after the poll interval'),
+    });
     this.owner = o.owner ?? `dispatcher-${randomBytes(6).toString('hex')}`;
     this.ownSender = o.sender === undefined;
     this.sender =
@@ -147,10 +156,9 @@ export class Dispatcher {
 
   /** Starts delivering in the background. */
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.unsubscribe = this.store.onDeliveriesDue(() => this.wake());
-    this.loop = this.run();
+    if (this.loop.isRunning) return;
+    this.unsubscribe = this.store.onDeliveriesDue(() => this.loop.wake());
+    this.loop.start();
   }
 
   /**
@@ -158,14 +166,11 @@ export class Dispatcher {
    * records their outcomes and gives back any lease left. Closes the default sender.
    */
   async stop(): Promise<void> {
-    this.running = false;
     this.unsubscribe?.();
     this.unsubscribe = null;
     if (this.coalesceTimer) clearTimeout(this.coalesceTimer);
     this.coalesceTimer = null;
-    this.wake();
-    await this.loop;
-    this.loop = null;
+    await this.loop.stop();
     await this.settle();
     await this.store.releaseDeliveryLeases(this.owner).catch((err: unknown) => this.logger.warn({ error: describeError(err).code }, 'could not release delivery leases'));
     if (this.ownSender) await this.sender.close();
@@ -189,41 +194,13 @@ export class Dispatcher {
     }
   }
 
-  private wake(): void {
-    this.wakeFlag = true;
-    this.wakeUp?.();
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      let full = false;
-      try {
-        // A full batch means more may be due right away; anything less waits for a wake.
-        full = (await this.leaseOnce()) >= this.batchSize;
-      } catch (err) {
-        this.logger.error({ error: describeError(err).code, message: describeError(err).message }, 'leasing deliveries failed; retrying after the poll interval');
-      }
-      if (!this.running) break;
-      if (!full || this.inFlight.size >= this.maxInFlight) await this.sleepUntilWoken();
-    }
-  }
-
-  private async sleepUntilWoken(): Promise<void> {
-    if (this.wakeFlag) {
-      this.wakeFlag = false;
-      return;
-    }
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.wakeUp = null;
-        this.wakeFlag = false;
-        resolve();
-      };
-      const timer = setTimeout(done, this.pollIntervalMs);
-      timer.unref?.();
-      this.wakeUp = done;
-    });
+  /**
+   * One pass of the lease loop. A full batch with room left means more may be due right away: the
+   * loop leases again at once; anything less waits for a wake (an outcome, a commit, new work).
+   */
+  private async leasePass(): Promise<boolean> {
+    const full = (await this.leaseOnce()) >= this.batchSize;
+    return full && this.inFlight.size < this.maxInFlight;
   }
 
   /** Leases what fits under the in-flight cap and starts the attempts; returns how many. */
@@ -291,46 +268,33 @@ export class Dispatcher {
     }
   }
 
-  /** Makes one attempt; never throws (a failure of ours is recorded as an attempt outcome). */
+  /**
+   * Makes one attempt: prepare → send (the only I/O) → classify → decide → outcome (attempt.ts),
+   * counting and logging it on the way. Never throws: a failure of ours is an attempt outcome.
+   */
   private async attempt(l: LeasedDelivery): Promise<DeliveryOutcome> {
-    const { delivery: d, endpoint: ep } = l;
     const startedAt = this.clock.now();
-    const attemptInCycle = Math.max(1, d.attempts - d.retryFrom);
-    const base = { deliveryId: d.id, endpointId: ep.id, owner: this.owner, attempt: d.attempts, startedAt };
     try {
-      const secrets = liveSecrets(this.decrypt(ep.secret), ep.previousSecret === null ? null : this.decrypt(ep.previousSecret), ep.previousSecretExpiresAt, startedAt);
-      const headers = webhookHeaders({ scheme: ep.signatureScheme, eventId: d.eventId, eventCreatedAt: l.eventCreatedAt, attempt: d.attempts, now: startedAt, body: l.body, secrets });
-      const result = await this.sender.send({ url: ep.url, headers, body: l.body, timeoutMs: attemptTimeoutMs(ep.retryPolicy, attemptInCycle, this.httpTimeoutMs) });
+      const request = prepareAttempt(l, this.attemptSettings, startedAt);
+      const result = await this.sender.send(request);
       const now = this.clock.now();
       const outcome = classify(result, now);
-      const decision = decide({ policy: ep.retryPolicy, attemptInCycle, outcome, now, failingSince: ep.failingSince, random: this.random, disableAfterDays: this.disableAfterDays });
+      const decision = decide(decisionInput(l, outcome, now, this.attemptSettings));
       this.metrics?.deliveryAttempts.inc({ outcome: outcome.kind });
       this.metrics?.deliveryLatency.observe(result.durationMs / 1000);
       if (decision.result !== 'retry') this.metrics?.deliveries.inc({ status: decision.result });
       if (decision.result === 'failed') {
         // Ids and classes only: never the payload, the response body or the URL's query.
-        this.logger.warn({ event_id: d.eventId, endpoint_id: ep.id, attempt: d.attempts, status_code: result.statusCode, error_class: outcome.errorClass }, 'delivery failed for good');
+        this.logger.warn({ event_id: l.delivery.eventId, endpoint_id: l.endpoint.id, attempt: l.delivery.attempts, status_code: result.statusCode, error_class: outcome.errorClass }, 'delivery failed for good');
+        if (decision.disableEndpoint) this.logger.warn({ endpoint_id: l.endpoint.id }, 'endpoint disabled');
       }
-      if (decision.result === 'failed' && decision.disableEndpoint) this.logger.warn({ endpoint_id: ep.id }, 'endpoint disabled');
-      const error =
-        decision.result === 'succeeded' ? null : decision.result === 'failed' ? decision.reason : `${outcome.errorClass ?? 'failure'}${result.statusCode === null ? '' : ` (HTTP ${result.statusCode})`}; retrying`;
-      return {
-        ...base,
-        durationMs: result.durationMs,
-        statusCode: result.statusCode,
-        errorClass: outcome.errorClass,
-        responseExcerpt: result.bodyExcerpt,
-        result: decision.result,
-        nextAttemptAt: decision.result === 'retry' ? decision.nextAttemptAt : undefined,
-        error,
-        disableEndpoint: decision.result === 'failed' ? decision.disableEndpoint : undefined,
-      };
+      return attemptOutcome(l, this.owner, startedAt, result, outcome, decision);
     } catch (err) {
       // A failure before sending (a secret that cannot be decrypted): nothing went out, so the
       // attempt is not final; it is retried in a minute and visible in the attempt log.
       const e = describeError(err);
-      this.logger.error({ event_id: d.eventId, endpoint_id: ep.id, error: e.code }, 'could not prepare a delivery attempt');
-      return { ...base, durationMs: 0, statusCode: null, errorClass: 'internal', responseExcerpt: null, result: 'retry', nextAttemptAt: startedAt + 60_000, error: e.message };
+      this.logger.error({ event_id: l.delivery.eventId, endpoint_id: l.endpoint.id, error: e.code }, 'could not prepare a delivery attempt');
+      return unpreparedOutcome(l, this.owner, startedAt, e.message);
     }
   }
 
@@ -344,9 +308,13 @@ export class Dispatcher {
     // Retrying is worth it only while the batch's leases hold (the earliest one, less the margin):
     // past that, another worker may have taken the deliveries over. The store refuses a late
     // outcome anyway (it must match the lease's attempt), so this only bounds the waiting.
-    const firstTry = Date.now();
-    const earliestStart = Math.min(...batch.map((o) => o.startedAt));
-    const giveUpAt = firstTry + Math.max(0, earliestStart + this.leaseMs - LEASE_MARGIN_MS - this.clock.now());
+    const firstTry = this.clock.now();
+    let earliestStart = Number.POSITIVE_INFINITY;
+    for (const o of batch) if (o.startedAt < earliestStart) earliestStart = o.startedAt;
+    const giveUpAt = Math.max(firstTry, earliestStart + this.leaseMs - LEASE_MARGIN_MS);
+    // The waits below are real (setTimeout), the deadlines in clock time. A test's clock may stand
+    // still: the time waited so far is a floor of the time gone by, so the retries still end.
+    let waited = 0;
     for (let delay = RECORD_RETRY_FIRST_MS, tries = 1; ; delay = Math.min(delay * 2, RECORD_RETRY_MAX_MS), tries++) {
       try {
         await this.store.recordDeliveryOutcomes(batch);
@@ -354,14 +322,16 @@ export class Dispatcher {
         return;
       } catch (err) {
         const e = describeError(err);
-        const deadline = this.running ? giveUpAt : Math.min(giveUpAt, firstTry + RECORD_RETRY_STOPPING_MS);
+        const deadline = this.loop.isRunning ? giveUpAt : Math.min(giveUpAt, firstTry + RECORD_RETRY_STOPPING_MS);
+        const now = Math.max(this.clock.now(), firstTry + waited);
         // A permanent error (a constraint, a bug) fails the same way on every try: give up at once.
-        if (!isTransientDbError(err) || Date.now() + delay > deadline) {
+        if (!isTransientDbError(err) || now + delay > deadline) {
           this.logger.error({ error: e.code, message: e.message, count: batch.length, tries }, 'recording delivery outcomes failed; those deliveries will be attempted again after their lease');
           return;
         }
         if (tries === 1) this.logger.warn({ error: e.code, message: e.message, count: batch.length }, 'recording delivery outcomes failed; retrying with backoff');
         await new Promise((r) => setTimeout(r, delay));
+        waited += delay;
       }
     }
   }
@@ -400,7 +370,7 @@ export class Dispatcher {
         // commit wakes the loop whenever the last lease got less than it asked for; waiting for
         // the polling backstop would send a chain of events about one appointment at one per
         // poll interval. (A lease that got all it asked for had nothing blocked to wait for.)
-        if (this.leaseFellShort) this.wake();
+        if (this.leaseFellShort) this.loop.wake();
       }
     })().finally(() => {
       this.flushing = null;
@@ -418,11 +388,11 @@ export class Dispatcher {
     if (this.finishedSinceLease >= this.leaseThreshold || this.inFlight.size === 0) {
       if (this.coalesceTimer !== null) clearTimeout(this.coalesceTimer);
       this.coalesceTimer = null;
-      this.wake();
+      this.loop.wake();
     } else if (this.coalesceTimer === null) {
       this.coalesceTimer = setTimeout(() => {
         this.coalesceTimer = null;
-        this.wake();
+        this.loop.wake();
       }, COALESCE_MS);
       this.coalesceTimer.unref?.();
     }
