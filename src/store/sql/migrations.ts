@@ -52,14 +52,6 @@ export interface MigrationHost {
   exclusive<T>(fn: (session: MigrationSession) => Promise<T>): Promise<T>;
 }
 
-/** What one run did. */
-export interface MigrationOutcome {
-  /** Files applied, in order. */
-  applied: string[];
-  /** The squashed file whose replaced migrations the database had recorded, now recorded as that file instead. */
-  adopted: string | null;
-}
-
 /** A file that replaced a run of older migrations, with the names those were recorded under. */
 interface Squash {
   file: string;
@@ -93,28 +85,25 @@ interface Recorded {
  * every start. Throws ConfigError, changing nothing, for a database it cannot bring up to date
  * safely: part of a squashed run applied, or a number recorded under another file's name.
  */
-export async function runMigrations(host: MigrationHost, dir: string): Promise<MigrationOutcome> {
+export async function runMigrations(host: MigrationHost, dir: string): Promise<void> {
   const migrations = readMigrations(dir);
   // INTEGER is 64-bit in SQLite; both types are what the tables were always created with.
   const time = host.dialect === 'postgres' ? 'BIGINT' : 'INTEGER';
-  return host.exclusive(async (db) => {
+  await host.exclusive(async (db) => {
     await db.run(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at ${time} NOT NULL)`);
     let recorded = await db.all<Recorded>('SELECT version, name, applied_at FROM schema_migrations ORDER BY version');
-    let adopted: string | null = null;
     for (const squash of SQUASHES) {
       const old = recorded.filter((r) => squash.replaced.includes(r.name) && r.version === versionOf(r.name));
       if (old.length === 0) continue;
       if (old.length < squash.replaced.length) throw partlyMigrated(squash, old);
       // Recorded as if the squashed file had been applied when the last replaced one was: from here
-      // on the database is told apart from a new one by nothing, and the numbers the replaced files
-      // held are free for the files that come after the squash.
+      // on the database looks like one the squashed file created, and the numbers the replaced
+      // files held are free for the files that come after it.
       await db.run(`DELETE FROM schema_migrations WHERE version IN (${old.map(() => '?').join(', ')})`, old.map((r) => r.version));
       await db.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [versionOf(squash.file), squash.file, Math.max(...old.map((r) => r.applied_at))]);
-      adopted = squash.file;
       recorded = await db.all<Recorded>('SELECT version, name, applied_at FROM schema_migrations ORDER BY version');
     }
     const byVersion = new Map(recorded.map((r) => [r.version, r.name]));
-    const applied: string[] = [];
     for (const m of migrations) {
       const name = byVersion.get(m.version);
       if (name === m.name) continue;
@@ -125,11 +114,9 @@ export async function runMigrations(host: MigrationHost, dir: string): Promise<M
       }
       await db.script(m.sql);
       await db.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, Date.now()]);
-      applied.push(m.name);
     }
     // Versions recorded that no file here knows (a database a newer ehrsync migrated) are left as
     // they are, as they always were.
-    return { applied, adopted };
   });
 }
 
