@@ -377,7 +377,7 @@ export interface DeliveryQueue {
 /**
  * The database behind ehrsync: every port, plus migrations and closing. Every method is atomic on
  * its own. A consumer names the ports it uses (e.g. the sync engine takes
- * `Connections & Projection & SyncCommits`), not the whole store.
+ * `Projection & SyncCommits`), not the whole store.
  */
 export interface Store extends Accounts, Connections, SyncLeases, Projection, SyncCommits, ProjectionReads, Retention, Operations, Endpoints, EventLog, DeliveryQueue {
   /** Applies pending numbered migrations; safe to call on every start. */

@@ -1,7 +1,8 @@
 /**
- * @module store/sql/client — the narrow door between the SQL store and a database driver. SQL is
- * written once with `?` placeholders; each client adapts it to its driver. Dialect differences that
- * are not just placeholders live in store/sql/dialect.ts, nowhere else.
+ * @module store/sql/client — the narrow door between the SQL store and a database driver. The
+ * store's statements name their parameters (store/sql/statement.ts) and reach the client as one SQL
+ * text with `?` placeholders; each client adapts it to its driver. Dialect differences that are not
+ * just placeholders live in store/sql/dialect.ts, nowhere else.
  */
 
 /** A value that can be bound to a placeholder. */
