@@ -36,7 +36,7 @@ function dispatcher(t: TestContext, store: Store, clock: FakeClock, over: Partia
   return d;
 }
 
-/** Cobalt's documented receiver check (reference/cobalt-spec.md §5), written as its docs show. */
+/** Cobalt's documented receiver check (its webhook docs; docs/delivery.md "Verifying cobalt-verification"), written as its docs show. */
 function cobaltVerify(payload: unknown, signature: string, secretKey: string): boolean {
   const expectedSignature = crypto.createHmac('sha256', secretKey).update(JSON.stringify(payload)).digest('hex');
   const a = Buffer.from(signature);

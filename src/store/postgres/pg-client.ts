@@ -1,6 +1,6 @@
 /**
  * @module store/postgres/pg-client — node-postgres behind the async SqlClient door, for the
- * multi-node mode (DESIGN §8). A pool serves concurrent statements; a transaction holds one pooled
+ * multi-node mode (docs/design.md §8). A pool serves concurrent statements; a transaction holds one pooled
  * connection from BEGIN to COMMIT. int8 columns come back as numbers (ids and millisecond times fit
  * in 2^53), so both dialects return the same types.
  */

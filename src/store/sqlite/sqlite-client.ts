@@ -1,7 +1,7 @@
 /**
  * @module store/sqlite/sqlite-client — better-sqlite3 behind the async SqlClient door.
  *
- * Durability: WAL with synchronous=FULL, so a committed sync survives power loss (DESIGN §8).
+ * Durability: WAL with synchronous=FULL, so a committed sync survives power loss (docs/design.md §8).
  * Concurrency: one connection serves the whole process. better-sqlite3 is synchronous, but a
  * transaction callback is async, so other tasks could slip their statements into an open
  * transaction between two awaits. A single-writer gate prevents that: while a transaction is open,
