@@ -71,6 +71,8 @@ export class WorkLoop {
   private readonly clock: Clock;
   private readonly sleep: Sleep;
   private running = false;
+  /** Bumped by every start(): a run of an earlier start() stops even when the loop was started again meanwhile. */
+  private generation = 0;
   private done: Promise<void> | null = null;
   /** Aborted by wake(); replaced after the sleep it cut short (or skipped). */
   private wakeSignal = new AbortController();
@@ -90,7 +92,12 @@ export class WorkLoop {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.done = this.run();
+    // A wake left by the last stop() would skip this run's first sleep.
+    if (this.wakeSignal.signal.aborted) this.wakeSignal = new AbortController();
+    const previous = this.done;
+    const generation = ++this.generation;
+    // Started again before an earlier stop() finished: this run begins after that run's pass, never beside it.
+    this.done = (previous ?? Promise.resolve()).then(() => this.run(generation));
   }
 
   /** Makes the loop run a pass now instead of finishing its sleep. Cheap: callers may wake it often. */
@@ -102,13 +109,16 @@ export class WorkLoop {
   async stop(): Promise<void> {
     this.running = false;
     this.wake();
-    await this.done;
-    this.done = null;
+    const done = this.done;
+    await done;
+    // Only this stop's run: a start() meanwhile has a run of its own.
+    if (this.done === done) this.done = null;
   }
 
-  private async run(): Promise<void> {
+  private async run(generation: number): Promise<void> {
     const { pass, idleMs } = this.options;
-    while (this.running) {
+    const current = (): boolean => this.running && this.generation === generation;
+    while (current()) {
       const startedAt = this.clock.now();
       let more = false;
       try {
@@ -116,11 +126,13 @@ export class WorkLoop {
       } catch (err) {
         this.report(err);
       }
-      if (!this.running) break;
+      if (!current()) break;
       // A pass reporting more work runs again at once. A wake that arrived meanwhile stays pending
       // and skips the next sleep, as it would have had the pass found nothing.
       if (more) continue;
-      const ms = this.options.fixedRate ? Math.min(idleMs, Math.max(0, idleMs - (this.clock.now() - startedAt))) : idleMs;
+      // Fixed rate keeps the phase of the passes' starts, like setInterval: a pass that overran skips
+      // the starts it missed instead of being followed by the next at once.
+      const ms = this.options.fixedRate ? idleMs - (Math.max(0, this.clock.now() - startedAt) % idleMs) : idleMs;
       await this.sleep(ms, this.wakeSignal.signal);
       if (this.wakeSignal.signal.aborted) this.wakeSignal = new AbortController();
     }

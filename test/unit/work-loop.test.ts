@@ -243,6 +243,35 @@ describe('work loop', () => {
     await loop.stop();
   });
 
+  it('started again before stop() resolved: the runs never overlap, and both stops resolve', async () => {
+    const s = fakeSleep();
+    let inPass = 0;
+    let overlapped = false;
+    const gate = deferred();
+    let passes = 0;
+    const loop = loopWith({
+      pass: async () => {
+        passes++;
+        if (++inPass > 1) overlapped = true;
+        if (passes === 1) await gate.promise;
+        inPass--;
+        return false;
+      },
+    }, s.sleep);
+    loop.start();
+    await settle();
+    const stopped = loop.stop(); // the first pass is still running
+    loop.start();
+    gate.resolve();
+    await stopped;
+    const next = await s.nth(1);
+    assert.equal(passes, 2, 'the new run made its own pass, after the first one ended');
+    assert.equal(overlapped, false);
+    assert.equal(next.wokenAtStart, false, 'the stop before the restart does not cut the new run\'s first sleep');
+    await loop.stop();
+    assert.equal(loop.isRunning, false);
+  });
+
   it('can start again after stopping', async () => {
     const s = fakeSleep();
     let passes = 0;
@@ -257,17 +286,17 @@ describe('work loop', () => {
     await loop.stop();
   });
 
-  it('fixedRate measures the interval from the start of the pass (like setInterval), never below zero', async () => {
+  it('fixedRate keeps the phase of the starts (like setInterval): a pass that overran skips the starts it missed', async () => {
     const s = fakeSleep();
     const clock = new FakeClock(0);
-    const took = [300, 5_000];
+    const took = [300, 5_200];
     const loop = loopWith({ clock, idleMs: 1_000, fixedRate: true, pass: async () => (clock.advance(took.shift() ?? 0), false) }, s.sleep);
     loop.start();
     const first = await s.nth(1);
     assert.equal(first.ms, 700);
     first.elapse();
     const second = await s.nth(2);
-    assert.equal(second.ms, 0, 'a pass longer than the period is followed by the next at once');
+    assert.equal(second.ms, 800, 'started at 1,000, ran to 6,200: the next start is 7,000, not at once');
     second.elapse();
     assert.equal((await s.nth(3)).ms, 1_000);
     await loop.stop();
