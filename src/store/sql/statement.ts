@@ -24,9 +24,11 @@ interface Compiled {
 const compiled = new Map<string, Compiled>();
 
 /**
- * Rewrites `:name` parameters to `?` (a name used twice binds twice), leaving quoted literals,
- * quoted identifiers and PostgreSQL casts (`::jsonb`) alone. Cached: builders produce a fixed set
- * of texts.
+ * Rewrites `:name` parameters to `?` (a name used twice binds twice), leaving quoted literals
+ * (`'...'`, with `''` inside), quoted identifiers and PostgreSQL casts (`::jsonb`) alone. Cached:
+ * builders produce a fixed set of texts. Refused, because they could hide or fake a parameter:
+ * a positional `?`, SQL comments (`--`, `/*`: explain SQL in the builder's own comments),
+ * dollar-quoted strings and array slices (`a[1:2]`); none is needed by the store's statements.
  */
 export function compile(sql: string): Compiled {
   let c = compiled.get(sql);
@@ -44,6 +46,8 @@ export function compile(sql: string): Compiled {
       text += ch;
     } else if (ch === '?') {
       throw new Error('a statement uses a positional ? placeholder: name its parameters (:name)');
+    } else if ((ch === '-' && sql[i + 1] === '-') || (ch === '/' && sql[i + 1] === '*') || ch === '$' || ch === '[') {
+      throw new Error(`a statement contains ${JSON.stringify(sql.slice(i, i + 2))}: comments, dollar quotes and array slices are not supported in statement text`);
     } else if (ch === ':' && sql[i + 1] === ':') {
       text += '::';
       i++;
