@@ -172,9 +172,6 @@ export interface Operation {
   updatedAt: EpochMs;
 }
 
-/** Default event types of a new endpoint: the four seed types (docs/events.md). */
-export { SEED_EVENT_TYPES as DEFAULT_ENDPOINT_EVENT_TYPES } from './events.js';
-
 /** Whether an endpoint receives events of a type (its subscription). */
 export function subscribes(endpoint: Pick<Endpoint, 'eventTypes'>, type: EventType): boolean {
   return endpoint.eventTypes.includes(type);

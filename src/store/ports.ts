@@ -1,9 +1,9 @@
 /**
  * @module store/ports — the store's interfaces, one per concern (accounts, connections, sync leases,
- * projection, sync commits, API reads, retention, operations, endpoints, event log, delivery queue),
- * and `Store`, their composition. One SQL implementation per port serves SQLite and PostgreSQL
- * (src/store/store.ts composes them); the contract suite in test/contract/store-contract.ts runs
- * against both.
+ * projection, provider settings, sync commits, API reads, retention, operations, endpoints, event
+ * log, delivery queue), and `Store`, their composition. One SQL implementation per port serves
+ * SQLite and PostgreSQL (src/store/store.ts composes them); the contract suite in
+ * test/contract/store-contract.ts runs against both.
  *
  * What it guarantees: `commitSync` writes a sync's projection changes, its events and one delivery
  * row per (event, subscribed endpoint) in ONE transaction — the outbox. A crash leaves all of it or
@@ -246,8 +246,12 @@ export interface SyncLeases {
 /** What a sync reads before it plans: the projection and the connection's providers. */
 export interface Projection {
   listProviders(connectionId: string): Promise<ProviderRecord[]>;
-  setProviderStatus(connectionId: string, providerId: string, status: ProviderRecord['status']): Promise<ProviderRecord | null>;
   loadProjection(connectionId: string): Promise<ProjectionSnapshot>;
+}
+
+/** The account's choice of which providers to sync (an inactive provider's appointments are ignored). */
+export interface ProviderSettings {
+  setProviderStatus(connectionId: string, providerId: string, status: ProviderRecord['status']): Promise<ProviderRecord | null>;
 }
 
 /** Sync runs and their commit: the outbox write of a sync (projection, events, deliveries, run outcome in one transaction), failures, history and quarantine. */
@@ -367,8 +371,9 @@ export interface DeliveryQueue {
   /** Gives back leases not attempted (graceful stop), uncounting the attempt. Without ids, all of the owner's. */
   releaseDeliveryLeases(owner: string, deliveryIds?: readonly number[]): Promise<void>;
   /**
-   * Calls `listener` after this store committed new pending deliveries (events, redeliveries,
-   * recoveries), so an in-process dispatcher wakes at once; other processes rely on polling.
+   * Calls `listener` after new pending deliveries were committed (events, redeliveries,
+   * recoveries): by this store at once, and on PostgreSQL by other processes too (NOTIFY/LISTEN);
+   * polling stays the backstop.
    * Returns the unsubscribe function.
    */
   onDeliveriesDue(listener: () => void): () => void;
@@ -379,7 +384,7 @@ export interface DeliveryQueue {
  * its own. A consumer names the ports it uses (e.g. the sync engine takes
  * `Projection & SyncCommits`), not the whole store.
  */
-export interface Store extends Accounts, Connections, SyncLeases, Projection, SyncCommits, ProjectionReads, Retention, Operations, Endpoints, EventLog, DeliveryQueue {
+export interface Store extends Accounts, Connections, SyncLeases, Projection, ProviderSettings, SyncCommits, ProjectionReads, Retention, Operations, Endpoints, EventLog, DeliveryQueue {
   /** Applies pending numbered migrations; safe to call on every start. */
   migrate(): Promise<void>;
   close(): Promise<void>;

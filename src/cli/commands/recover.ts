@@ -8,7 +8,7 @@
 import type { Command } from 'commander';
 import { isoUtc, systemClock } from '../../domain/clock.js';
 import type { DeliveryStatus } from '../../domain/delivery.js';
-import type { Store } from '../../store/ports.js';
+import type { EventLog } from '../../store/ports.js';
 import { CliExit } from '../exit.js';
 import { count, elapsed, Progress } from '../progress.js';
 import { DB_HELP, print, withStore } from './admin.js';
@@ -60,7 +60,7 @@ function describe(c: Record<DeliveryStatus, number>): string {
 }
 
 /** Watches the endpoint's deliveries created in [since, at] until none is pending or the timeout passes. */
-async function watch(store: Store, endpointId: string, since: number, at: number, timeoutMs: number, progress: Progress): Promise<Watched> {
+async function watch(store: EventLog, endpointId: string, since: number, at: number, timeoutMs: number, progress: Progress): Promise<Watched> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const counts = await store.countEndpointDeliveries(endpointId, { createdFrom: since, createdTo: at, finishedFrom: at });

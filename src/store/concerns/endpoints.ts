@@ -8,21 +8,10 @@ import type { Endpoint } from '../../domain/entities.js';
 import { newId } from '../../domain/ids.js';
 import type { EndpointPatch, Endpoints, NewEndpoint } from '../ports.js';
 import { toEndpoint } from '../rows.js';
-import type { SqlRunner } from '../sql/client.js';
 import { all, one, run } from '../sql/statement.js';
 import * as sql from '../statements/endpoints.js';
 import type { SqlContext } from './context.js';
-
-/** Marks an endpoint's pending deliveries skipped (kept and visible; `recoverEndpointDeliveries` queues them again). */
-export async function skipPending(tx: SqlRunner, endpointId: string, why: string): Promise<void> {
-  await run(tx, sql.skipPendingDeliveries(endpointId, why));
-}
-
-/** Disables an endpoint inside a transaction, skipping its pending deliveries; nothing when it is disabled already. */
-export async function disableIn(tx: SqlRunner, endpointId: string, reason: string, now: EpochMs): Promise<void> {
-  const changed = await run(tx, sql.disableEndpoint(endpointId, reason, now));
-  if (changed > 0) await skipPending(tx, endpointId, `endpoint disabled: ${reason}`);
-}
+import { disableIn, skipPending } from './outbox.js';
 
 /** Endpoints over SQL. */
 export class SqlEndpoints implements Endpoints {

@@ -1,7 +1,8 @@
 /**
  * @module store/concerns/outbox — writes shared by several concerns, run inside their caller's
  * transaction: events with one delivery per subscribed endpoint (the outbox of sync commits and
- * finished operations), projection upserts, and deleting events (retention and erasure).
+ * finished operations), projection upserts, deleting events (retention and erasure), and disabling
+ * an endpoint (the Endpoints port, and the delivery queue when an outcome says so).
  */
 import type { EpochMs } from '../../domain/clock.js';
 import type { RecordSource } from '../../domain/entities.js';
@@ -14,6 +15,7 @@ import type { SqlRunner } from '../sql/client.js';
 import type { Dialect } from '../sql/dialect.js';
 import { all, run } from '../sql/statement.js';
 import * as sql from '../statements/outbox.js';
+import { disableEndpoint, skipPendingDeliveries } from '../statements/endpoints.js';
 
 /**
  * Inserts events and, in the same transaction, one delivery per endpoint of the account that
@@ -26,7 +28,7 @@ export async function insertEventsWithDeliveries(tx: SqlRunner, accountId: strin
   for (const st of sql.insertEvents(accountId, connectionId, events)) {
     for (const r of await all<{ seq: number; id: string }>(tx, st)) seqById.set(String(r.id), Number(r.seq));
   }
-  const endpoints = (await all(tx, sql.selectAccountEndpoints(accountId))).map(toEndpoint);
+  const endpoints = (await all(tx, sql.selectFanOutEndpoints(accountId))).map(toEndpoint);
   if (endpoints.length === 0) return;
   const deliveries: sql.NewDelivery[] = [];
   for (const e of events) {
@@ -60,4 +62,15 @@ export async function deleteEvents(d: Dialect, tx: SqlRunner, seqs: readonly num
   for (let i = 0; i < seqs.length; i += sql.DELETE_EVENTS_CHUNK) {
     for (const st of sql.deleteEvents(d, JSON.stringify(seqs.slice(i, i + sql.DELETE_EVENTS_CHUNK)))) await run(tx, st);
   }
+}
+
+/** Marks an endpoint's pending deliveries skipped (kept and visible; `recoverEndpointDeliveries` queues them again). */
+export async function skipPending(tx: SqlRunner, endpointId: string, why: string): Promise<void> {
+  await run(tx, skipPendingDeliveries(endpointId, why));
+}
+
+/** Disables an endpoint inside a transaction, skipping its pending deliveries; nothing when it is disabled already. */
+export async function disableIn(tx: SqlRunner, endpointId: string, reason: string, now: EpochMs): Promise<void> {
+  const changed = await run(tx, disableEndpoint(endpointId, reason, now));
+  if (changed > 0) await skipPending(tx, endpointId, `endpoint disabled: ${reason}`);
 }

@@ -1,10 +1,11 @@
 /**
- * @module store/concerns/projection — the Projection port in SQL: what a sync reads before it
- * plans (the connection's projection and its version), and the connection's providers.
+ * @module store/concerns/projection — the Projection and ProviderSettings ports in SQL: what a
+ * sync reads before it plans (the connection's projection and its version, its providers), and
+ * the account's provider choices.
  */
 import type { Projected, ProjectionSnapshot } from '../../domain/projection.js';
 import type { AppointmentRecord, PatientRecord, ProviderRecord } from '../../domain/records.js';
-import type { Projection } from '../ports.js';
+import type { Projection, ProviderSettings } from '../ports.js';
 import { toProvider } from '../rows.js';
 import { all, one } from '../sql/statement.js';
 import * as sql from '../statements/projection.js';
@@ -18,7 +19,7 @@ interface ProjectedRow {
 }
 
 /** The projection and providers over SQL. */
-export class SqlProjection implements Projection {
+export class SqlProjection implements Projection, ProviderSettings {
   constructor(private readonly ctx: SqlContext) {}
 
   async listProviders(connectionId: string): Promise<ProviderRecord[]> {

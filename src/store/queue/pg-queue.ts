@@ -12,8 +12,8 @@ import { toEndpoint, toLeased } from '../rows.js';
 import type { SqlClient, SqlRunner } from '../sql/client.js';
 import type { Dialect } from '../sql/dialect.js';
 import { bind, run } from '../sql/statement.js';
-import { leaseInOneStatement } from '../statements/delivery-queue.js';
-import { foldEndpointHealth, outcomesInOneStatement } from '../statements/outcomes.js';
+import { pgLeaseInOneStatement } from '../statements/delivery-queue.js';
+import { foldEndpointHealth, pgOutcomesInOneStatement } from '../statements/outcomes.js';
 import type { QueueHooks, SqlContext } from '../concerns/context.js';
 import { DueSignal } from './due-signal.js';
 import { leaseQuota, recordOutcomes, releaseDeliveryLeases } from './shared.js';
@@ -32,7 +32,7 @@ export class PgDeliveryQueue implements DeliveryQueue, QueueHooks {
   }
 
   /**
-   * Quota first (one read), then one statement (statements/delivery-queue.ts `leaseInOneStatement`),
+   * Quota first (one read), then one statement (statements/delivery-queue.ts `pgLeaseInOneStatement`),
    * committed on its own. docs/benchmarks.md tells what the separate locking step this replaced cost.
    */
   async leaseDeliveries(q: LeaseRequest): Promise<LeasedDelivery[]> {
@@ -40,7 +40,7 @@ export class PgDeliveryQueue implements DeliveryQueue, QueueHooks {
     const quota = await leaseQuota(this.db, this.d, q, '{}');
     if (quota.size === 0) return [];
     // A lease is a hint (lost, the delivery is leased again): no wait for the WAL flush (~1.2 ms here).
-    const { text, values } = bind(leaseInOneStatement(this.d, quota, q));
+    const { text, values } = bind(pgLeaseInOneStatement(quota, q));
     const rows = this.db.allNonDurable ? await this.db.allNonDurable(text, values) : await this.db.all(text, values);
     return rows.map((r) => toLeased(r, toEndpoint(r.endpoint_row as Record<string, unknown>)));
   }
@@ -53,7 +53,7 @@ export class PgDeliveryQueue implements DeliveryQueue, QueueHooks {
     if (outcomes.length === 0) return;
     const health = foldEndpointHealth(outcomes);
     if (health.some((h) => h.disable)) return recordOutcomes(this.ctx, outcomes);
-    await run(this.db, outcomesInOneStatement(this.d, outcomes, health));
+    await run(this.db, pgOutcomesInOneStatement(outcomes, health));
   }
 
   releaseDeliveryLeases(owner: string, deliveryIds?: readonly number[]): Promise<void> {

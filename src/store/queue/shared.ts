@@ -8,9 +8,9 @@ import type { LeaseRequest } from '../ports.js';
 import type { SqlRunner } from '../sql/client.js';
 import type { Dialect } from '../sql/dialect.js';
 import { all, run } from '../sql/statement.js';
-import { leaseQuota as quotaStatement, releaseLeases } from '../statements/delivery-queue.js';
+import { quotaCandidates, releaseLeases } from '../statements/delivery-queue.js';
 import { foldEndpointHealth, outcomeStatements } from '../statements/outcomes.js';
-import { disableIn } from '../concerns/endpoints.js';
+import { disableIn } from '../concerns/outbox.js';
 import type { SqlContext } from '../concerns/context.js';
 import { planLease } from './lease-plan.js';
 
@@ -18,11 +18,11 @@ import { planLease } from './lease-plan.js';
  * Steps 1–2 of a lease: the enabled endpoints with a due, unleased delivery and their free slots
  * (cap − leased, or cap − the owner's exact in-flight count − other owners' leases), split into fair
  * shares of the batch (round robin across accounts, then endpoints). `scanStarts` as in
- * statements/delivery-queue.ts `leaseQuota`.
+ * statements/delivery-queue.ts `quotaCandidates`.
  */
 export async function leaseQuota(db: SqlRunner, d: Dialect, q: LeaseRequest, scanStarts: string): Promise<Map<string, number>> {
   const own = q.ownInFlight;
-  const groups = await all<{ endpoint_id: string; account_id: string; cap: number; busy: number }>(db, quotaStatement(d, q, scanStarts));
+  const groups = await all<{ endpoint_id: string; account_id: string; cap: number; busy: number }>(db, quotaCandidates(d, q, scanStarts));
   return planLease(
     groups.map((g) => {
       const endpointId = String(g.endpoint_id);

@@ -30,8 +30,8 @@ export interface TransactionOptions {
 export interface SqlClient extends SqlRunner {
   readonly dialect: 'sqlite' | 'postgres';
   /**
-   * Runs `fn` in one transaction: committed when it resolves, rolled back when it throws.
-   * `immediate` takes the write lock at BEGIN (SQLite), so a read-then-write cannot deadlock.
+   * Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. SQLite
+   * takes the write lock at BEGIN (`BEGIN IMMEDIATE`), so a read-then-write cannot deadlock.
    */
   transaction<T>(fn: (tx: SqlRunner) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /**

@@ -1,7 +1,9 @@
 /**
  * @module store/sql/dialect — every difference between the SQLite and PostgreSQL SQL that the store
- * writes, in one table. Everything else is the same SQL text for both. Fragments that bind a value
- * take the name of their parameter (`:name`, see store/sql/statement.ts).
+ * writes, in one table. Everything else is the same SQL text for both, except two statements that
+ * exist for PostgreSQL only, used by its delivery queue alone and named `pg…` (the one-statement
+ * lease and outcome record, see store/queue/pg-queue.ts). Fragments that bind a value take the
+ * name of their parameter (`:name`, see store/sql/statement.ts).
  */
 
 /** The column list of a `jsonRecords` FROM item: name and type of each member read. */
@@ -46,6 +48,8 @@ export interface Dialect {
    * the given typed columns: one statement updates many rows (one round trip on PostgreSQL).
    */
   jsonRecords(alias: string, columns: JsonRecordColumns, param: string): string;
+  /** The column type of epoch-millisecond times (64-bit: SQLite's INTEGER is). */
+  epochMsType: string;
 }
 
 /** The dialect table. */
@@ -62,6 +66,7 @@ export const DIALECTS: Record<'sqlite' | 'postgres', Dialect> = {
     contains: (column, p) => `instr(${column}, :${p}) > 0`,
     jsonText: (column, field) => `json_extract(${column}, '$.${field}')`,
     jsonRecords: (alias, columns, p) => `(SELECT ${columns.map(([name]) => `json_extract(value, '$.${name}') AS ${name}`).join(', ')} FROM json_each(:${p})) AS ${alias}`,
+    epochMsType: 'INTEGER',
   },
   postgres: {
     jsonTextList: (p) => `(SELECT jsonb_array_elements_text(:${p}::jsonb))`,
@@ -74,5 +79,6 @@ export const DIALECTS: Record<'sqlite' | 'postgres', Dialect> = {
     contains: (column, p) => `strpos(${column}, :${p}) > 0`,
     jsonText: (column, field) => `(${column}::jsonb ->> '${field}')`,
     jsonRecords: (alias, columns, p) => `jsonb_to_recordset(:${p}::jsonb) AS ${alias}(${columns.map(([name, type]) => `${name} ${type}`).join(', ')})`,
+    epochMsType: 'BIGINT',
   },
 };

@@ -15,6 +15,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../../domain/errors.js';
 import type { SqlRunner } from './client.js';
+import { DIALECTS } from './dialect.js';
 
 /** One numbered migration file: `001_schema.sql` → `{version: 1, name: '001_schema.sql', sql}`. */
 export interface Migration {
@@ -87,8 +88,7 @@ interface Recorded {
  */
 export async function runMigrations(host: MigrationHost, dir: string): Promise<void> {
   const migrations = readMigrations(dir);
-  // INTEGER is 64-bit in SQLite; both types are what the tables were always created with.
-  const time = host.dialect === 'postgres' ? 'BIGINT' : 'INTEGER';
+  const time = DIALECTS[host.dialect].epochMsType;
   await host.exclusive(async (db) => {
     await db.run(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at ${time} NOT NULL)`);
     let recorded = await db.all<Recorded>('SELECT version, name, applied_at FROM schema_migrations ORDER BY version');

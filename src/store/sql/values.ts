@@ -6,7 +6,7 @@ import type { SqlValue } from './client.js';
 import type { Statement } from './statement.js';
 
 /** Converts a domain value to a bindable SQL value (objects as JSON, booleans as 0/1, undefined as NULL). */
-export function toSql(v: unknown): SqlValue {
+function toSql(v: unknown): SqlValue {
   if (v === null || v === undefined) return null;
   if (typeof v === 'boolean') return v ? 1 : 0;
   if (typeof v === 'number' || typeof v === 'string') return v;
@@ -31,7 +31,7 @@ export function setClause<P extends object>(patch: P, columns: Record<keyof P, s
 }
 
 /** Rows per multi-row INSERT: few round trips on PostgreSQL, well under SQLite's parameter limit. */
-export const INSERT_CHUNK = 100;
+const INSERT_CHUNK = 100;
 
 /**
  * Multi-row `INSERT INTO table (columns) VALUES (...), (...) suffix` statements, in chunks of

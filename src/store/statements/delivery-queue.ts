@@ -7,6 +7,7 @@
 import type { EpochMs } from '../../domain/clock.js';
 import type { LeaseRequest } from '../ports.js';
 import type { Dialect } from '../sql/dialect.js';
+import { DIALECTS } from '../sql/dialect.js';
 import type { Statement } from '../sql/statement.js';
 
 /**
@@ -15,7 +16,7 @@ import type { Statement } from '../sql/statement.js';
  * exact in-flight count instead). `scanStarts` is a JSON object {endpoint id: first event sequence
  * to look at} (see queue/scan-starts.ts; `{}` where none are kept).
  */
-export function leaseQuota(d: Dialect, q: LeaseRequest, scanStarts: string): Statement {
+export function quotaCandidates(d: Dialect, q: LeaseRequest, scanStarts: string): Statement {
   const own = q.ownInFlight !== undefined;
   return {
     sql: `SELECT p.id AS endpoint_id, p.account_id, COALESCE(p.max_concurrency, :max_per_endpoint) AS cap,
@@ -108,16 +109,16 @@ export const passedScans = (d: Dialect, now: EpochMs, scans: readonly { endpoint
 });
 
 /**
- * PostgreSQL's whole lease in one statement: per endpoint of the quota, its share of due heads
+ * PostgreSQL only (data-modifying CTEs, jsonb): the whole lease in one statement: per endpoint of the quota, its share of due heads
  * (locked as found, see dueHeadsSql), the leases taken, and the rows returned with their events and
  * endpoints. `= ANY(ARRAY(...))`, like the fence in dueHeadsSql, keeps the plan index lookups per
  * row whether or not the tables have statistics yet.
  */
-export const leaseInOneStatement = (d: Dialect, quota: ReadonlyMap<string, number>, q: LeaseRequest): Statement => ({
+export const pgLeaseInOneStatement = (quota: ReadonlyMap<string, number>, q: LeaseRequest): Statement => ({
   sql: `WITH quota AS (
           SELECT * FROM jsonb_to_recordset(:quota::jsonb) AS quota(endpoint_id text, n bigint)
         ), candidates AS (
-          SELECT c.id FROM quota CROSS JOIN LATERAL (${dueHeadsSql(d, 'quota.endpoint_id', 'quota.n', '0')}) c
+          SELECT c.id FROM quota CROSS JOIN LATERAL (${dueHeadsSql(DIALECTS.postgres, 'quota.endpoint_id', 'quota.n', '0')}) c
         ), taken AS (
           UPDATE deliveries SET lease_until = :lease_until, lease_owner = :owner, attempts = deliveries.attempts + 1, updated_at = :now
           WHERE deliveries.id = ANY(ARRAY(SELECT id FROM candidates))

@@ -24,7 +24,7 @@ export function insertEvents(accountId: string, connectionId: string, events: re
 }
 
 /** Every endpoint of an account, enabled or not (a disabled one gets its deliveries as skipped). */
-export const selectAccountEndpoints = (accountId: string): Statement => ({
+export const selectFanOutEndpoints = (accountId: string): Statement => ({
   sql: 'SELECT * FROM endpoints WHERE account_id = :account_id',
   params: { account_id: accountId },
 });

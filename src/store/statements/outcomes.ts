@@ -5,6 +5,7 @@
  */
 import type { DeliveryOutcome } from '../../domain/delivery.js';
 import type { Dialect } from '../sql/dialect.js';
+import { DIALECTS } from '../sql/dialect.js';
 import type { Statement } from '../sql/statement.js';
 
 /** An endpoint's health change folded from the batch's outcomes, in the order attempts finished. */
@@ -163,11 +164,12 @@ export function outcomeStatements(d: Dialect, outcomes: readonly DeliveryOutcome
 }
 
 /**
- * The three outcome statements as one (PostgreSQL): data-modifying CTEs run once, to completion, in
- * one snapshot, and the three touch different rows. Their parameters have distinct names.
+ * PostgreSQL only: the three outcome statements as one. Data-modifying CTEs run once, to
+ * completion, in one snapshot, and the three touch different rows. Their parameters have distinct
+ * names.
  */
-export function outcomesInOneStatement(d: Dialect, outcomes: readonly DeliveryOutcome[], health: readonly EndpointHealthChange[]): Statement {
-  const [attempts, deliveries, endpoints] = outcomeStatements(d, outcomes, health);
+export function pgOutcomesInOneStatement(outcomes: readonly DeliveryOutcome[], health: readonly EndpointHealthChange[]): Statement {
+  const [attempts, deliveries, endpoints] = outcomeStatements(DIALECTS.postgres, outcomes, health);
   return {
     sql: `WITH recorded_attempts AS (${attempts.sql}), recorded_deliveries AS (${deliveries.sql}) ${endpoints.sql}`,
     params: { ...attempts.params, ...deliveries.params, ...endpoints.params },
