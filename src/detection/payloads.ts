@@ -1,6 +1,7 @@
 /**
  * @module detection/payloads — builds each event's `data` from records, with keys in the seed's
- * order. Pure. The field-for-field tests in test/unit/payloads.test.ts compare against the seed.
+ * order (docs/design.md §3). Pure. test/unit/plan.test.ts compares what it builds with the seed's
+ * examples (test/fixtures/seed-examples.json), field for field.
  */
 import type {
   AppointmentCreatedData,

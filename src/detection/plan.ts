@@ -40,7 +40,6 @@ import { validateAppointment, validateBatch, validatePatient } from './validate.
 /** Appointment fields kept in the projection whose change alone is not an event. */
 const APPOINTMENT_UNTRACKED_FIELDS = ['patient_ehr_id', 'timezone', 'provider_ehr_id', 'secondary_provider_ehr_id'] as const;
 
-
 /** The connection facts a plan needs. */
 export interface PlanConnection {
   id: string;

@@ -33,7 +33,7 @@ export interface AppointmentRecord {
 
 /**
  * Appointment fields whose change is a change customers hear about: exactly the data fields of
- * `appointment.updated` (docs/design.md §4: "only changes to fields that appear in payloads count").
+ * `appointment.updated` (docs/design.md §4: "only payload fields count").
  * Order is the payload's order, so `updated_fields` lists them in the same order.
  */
 export const APPOINTMENT_TRACKED_FIELDS = [
