@@ -3,8 +3,8 @@
  * squashed into 001_schema.sql (a database that applied all six old ones is current, one that
  * applied some is refused with the fix), and processes migrating at once. The old-style
  * schema_migrations rows are written by hand, over the squashed schema, which is exactly the one the
- * six old files ended with (compared when they were squashed; schema-parity.test.ts compares the
- * dialects).
+ * six old files ended with (migration-squash.test.ts applies the old files, kept under
+ * test/fixtures/migrations-0.1/, and compares; schema-parity.test.ts compares the dialects).
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
