@@ -13,6 +13,12 @@ export type Params = Readonly<Record<string, SqlValue>>;
 export interface Statement {
   sql: string;
   params: Params;
+  /**
+   * Set only by code that generates a statement's placeholders itself (multi-row inserts, see
+   * sql/values.ts `insertRows`): then `sql` holds `?` placeholders, bound in order to these values
+   * as they are. Never for hand-written SQL, whose parameters are named.
+   */
+  positional?: readonly SqlValue[];
 }
 
 /** A statement's text with `?` placeholders, and the parameter name of each, in order. */
@@ -67,7 +73,8 @@ export function compile(sql: string): Compiled {
 }
 
 /** The positional text and values of a statement. */
-export function bind(st: Statement): { text: string; values: SqlValue[] } {
+export function bind(st: Statement): { text: string; values: readonly SqlValue[] } {
+  if (st.positional !== undefined) return { text: st.sql, values: st.positional };
   const { text, names } = compile(st.sql);
   const values = names.map((n) => {
     const v = st.params[n];
