@@ -13,7 +13,7 @@
  */
 import type { EpochMs } from '../domain/clock.js';
 import type { AttemptRow, DeliveryOutcome, DeliveryRow, DeliveryStatus, EndpointHealth, LeasedDelivery } from '../domain/delivery.js';
-import type { Account, AppointmentRow, Connection, Endpoint, EventRow, Operation, OperationKind, PatientRow, QuarantineRow, RetryPolicyName, SignatureScheme, SyncRun } from '../domain/entities.js';
+import type { Account, AppointmentRow, Connection, Endpoint, EventRow, Operation, PatientRow, QuarantineRow, RetryPolicyName, SignatureScheme, SyncRun } from '../domain/entities.js';
 import type { EventType, StoredEventInput } from '../domain/events.js';
 import type { Projected, ProjectionSnapshot, SyncPlan } from '../domain/projection.js';
 import type { AppointmentRecord, PatientRecord, ProviderRecord } from '../domain/records.js';
@@ -112,19 +112,8 @@ export interface EventDeliveryRow {
   lastStatusCode: number | null;
 }
 
-/** Fields of a new operation. */
-export interface NewOperation {
-  id: string;
-  accountId: string;
-  connectionId: string;
-  kind: OperationKind;
-  targetId: string;
-  targetEhrId: string | null;
-  input: Record<string, unknown>;
-  idempotencyKey: string | null;
-  requestHash: string;
-  now: EpochMs;
-}
+/** Fields of a new operation (queued, no attempt yet). */
+export type NewOperation = Pick<Operation, 'id' | 'accountId' | 'connectionId' | 'kind' | 'targetId' | 'targetEhrId' | 'input' | 'idempotencyKey' | 'requestHash'> & { now: EpochMs };
 
 /** Everything a finished operation commits, in one transaction (like a sync's outbox write). */
 export interface OperationCommit {
