@@ -393,10 +393,13 @@ function utf8OrLatin1(bytes: Buffer): string {
  * supported charset, so the MSH line is first read as latin1 (one char per byte) to find MSH-18.
  */
 function decodeBytes(bytes: Buffer): { text: string; hex: (bytes: Buffer) => string } {
-  let start = 0;
-  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) start = 3; // UTF-8 byte order mark
-  while (start < bytes.length && (bytes[start] === 0x0d || bytes[start] === 0x0a || bytes[start] === 0x20 || bytes[start] === 0x09)) start++;
-  if (start >= bytes.length) throw new Hl7ParseError('empty', 'the message has no segments');
+  const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0; // UTF-8 byte order mark
+  // The first line that is not blank must be MSH (as in the string path, which skips blank lines).
+  let first = bom;
+  while (first < bytes.length && (bytes[first] === 0x0d || bytes[first] === 0x0a || bytes[first] === 0x20 || bytes[first] === 0x09)) first++;
+  if (first >= bytes.length) throw new Hl7ParseError('empty', 'the message has no segments');
+  let start = first;
+  while (start > bom && bytes[start - 1] !== 0x0d && bytes[start - 1] !== 0x0a) start--;
   const body = bytes.subarray(start);
   if (body.subarray(0, 3).toString('latin1') !== 'MSH') throw new Hl7ParseError('no_msh', 'the message does not start with an MSH segment');
 
@@ -420,4 +423,19 @@ function decodeHex(decode: (bytes: Buffer) => string, bytes: Buffer): string {
   } catch {
     return bytes.toString('latin1');
   }
+}
+
+/**
+ * Encodes a message's text (e.g. an ACK) for the wire in the character set its MSH-18 names:
+ * UTF-8 for '', `ASCII` and `UNICODE UTF-8`; ISO 8859-1 for `8859/1`. Node has no encoder for the
+ * other ISO 8859 parts, so for them (and for characters 8859-1 cannot hold) non-ASCII characters
+ * become `?` — an ACK carries only codes, locations and reasons, which are ASCII.
+ */
+export function encodeText(text: string, charset: string): Buffer {
+  const name = charset.trim().toUpperCase();
+  if (decoderFor(name) !== null && !name.startsWith('8859/')) return Buffer.from(text, 'utf8');
+  const limit = name === '8859/1' ? 0xff : 0x7f;
+  let out = '';
+  for (const ch of text) out += ch.codePointAt(0)! <= limit ? ch : '?';
+  return Buffer.from(out, 'latin1');
 }
