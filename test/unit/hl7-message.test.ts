@@ -255,6 +255,11 @@ describe('delimiters declared by the message', () => {
     assert.equal(m.segment('MSH')!.get(2), '^~\\&#');
     assert.equal(m.segment('PID')!.get(5), 'VERYLONGFAMILYNAM#', 'the truncation mark is a hint; the text is kept as sent');
     assert.equal(m.segment('PID')!.get(11), '1 # 2 ST', '\\P\\ is the truncation character');
+    assert.equal(m.segment('PID')!.isTruncated(5), true);
+    assert.equal(m.segment('PID')!.isTruncated(5, 2), false);
+    assert.equal(m.segment('PID')!.isTruncated(11), false);
+    assert.equal(m.segment('MSH')!.isTruncated(2), false, 'MSH-2 ends with # because it declares it');
+    assert.equal(Hl7Message.parse(msg('PID|1||||A#')).segment('PID')!.isTruncated(5), false, 'no truncation character declared');
   });
 
   it('keeps \\P\\ as sent when no truncation character is declared', () => {
@@ -448,6 +453,10 @@ describe('bad input: each fails with its own code', () => {
       assert.ok(e.message.length > 0);
     });
   }
+
+  it('a maxBytes that would disable the guard is a programming error', () => {
+    for (const maxBytes of [0, -1, Number.NaN]) assert.throws(() => Hl7Message.parse(MSH, { maxBytes }), RangeError);
+  });
 
   it('exactly maxBytes is accepted', () => {
     const text = msg('NTE|1||abc');

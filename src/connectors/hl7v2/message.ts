@@ -261,6 +261,17 @@ export class Hl7Segment {
     return this.#primitive(field, component, subcomponent, repetition) === '""';
   }
 
+  /**
+   * Whether the sender marked the value truncated (v2.7 §2.5.5.2): it ends with the truncation
+   * character declared in MSH-2 (a `\P\` escape is a literal one, not a mark). `get` keeps the
+   * mark, as sent; false when MSH-2 declares no truncation character.
+   */
+  isTruncated(field: number, component = 1, subcomponent = 1, repetition = 1): boolean {
+    const t = this.#d.truncation;
+    if (t === '' || (this.name === 'MSH' && (field === 1 || field === 2))) return false;
+    return this.#primitive(field, component, subcomponent, repetition)?.endsWith(t) ?? false;
+  }
+
   /** The still-escaped primitive value at a position, or undefined when the position is absent. */
   #primitive(field: number, component: number, subcomponent: number, repetition: number): string | undefined {
     if (![field, component, subcomponent, repetition].every((n) => Number.isInteger(n) && n >= 1)) return undefined;
@@ -313,6 +324,8 @@ export class Hl7Message {
    */
   static parse(raw: Buffer | string, options: { maxBytes?: number } = {}): Hl7Message {
     const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+    // A NaN or negative limit would silently disable the guard (every comparison false).
+    if (!(maxBytes > 0)) throw new RangeError('maxBytes must be a positive number');
     const size = typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : raw.length;
     if (size === 0) throw new Hl7ParseError('empty', 'the message is empty');
     if (size > maxBytes) throw new Hl7ParseError('too_large', `the message has ${size} bytes, over the limit of ${maxBytes}`);
