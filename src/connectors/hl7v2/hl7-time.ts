@@ -1,0 +1,179 @@
+/**
+ * @module connectors/hl7v2/hl7-time — pure conversion of HL7 v2 date/times (DTM, and the first
+ * component of TS) to ISO 8601 UTC, with zone-local times resolved through the IANA database Intl
+ * carries. No I/O, no clock: the instant depends only on the text and the zone named.
+ *
+ * The format (HL7 v2.4 TS / v2.5 DTM, as HAPI's javadoc quotes the standard):
+ * `YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]` — precision is the number of digits sent, and "if
+ * the time zone is not included, the timezone defaults to that of the local time zone of the
+ * sender". ehrsync knows the sender's zone only as the connection's IANA zone, so a time without an
+ * offset is read as wall-clock time there.
+ */
+
+/** How precise a DTM value is: the last unit it carries. */
+export type Hl7Precision = 'year' | 'month' | 'day' | 'hour' | 'minute' | 'second';
+
+/** A DTM value taken apart. Missing units are their minimum (month 1, day 1, hour 0 …). */
+export interface Hl7DateTimeParts {
+  year: number;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+  millisecond: number;
+  precision: Hl7Precision;
+  /** Minutes east of UTC from the `+/-ZZZZ` suffix; null when the value carries none. */
+  offsetMinutes: number | null;
+}
+
+const PRECISION_ORDER: readonly Hl7Precision[] = ['year', 'month', 'day', 'hour', 'minute', 'second'];
+
+// Digits in pairs after the year; fractional seconds only after seconds; the offset may follow any
+// precision. HL7 allows up to four fraction digits; more are accepted and cut to milliseconds.
+const DTM_RE = /^(\d{4})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.(\d{1,9}))?)?)?)?)?)?(?:([+-])(\d{2})(\d{2}))?$/;
+
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function daysInMonth(year: number, month: number): number {
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  return month === 2 && leap ? 29 : (MONTH_DAYS[month - 1] as number);
+}
+
+/**
+ * Takes an HL7 DTM apart, or returns null when it is not one (wrong shape, month 13, Feb 30, hour
+ * 24, an offset of 25 hours …). Surrounding whitespace is ignored.
+ */
+export function parseHl7DateTime(value: string): Hl7DateTimeParts | null {
+  const m = DTM_RE.exec(value.trim());
+  if (!m) return null;
+  const [, y, mo, d, h, mi, s, frac, sign, oh, om] = m;
+  const present = [y, mo, d, h, mi, s].filter((x) => x !== undefined).length;
+  const parts: Hl7DateTimeParts = {
+    year: Number(y),
+    month: mo === undefined ? 1 : Number(mo),
+    day: d === undefined ? 1 : Number(d),
+    hour: h === undefined ? 0 : Number(h),
+    minute: mi === undefined ? 0 : Number(mi),
+    second: s === undefined ? 0 : Number(s),
+    millisecond: frac === undefined ? 0 : Number(frac.padEnd(3, '0').slice(0, 3)),
+    precision: PRECISION_ORDER[present - 1] as Hl7Precision,
+    offsetMinutes: sign === undefined ? null : (sign === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om)),
+  };
+  if (parts.month < 1 || parts.month > 12 || parts.day < 1 || parts.day > daysInMonth(parts.year, parts.month)) return null;
+  if (parts.hour > 23 || parts.minute > 59 || parts.second > 59) return null;
+  if (oh !== undefined && (Number(oh) > 23 || Number(om) > 59)) return null;
+  return parts;
+}
+
+/** True when `p` is at least as precise as `min`. */
+export function atLeast(p: Hl7Precision, min: Hl7Precision): boolean {
+  return PRECISION_ORDER.indexOf(p) >= PRECISION_ORDER.indexOf(min);
+}
+
+/** Epoch milliseconds of a wall-clock time read as if it were UTC (years below 100 included). */
+function wallAsUtc(p: Hl7DateTimeParts): number {
+  const d = new Date(Date.UTC(2000, p.month - 1, p.day, p.hour, p.minute, p.second, p.millisecond));
+  d.setUTCFullYear(p.year); // Date.UTC maps years 0–99 to 1900–1999
+  return d.getTime();
+}
+
+// One formatter per zone: creating one costs tens of microseconds, a sync maps thousands of times.
+// A cache is not state the result depends on, so the functions stay pure.
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatterFor(zone: string): Intl.DateTimeFormat {
+  let f = formatters.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      hourCycle: 'h23',
+      era: 'short',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
+    if (formatters.size < 1000) formatters.set(zone, f);
+  }
+  return f;
+}
+
+/** True when Intl knows the IANA zone (e.g. `America/New_York`, `UTC`). */
+export function isValidTimeZone(zone: string): boolean {
+  if (typeof zone !== 'string' || zone.trim() === '') return false;
+  try {
+    formatterFor(zone);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The zone's offset from UTC at an instant, in milliseconds (UTC−5 → −18,000,000). Computed as the
+ * difference between the zone's wall clock at that instant (read through Intl) and UTC.
+ */
+export function zoneOffsetMs(zone: string, epochMs: number): number {
+  const whole = Math.floor(epochMs / 1000) * 1000; // Intl shows no milliseconds
+  const parts: Record<string, string> = {};
+  for (const p of formatterFor(zone).formatToParts(new Date(whole))) parts[p.type] = p.value;
+  const year = parts.era === 'BC' || parts.era === 'B' ? 1 - Number(parts.year) : Number(parts.year);
+  const wall = new Date(Date.UTC(2000, Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second)));
+  wall.setUTCFullYear(year);
+  return wall.getTime() - whole;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The instant at which the zone's clocks show `wallMs` (a wall-clock time encoded as if UTC).
+ *
+ * Around a DST change a wall time can be ambiguous (the repeated hour in autumn) or not exist (the
+ * skipped hour in spring). Resolved as Temporal's and java.time's default ("compatible") does: an
+ * ambiguous time is the earlier instant (the first time the clock shows it); a skipped time moves
+ * forward by the length of the gap (02:30 on a spring-forward night in New York is 03:30 EDT). A
+ * clinic that books into the skipped hour meant the hour that followed, not the one before.
+ *
+ * The zone's offsets a day before and a day after are the only candidates (no zone changes its
+ * offset twice within two days).
+ */
+export function zonedWallTimeToEpoch(wallMs: number, zone: string): number {
+  const before = zoneOffsetMs(zone, wallMs - DAY_MS);
+  const after = zoneOffsetMs(zone, wallMs + DAY_MS);
+  const valid = [...new Set([before, after])]
+    .map((offset) => wallMs - offset)
+    .filter((t) => zoneOffsetMs(zone, t) === wallMs - t)
+    .sort((a, b) => a - b);
+  if (valid.length > 0) return valid[0] as number;
+  return wallMs - before; // in the gap: the offset in force before it carries the wall time forward
+}
+
+/**
+ * An HL7 DTM → ISO 8601 UTC with milliseconds (`2026-11-05T14:30:00.000Z`), or null when the value
+ * is not a DTM or is less precise than `minPrecision` (default: the hour; an appointment "on a day"
+ * has no start time). The offset in the value wins; without one the value is wall-clock time in
+ * `zone`. Throws RangeError for a zone Intl does not know (check with `isValidTimeZone`).
+ */
+export function hl7DateTimeToIso(value: string, zone: string, minPrecision: Hl7Precision = 'hour'): string | null {
+  const p = parseHl7DateTime(value);
+  if (!p || !atLeast(p.precision, minPrecision)) return null;
+  const wall = wallAsUtc(p);
+  const epoch = p.offsetMinutes !== null ? wall - p.offsetMinutes * 60_000 : zonedWallTimeToEpoch(wall, zone);
+  const d = new Date(epoch);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+/**
+ * An HL7 date (DT, or a DTM such as PID-7) → `YYYY-MM-DD`, the calendar date as written (a date of
+ * birth is not moved across zones by its offset). `partial` when the value is a real DTM but less
+ * precise than a day (`1980`, `198002`), null when it is not a DTM at all.
+ */
+export function hl7DateToIso(value: string): string | 'partial' | null {
+  const p = parseHl7DateTime(value);
+  if (!p) return null;
+  if (!atLeast(p.precision, 'day')) return 'partial';
+  return `${String(p.year).padStart(4, '0')}-${String(p.month).padStart(2, '0')}-${String(p.day).padStart(2, '0')}`;
+}
