@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { Message } from 'node-hl7-client';
 import { buildAck, hl7DateTime } from '../../src/connectors/hl7v2/ack.js';
+import type { Hl7Header } from '../../src/connectors/hl7v2/message.js';
 import { encodeText, Hl7Message } from '../../src/connectors/hl7v2/message.js';
 
 const FIXTURES = new URL('../fixtures/hl7/', import.meta.url);
@@ -16,6 +17,18 @@ const siu = Hl7Message.parse(readFileSync(new URL('siu-s12-epic.hl7', FIXTURES))
 const adt = Hl7Message.parse(readFileSync(new URL('adt-a08-latin1.hl7', FIXTURES)));
 const NOW = Date.parse('2026-12-06T15:15:30.250Z');
 const base = { now: NOW, controlId: 'ACK-0001' };
+
+/**
+ * Parses an ACK and checks what is given: header fields, MSA-1.. in order, and ERR fields as sent
+ * (raw, by field number). Returns the parsed ACK for further checks.
+ */
+function checkAck(ack: string, want: { header?: Partial<Hl7Header>; msa?: string[]; err?: Record<number, string> }): Hl7Message {
+  const m = Hl7Message.parse(ack);
+  for (const [key, value] of Object.entries(want.header ?? {})) assert.equal(m.header[key as keyof Hl7Header], value, `header.${key}`);
+  want.msa?.forEach((value, i) => assert.equal(m.segment('MSA')!.get(i + 1), value, `MSA-${i + 1}`));
+  for (const [field, value] of Object.entries(want.err ?? {})) assert.equal(m.segment('ERR')!.raw(Number(field)), value, `ERR-${field}`);
+  return m;
+}
 
 describe('AA', () => {
   const ack = buildAck(siu, 'AA', base);
@@ -121,7 +134,22 @@ describe('AE and AR', () => {
     const text = m.segment('ERR')!.get(8);
     assert.ok(text.startsWith('line one line two x'));
     assert.equal(text.length, 200);
+    assert.ok(text.endsWith('x...'), 'an ASCII ellipsis: the ACK may be in an ASCII charset');
     assert.equal(m.segments.length, 3);
+  });
+
+  it('clips on code points: never half a surrogate pair, 200 characters', () => {
+    for (const pad of [0, 1]) {
+      const text = 'x'.repeat(196 + pad) + '😀'.repeat(10);
+      const ack = buildAck(siu, 'AE', { ...base, error: { code: '207', text } });
+      const got = Hl7Message.parse(ack).segment('ERR')!.get(8);
+      assert.ok(got.endsWith('...'));
+      assert.equal([...got].length, 200);
+      assert.ok(!/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(got), 'no lone surrogate');
+      assert.ok(Buffer.from(ack, 'utf8').toString('utf8') === ack, 'valid UTF-16 round-trips through UTF-8');
+    }
+    const exact = 'é'.repeat(200);
+    assert.equal(Hl7Message.parse(buildAck(siu, 'AE', { ...base, error: { code: '207', text: exact } })).segment('ERR')!.get(8), exact, '200 is not clipped');
   });
 
   it('AE or AR without an error says 207 application internal error', () => {
@@ -144,23 +172,35 @@ describe('AE and AR', () => {
     assert.equal(loc('PID-13'), 'PID^1^13^1');
     assert.equal(loc('PID-13[2].7'), 'PID^1^13^2^7');
     assert.equal(loc('AIP[2]-3.1.2'), 'AIP^2^3^1^1^2');
+    const messages = new Set<string>();
     for (const bad of ['pid-3', 'PID-', 'PID-3.', 'PID 3', 'PID-3-4', 'JANE DOE']) {
-      assert.throws(() => buildAck(siu, 'AE', { ...base, error: { code: '101', text: 't', location: bad } }), RangeError, bad);
+      assert.throws(() => buildAck(siu, 'AE', { ...base, error: { code: '101', text: 't', location: bad } }), (e: Error) => e instanceof RangeError && messages.add(e.message) !== undefined, bad);
     }
+    assert.equal(messages.size, 1, 'the error does not depend on (or quote) the location given');
+    assert.ok(![...messages][0]!.includes('JANE'));
   });
 });
 
 describe('older versions, other character sets and delimiters', () => {
   it('before 2.5 also fills MSA-3 and ERR-1, for receivers that know no ERR-2..8', () => {
-    const ack = buildAck(adt, 'AE', { ...base, error: { code: '101', text: 'PID-3 is empty', location: 'PID-3' } });
-    const m = Hl7Message.parse(ack);
-    assert.equal(m.header.version, '2.3.1');
-    assert.equal(m.header.triggerEvent, 'A08');
-    assert.equal(m.segment('MSA')!.get(2), 'ADT000042');
-    assert.equal(m.segment('MSA')!.get(3), 'PID-3 is empty');
-    assert.equal(m.segment('ERR')!.raw(1), 'PID^1^3^101&Required field missing&HL70357');
-    assert.equal(m.segment('ERR')!.raw(2), 'PID^1^3^1');
-    assert.equal(m.segment('ERR')!.get(8), 'PID-3 is empty');
+    checkAck(buildAck(adt, 'AE', { ...base, error: { code: '101', text: 'PID-3 is empty', location: 'PID-3' } }), {
+      header: { version: '2.3.1', triggerEvent: 'A08', structure: 'ACK' },
+      msa: ['AE', 'ADT000042', 'PID-3 is empty'],
+      err: { 1: 'PID^1^3^101&Required field missing&HL70357', 2: 'PID^1^3^1', 8: 'PID-3 is empty' },
+    });
+  });
+
+  it('before 2.3.1, MSH-9 has no third component (ACK^<trigger>)', () => {
+    for (const [version, msh9] of [['2.1', 'ACK^A08'], ['2.2', 'ACK^A08'], ['2.3', 'ACK^A08'], ['2.3.1', 'ACK^A08^ACK'], ['2.4', 'ACK^A08^ACK'], ['2.8.2', 'ACK^A08^ACK']] as const) {
+      const original = Hl7Message.parse(`MSH|^~\\&|LAB|FAC|EHRSYNC|CLINIC|20261206||ADT^A08|X1|P|${version}\rPID|1\r`);
+      const m = checkAck(buildAck(original, 'AE', { ...base, error: { code: '101', text: 't', location: 'PID-3' } }), {
+        header: { version, messageType: 'ACK', triggerEvent: 'A08', structure: msh9.endsWith('^ACK') ? 'ACK' : '' },
+        msa: ['AE', 'X1'],
+      });
+      assert.equal(m.segment('MSH')!.raw(9), msh9, version);
+    }
+    const noTrigger = Hl7Message.parse('MSH|^~\\&|LAB|FAC|EHRSYNC|CLINIC|20261206||ADT|X1|P|2.2\r');
+    assert.equal(Hl7Message.parse(buildAck(noTrigger, 'AA', base)).segment('MSH')!.raw(9), 'ACK');
   });
 
   it('answers in the original character set: MSH-18 echoed, encodeText gives its bytes', () => {
@@ -190,19 +230,12 @@ describe('older versions, other character sets and delimiters', () => {
 describe('no usable MSH', () => {
   it('builds an AR with what is known: version 2.5, default delimiters, empty MSA-2', () => {
     const ack = buildAck(null, 'AR', { ...base, sendingApplication: 'EHRSYNC', sendingFacility: 'CLINIC42', error: { code: '100', text: 'the message does not start with an MSH segment' } });
-    const m = Hl7Message.parse(ack);
-    assert.equal(m.header.version, '2.5');
-    assert.equal(m.header.messageType, 'ACK');
-    assert.equal(m.header.triggerEvent, '');
-    assert.equal(m.header.structure, 'ACK');
-    assert.equal(m.header.processingId, 'P');
-    assert.equal(m.header.sendingApplication, 'EHRSYNC');
-    assert.equal(m.header.receivingApplication, '');
+    const m = checkAck(ack, {
+      header: { version: '2.5', messageType: 'ACK', triggerEvent: '', structure: 'ACK', processingId: 'P', sendingApplication: 'EHRSYNC', receivingApplication: '' },
+      msa: ['AR', ''],
+      err: { 3: '100^Segment sequence error^HL70357', 8: 'the message does not start with an MSH segment' },
+    });
     assert.equal(m.segment('MSH')!.get(2), '^~\\&');
-    assert.equal(m.segment('MSA')!.get(1), 'AR');
-    assert.equal(m.segment('MSA')!.get(2), '');
-    assert.equal(m.segment('ERR')!.get(3), '100');
-    assert.equal(m.segment('ERR')!.get(8), 'the message does not start with an MSH segment');
     assert.match(ack, /^MSH\|\^~\\&\|EHRSYNC\|CLINIC42\|\|\|20261206151530\+0000\|\|ACK\^\^ACK\|ACK-0001\|P\|2\.5\rMSA\|AR\|\rERR\|/);
   });
 });
@@ -215,10 +248,12 @@ describe('hl7DateTime', () => {
   });
 
   it('takes an HL7 DTM string as it is', () => {
-    for (const dtm of ['20261206101530-0500', '20261206101530', '202612061015', '20261206101530.1234+0100']) assert.equal(hl7DateTime(dtm), dtm);
+    for (const dtm of ['20261206101530-0500', '20261206101530', '202612061015', '20261206101530.1234+0100', '2026', '20261206+0000']) assert.equal(hl7DateTime(dtm), dtm);
   });
 
-  it('refuses what is not a time', () => {
-    for (const bad of ['tomorrow', '', Number.NaN, Number.POSITIVE_INFINITY]) assert.throws(() => hl7DateTime(bad), RangeError);
+  it('refuses what is not a time, and a DTM that is not a valid one (hl7-time grammar)', () => {
+    for (const bad of ['tomorrow', '', Number.NaN, Number.POSITIVE_INFINITY, '20261306', '20260230', '2026120624', ' 20261206', '20261206101530-2500', 'JANE DOE 850214']) {
+      assert.throws(() => hl7DateTime(bad), (e: Error) => e instanceof RangeError && !e.message.includes('JANE'), String(bad));
+    }
   });
 });

@@ -478,12 +478,152 @@ describe('bad input: each fails with its own code', () => {
   });
 });
 
+describe('errors never quote what the sender sent', () => {
+  // A shifted MSH or a wrong separator puts PID data where MSH-2, MSH-12 or MSH-18 are read.
+  const SECRETS = ['JANE', 'DOE', 'Doe', '850214'];
+  const clean = (e: Error) => {
+    for (const s of SECRETS) assert.ok(!e.message.includes(s), `${e.name}: ${e.message}`);
+    assert.match(e.message, /^[\x20-\x7e]+$/, 'ASCII, one line: fit for a log and an ACK');
+  };
+  const fields = (n: number, value: string) => {
+    const f = MSH.split('|');
+    while (f.length <= n - 1) f.push('');
+    f[n - 1] = value; // f[0] is 'MSH', f[1] MSH-2: MSH-n is f[n-1]
+    return f.join('|');
+  };
+
+  const cases: Array<[string, () => unknown, string]> = [
+    ['MSH-12 holds a name', () => Hl7Message.parse(fields(12, 'DOE')), 'unsupported_version'],
+    ['MSH-12 holds a name, components', () => Hl7Message.parse(fields(12, 'DOE^JANE^850214')), 'unsupported_version'],
+    ['MSH-18 holds a name and birth date', () => Hl7Message.parse(Buffer.from(fields(18, 'JANE DOE 850214'))), 'bad_charset'],
+    ['MSH-18 escaped', () => Hl7Message.parse(Buffer.from(fields(18, 'JANE\\T\\DOE'))), 'bad_charset'],
+    ['MSH-2 holds a name (4 characters)', () => Hl7Message.parse('MSH|JANE|DOE|850214'), 'bad_encoding_characters'],
+    ['MSH-2 holds a name (more)', () => Hl7Message.parse('MSH|DOE^JANE|850214'), 'bad_encoding_characters'],
+    ['MSH-1 is a letter of a name', () => Hl7Message.parse('MSHJANE DOE 850214'), 'bad_encoding_characters'],
+    ['a segment named like a name', () => Hl7Message.parse(msg('Doe|JANE|850214')), 'bad_segment'],
+    ['a line of patient data', () => Hl7Message.parse(msg('JANE DOE 850214')), 'bad_segment'],
+    ['a segment name then no separator', () => Hl7Message.parse(msg('DOEJANE 850214')), 'bad_segment'],
+    ['no MSH, patient data first', () => Hl7Message.parse('JANE DOE|850214\r'), 'no_msh'],
+    ['invalid UTF-8 next to a name', () => Hl7Message.parse(Buffer.concat([Buffer.from(`${fields(18, 'UNICODE UTF-8')}\rPID|1||DOE^JANE`), Buffer.from([0xff])])), 'bad_charset'],
+    ['a second MSH', () => Hl7Message.parse(msg('PID|1||DOE^JANE', fields(12, 'JANE'))), 'multiple_messages'],
+  ];
+  for (const [name, fn, code] of cases) {
+    it(`${name} → ${code}, without the value`, () => {
+      const e = parseError(fn);
+      assert.equal(e.code, code);
+      clean(e);
+    });
+  }
+
+  it('MSH-12 and MSH-18 errors name the field and the rule', () => {
+    assert.equal(parseError(() => Hl7Message.parse(fields(12, 'DOE'))).message, 'MSH-12 (version) is not 2.1 to 2.8 (e.g. 2.3.1, 2.5.1)');
+    assert.match(parseError(() => Hl7Message.parse(Buffer.from(fields(18, 'JANE DOE 850214')))).message, /^MSH-18 \(character set\) is not one of /);
+  });
+
+  it('a name in any MSH field, string or bytes: whatever fails, the message does not say it', () => {
+    for (let n = 2; n <= 20; n++) {
+      for (const secret of ['JANE DOE 850214', 'DOE^JANE^850214', 'JANE']) {
+        for (const input of [fields(n, secret), Buffer.from(fields(n, secret)), Buffer.from(fields(n, secret), 'latin1')]) {
+          try {
+            Hl7Message.parse(input, { defaultCharset: '8859/1' });
+          } catch (e) {
+            assert.ok(e instanceof Hl7ParseError);
+            clean(e);
+          }
+        }
+      }
+    }
+  });
+
+  it('option errors do not quote the option either', () => {
+    assert.throws(() => Hl7Message.parse(MSH, { defaultCharset: 'JANE DOE' }), (e: Error) => e instanceof RangeError && !e.message.includes('JANE'));
+  });
+});
+
 describe('encodeText', () => {
   it('encodes per the character set an ACK echoes', () => {
     assert.deepEqual(encodeText('é', '8859/1'), Buffer.from([0xe9]));
     assert.deepEqual(encodeText('é', 'UNICODE UTF-8'), Buffer.from('é', 'utf8'));
     assert.deepEqual(encodeText('é', ''), Buffer.from('é', 'utf8'));
     assert.deepEqual(encodeText('a€', '8859/1'), Buffer.from('a?', 'latin1'));
-    assert.deepEqual(encodeText('aé', '8859/15'), Buffer.from('a?', 'latin1'));
+    assert.deepEqual(encodeText('aé', '8859/15'), Buffer.from([0x61, 0xe9]));
+    assert.deepEqual(encodeText('a€', 'EBCDIC'), Buffer.from('a?', 'latin1'), 'an unknown charset is ASCII');
+  });
+
+  it('round-trips 8859/2 and 8859/15 through parse (one byte per character)', () => {
+    const cases: Array<[string, string, number[]]> = [
+      ['8859/2', 'Łódź, Žluťoučký kůň, Świętosław', [0xa3, 0xf3, 0xbc, 0xae, 0xbb, 0xf9, 0xa6, 0xea, 0xb3]], // Ł ó ź Ž ť ů Ś ę ł
+      ['8859/15', 'Œuvre 12 € – Šárka Žofie Ÿvonne', [0xbc, 0xa4, 0xa6, 0xe1, 0xb4, 0xbe]], // Œ € Š á Ž Ÿ
+    ];
+    for (const [charset, name, bytes] of cases) {
+      const text = `${MSH}||||||${charset}\rNTE|1||${name}\r`;
+      const wire = encodeText(text, charset);
+      assert.equal(wire.length, text.length, 'one byte per character');
+      for (const b of bytes) assert.ok(wire.includes(b), `${charset} byte 0x${b.toString(16)}`);
+      const back = Hl7Message.parse(wire).segment('NTE')!.get(3);
+      assert.equal(back, charset === '8859/15' ? name.replace('–', '?') : name, 'only the en dash (in neither part) is lost');
+    }
+  });
+
+  it('characters the charset cannot hold become ?', () => {
+    assert.deepEqual(encodeText('€Ł', '8859/2'), Buffer.from([0x3f, 0xa3]));
+    assert.deepEqual(encodeText('Ł€', '8859/15'), Buffer.from([0x3f, 0xa4]));
+    assert.deepEqual(encodeText('😀x', '8859/15'), Buffer.from('?x'), 'one ? per character, not per UTF-16 unit');
+    assert.deepEqual(encodeText('’€é\u0081', 'WINDOWS-1252'), Buffer.from([0x92, 0x80, 0xe9, 0x81]));
+  });
+
+  it('every byte each ISO 8859 part defines encodes back to itself', () => {
+    for (const part of [1, 2, 3, 4, 5, 6, 7, 8, 9, 15]) {
+      const decode = part === 1 ? (b: Buffer) => b.toString('latin1') : (b: Buffer) => new TextDecoder(`iso-8859-${part}`).decode(b);
+      for (let b = 0; b <= 0xff; b++) {
+        const ch = decode(Buffer.from([b]));
+        if (ch === '\ufffd') continue; // a byte the part leaves undefined
+        assert.deepEqual(encodeText(ch, `8859/${part}`), Buffer.from([b]), `8859/${part} 0x${b.toString(16)}`);
+      }
+    }
+  });
+});
+
+describe('defaultCharset: an empty MSH-18 with non-UTF-8 bytes', () => {
+  // The Latin-1 fixture with its MSH-18 emptied: what an EHR that sends Latin-1 without saying so sends.
+  const silentLatin1 = Buffer.from(adtBytes.toString('latin1').replace('|8859/1|', '||'), 'latin1');
+
+  it('is bad_charset by default (strict UTF-8)', () => {
+    assert.equal(parseError(() => Hl7Message.parse(silentLatin1)).code, 'bad_charset');
+  });
+
+  it('decodes per defaultCharset, keeping MSH-18 as sent (empty)', () => {
+    const viaDefault = Hl7Message.parse(silentLatin1, { defaultCharset: '8859/1' });
+    const declared = Hl7Message.parse(adtBytes);
+    assert.equal(viaDefault.header.charset, '');
+    assert.equal(viaDefault.segment('PID')!.get(5, 2), 'Hélène');
+    assert.deepEqual(viaDefault.segments.slice(1).map((seg) => seg.raw(5)), declared.segments.slice(1).map((seg) => seg.raw(5)));
+    assert.equal(Hl7Message.parse(silentLatin1, { defaultCharset: 'WINDOWS-1252' }).segment('PID')!.get(5), 'LEFÈVRE', 'cp1252 agrees with Latin-1 on letters');
+  });
+
+  it('reads Windows-1252 (€ 0x80, ’ 0x92) and \\X..\\ bytes in that charset', () => {
+    const bytes = Buffer.concat([Buffer.from(`${MSH}\rNTE|1||O`, 'latin1'), Buffer.from([0x92]), Buffer.from('Brien 5', 'latin1'), Buffer.from([0x80]), Buffer.from(' \\X80\\\r', 'latin1')]);
+    assert.equal(Hl7Message.parse(bytes, { defaultCharset: 'WINDOWS-1252' }).segment('NTE')!.get(3), 'O’Brien 5€ €');
+    assert.equal(Hl7Message.parse(bytes, { defaultCharset: 'cp1252' }).segment('NTE')!.get(3), 'O’Brien 5€ €');
+    assert.equal(parseError(() => Hl7Message.parse(bytes)).code, 'bad_charset');
+  });
+
+  it('a non-empty MSH-18 wins over it', () => {
+    const utf8 = Buffer.from(`${MSH}||||||UNICODE UTF-8\rPID|1||X||Zoë`, 'utf8');
+    assert.equal(Hl7Message.parse(utf8, { defaultCharset: '8859/1' }).segment('PID')!.get(5), 'Zoë');
+    assert.equal(Hl7Message.parse(adtBytes, { defaultCharset: 'UNICODE UTF-8' }).header.charset, '8859/1');
+  });
+
+  it('UTF-8 stays readable with the default set to UTF-8 or ASCII', () => {
+    for (const defaultCharset of ['', 'ASCII', 'UNICODE UTF-8']) {
+      assert.equal(Hl7Message.parse(Buffer.from(`${MSH}\rPID|1||X||Zoë`, 'utf8'), { defaultCharset }).segment('PID')!.get(5), 'Zoë');
+    }
+  });
+
+  it('an unknown name is a configuration error, whatever the message', () => {
+    for (const defaultCharset of ['EBCDIC', 'latin-1', 'UNICODE UTF-16']) {
+      assert.throws(() => Hl7Message.parse(silentLatin1, { defaultCharset }), RangeError);
+      assert.throws(() => Hl7Message.parse(MSH, { defaultCharset }), RangeError);
+    }
   });
 });

@@ -15,8 +15,10 @@
  * - Table 0357 codes and names: hl7.org/fhir/2018Sep/v2/0357 (and integrationsoup.com/hl7-reference/tables/0357).
  *
  * The error text goes to the sender's interface log: callers must put only locations and reasons
- * in it, never values from the message (patient data). It is escaped and clipped here.
+ * in it, never values from the message (patient data). It is escaped and clipped here. This
+ * module's own errors (RangeError) quote no argument either.
  */
+import { parseHl7DateTime } from './hl7-time.js';
 import type { Hl7Delimiters, Hl7Message } from './message.js';
 import { DEFAULT_DELIMITERS, escapeValue } from './message.js';
 
@@ -73,7 +75,8 @@ export const FALLBACK_ACK_VERSION = '2.5';
 const MAX_TEXT = 200;
 
 /**
- * Builds an `ACK` (MSH-9 `ACK^<trigger>^ACK`) answering `original`: MSA-2 echoes its MSH-10,
+ * Builds an `ACK` (MSH-9 `ACK^<trigger>^ACK`; `ACK^<trigger>` before v2.3.1, which had no MSH-9.3
+ * message structure) answering `original`: MSA-2 echoes its MSH-10,
  * sending and receiving application/facility are swapped, version, processing ID, character set
  * and encoding characters are the original's. AE and AR carry an ERR segment. For a message so
  * broken it has no usable MSH, pass `original` null: the ACK says version 2.5 and has an empty
@@ -97,7 +100,7 @@ export function buildAck(original: Hl7Message | null, code: AckCode, opts: AckOp
     raw(4), // MSH-6
     hl7DateTime(opts.now), // MSH-7
     '', // MSH-8 security
-    ['ACK', esc(original?.header.triggerEvent ?? ''), 'ACK'].join(d.component), // MSH-9
+    messageType(esc(original?.header.triggerEvent ?? ''), versionId, d), // MSH-9
     esc(opts.controlId), // MSH-10
     original ? raw(11) || 'P' : 'P', // MSH-11: answer in the same processing mode
     version, // MSH-12
@@ -142,6 +145,12 @@ function errSegment(error: AckError, text: string, old: boolean, d: Hl7Delimiter
   return fields.join(d.field);
 }
 
+/** MSH-9: `ACK^<trigger>^ACK`, or `ACK^<trigger>` for versions before 2.3.1 (MSH-9.3 came in 2.3.1). */
+function messageType(trigger: string, version: string, d: Hl7Delimiters): string {
+  if (versionBefore(version, 3, 1)) return trimTrailing(['ACK', trigger], d.component);
+  return ['ACK', trigger, 'ACK'].join(d.component);
+}
+
 const num = (n: number | undefined): string => (n === undefined ? '' : String(n));
 
 function trimTrailing(parts: string[], sep: string): string {
@@ -163,29 +172,42 @@ const LOCATION = /^([A-Z][A-Z0-9]{2})(?:\[(\d+)\])?(?:-(\d+)(?:\[(\d+)\])?(?:\.(
 
 function parseLocation(location: string): Location {
   const m = LOCATION.exec(location.trim());
-  if (!m) throw new RangeError(`error location ${JSON.stringify(location)} is not HL7 notation like PID-3.1`);
+  // The location is not quoted: whatever a caller built it from, an error message carries no values.
+  if (!m) throw new RangeError('error location is not HL7 notation like PID-3.1 or OBX[2]-5[1].1');
   const n = (s: string | undefined) => (s === undefined ? undefined : Number(s));
   return { segment: m[1] as string, sequence: n(m[2]) ?? 1, field: n(m[3]), repetition: n(m[4]), component: n(m[5]), subcomponent: n(m[6]) };
 }
 
-function isBefore25(version: string): boolean {
-  const m = /^2\.(\d+)/.exec(version);
-  return m !== null && Number(m[1]) < 5;
+/** Whether a version `2.minor[.patch]` is before 2.`minor`.`patch`; false for anything else (the 2.5 fallback included). */
+function versionBefore(version: string, minor: number, patch = 0): boolean {
+  const m = /^2\.(\d+)(?:\.(\d+))?/.exec(version);
+  if (m === null) return false;
+  const [mi, pa] = [Number(m[1]), Number(m[2] ?? 0)];
+  return mi < minor || (mi === minor && pa < patch);
 }
 
-/** One line, no control characters, at most MAX_TEXT characters. */
-function clipText(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  const line = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-  return line.length > MAX_TEXT ? `${line.slice(0, MAX_TEXT - 1)}…` : line;
+function isBefore25(version: string): boolean {
+  return versionBefore(version, 5);
 }
 
 /**
- * MSH-7 of the ACK. An HL7 DTM string is used as is; epoch ms or an ISO-8601 string becomes
+ * One line, no control characters, at most MAX_TEXT characters (code points, so a surrogate pair
+ * is never split); a clipped text ends with ASCII `...` (the ACK may be in an ASCII charset).
+ */
+function clipText(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  const line = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  const points = [...line];
+  return points.length > MAX_TEXT ? `${points.slice(0, MAX_TEXT - 3).join('')}...` : line;
+}
+
+/**
+ * MSH-7 of the ACK. A valid HL7 DTM string (per hl7-time's parseHl7DateTime) is used as is; epoch ms or an ISO-8601 string becomes
  * `YYYYMMDDHHMMSS+0000` (UTC, explicit offset, so no reader guesses the zone).
  */
 export function hl7DateTime(now: string | number): string {
-  if (typeof now === 'string' && /^\d{4}(\d{2}){0,5}(\.\d{1,4})?([+-]\d{4})?$/.test(now)) return now;
+  // One DTM grammar for the whole connector (hl7-time.ts); used as is, so no surrounding spaces.
+  if (typeof now === 'string' && now === now.trim() && parseHl7DateTime(now) !== null) return now;
   const ms = typeof now === 'number' ? now : Date.parse(now);
   if (!Number.isFinite(ms)) throw new RangeError('now must be epoch milliseconds, an ISO-8601 date or an HL7 DTM string');
   const iso = new Date(ms).toISOString(); // 2026-12-06T15:15:30.000Z

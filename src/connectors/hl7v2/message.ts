@@ -21,6 +21,10 @@
  * - MSH-18 names the character set (HL7 table 0211): empty or `ASCII` is the default; `8859/1` …
  *   `8859/9`, `8859/15` are ISO 8859 parts; `UNICODE UTF-8` is UTF-8.
  *   Ref: hl7.eu/HL7v2x/v28/hl7v28tab0211.htm.
+ *
+ * Error messages (Hl7ParseError, RangeError) name a field or line and the rule it broke, never a
+ * value the sender sent: a sender whose MSH is shifted puts patient data where MSH-2, MSH-12 or
+ * MSH-18 are expected, and the message text reaches logs and an ACK's ERR-8.
  */
 
 /** Why a message could not be parsed: a stable code (for the ACK and metrics) and a message without content. */
@@ -28,7 +32,7 @@ export class Hl7ParseError extends Error {
   /**
    * `empty` (no bytes, or only line breaks), `too_large` (over `maxBytes`), `no_msh` (does not
    * start with an MSH segment), `bad_encoding_characters` (MSH-1/MSH-2 unusable), `bad_charset`
-   * (MSH-18 unknown, or the bytes are not valid in it), `unsupported_version` (MSH-12 not 2.1–2.8),
+   * (MSH-18 unknown, or the bytes are not valid in it; with MSH-18 empty, `defaultCharset` applies), `unsupported_version` (MSH-12 not 2.1–2.8),
    * `bad_segment` (a line that is not a segment), `multiple_messages` (a second MSH: a batch or two
    * messages in one frame).
    */
@@ -85,40 +89,85 @@ export const DEFAULT_DELIMITERS: Readonly<Hl7Delimiters> = Object.freeze({ field
 /** The size limit `parse` applies when the caller names none: far above any SIU or ADT message. */
 export const DEFAULT_MAX_BYTES = 1024 * 1024;
 
+/** Options of `Hl7Message.parse`. */
+export interface Hl7ParseOptions {
+  /** Refuse a message over this many bytes (UTF-8 bytes for a string); default DEFAULT_MAX_BYTES. */
+  maxBytes?: number;
+  /**
+   * The character set of a message whose MSH-18 is empty, for a connection whose sender uses one
+   * without saying so — e.g. `8859/1` (or `WINDOWS-1252`) for an EHR that sends Latin-1 bytes with
+   * an empty MSH-18, which would otherwise fail as `bad_charset` and be answered AR (and senders do
+   * not resend after AR). A table 0211 name (`ASCII`, `UNICODE UTF-8`, `8859/1` … `8859/9`,
+   * `8859/15`) or `WINDOWS-1252`; an unknown name is a RangeError. Default '' = strict UTF-8
+   * (invalid bytes are `bad_charset`). Only bytes are decoded: a string input ignores it. A
+   * non-empty MSH-18 always wins, and `header.charset` stays '' (as sent), so an ACK echoes an
+   * empty MSH-18 too.
+   */
+  defaultCharset?: string;
+}
+
 /** HL7 versions this parser accepts: 2.1 to 2.8 with any minor release (2.3.1, 2.5.1, 2.8.2 …). */
 const SUPPORTED_VERSION = /^2\.[1-8](\.\d{1,2})?$/;
 /** A segment name: three uppercase letters or digits, the first a letter (Z-segments included). */
 const SEGMENT_NAME = /^[A-Z][A-Z0-9]{2}$/;
 
+/** Whether a character set name (MSH-18, or `defaultCharset`) means UTF-8: '', `ASCII` (a subset) and the UTF-8 names. */
+function isUtf8Name(name: string): boolean {
+  return name === '' || name === 'ASCII' || name === 'UNICODE UTF-8' || name === 'UTF-8' || name === 'ISO IR6';
+}
+
 /**
- * A character set named in MSH-18 → how to decode bytes in it. Node's `latin1` is true ISO 8859-1;
- * the other parts go through TextDecoder (WHATWG labels `iso-8859-N`; note that WHATWG maps the
- * `iso-8859-1` label to windows-1252, which is why part 1 does not use it).
+ * A single-byte character set name → its TextDecoder label, or null. `8859/1` … `8859/9`, `8859/15`
+ * (table 0211) are ISO 8859 parts; `WINDOWS-1252` / `CP1252` (not in table 0211, accepted because
+ * Windows EHRs that "send Latin-1" often send it) is Windows code page 1252. Note that WHATWG maps
+ * the `iso-8859-1` label to windows-1252, so part 1 is `latin1` here and read with Node's own
+ * (true ISO 8859-1) decoder.
  */
+function singleByteLabel(name: string): string | null {
+  if (name === '8859/1') return 'latin1';
+  if (name === 'WINDOWS-1252' || name === 'CP1252') return 'windows-1252';
+  const part = /^8859\/([2-9]|15)$/.exec(name);
+  return part ? `iso-8859-${part[1]}` : null;
+}
+
+/**
+ * Windows-1252 bytes 0x80–0x9F (WHATWG's mapping: the five bytes it leaves undefined stay C1
+ * controls); the rest is ISO 8859-1. Spelled out because Node 20's TextDecoder('windows-1252')
+ * decodes as ISO 8859-1.
+ */
+const CP1252_80_9F = '\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178';
+
+/** The decoder of a `singleByteLabel` (U+FFFD for a byte the charset leaves undefined). */
+function singleByteDecoder(label: string): (bytes: Buffer) => string {
+  if (label === 'latin1') return (bytes) => bytes.toString('latin1');
+  if (label === 'windows-1252') {
+    return (bytes) => {
+      let out = '';
+      for (const b of bytes) out += b >= 0x80 && b <= 0x9f ? CP1252_80_9F.charAt(b - 0x80) : String.fromCharCode(b);
+      return out;
+    };
+  }
+  const decoder = new TextDecoder(label);
+  return (bytes) => decoder.decode(bytes);
+}
+
+/** A character set name → how to decode bytes in it, or null when it is not one this parser reads. */
 function decoderFor(charset: string): ((bytes: Buffer) => string) | null {
   const name = charset.trim().toUpperCase();
-  if (name === '' || name === 'ASCII' || name === 'UNICODE UTF-8' || name === 'UTF-8' || name === 'ISO IR6') {
-    // ASCII is a subset of UTF-8; senders that leave MSH-18 empty yet send non-ASCII almost always
-    // send UTF-8, so both are read as UTF-8, strictly (invalid bytes are an error, not U+FFFD).
+  if (isUtf8Name(name)) {
+    // ASCII is a subset of UTF-8; senders that leave MSH-18 empty yet send non-ASCII mostly send
+    // UTF-8, so both are read as UTF-8, strictly (invalid bytes are an error, not U+FFFD). A
+    // connection whose sender does otherwise names its charset in `defaultCharset`.
     return (bytes) => {
       try {
         return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
       } catch {
-        throw new Hl7ParseError('bad_charset', `the message is not valid UTF-8 (MSH-18 ${JSON.stringify(clip(charset)) || 'empty'})`);
+        throw new Hl7ParseError('bad_charset', 'the message is not valid UTF-8, the character set its MSH-18 names or implies (empty MSH-18 means UTF-8 unless the connection sets defaultCharset)');
       }
     };
   }
-  if (name === '8859/1') return (bytes) => bytes.toString('latin1');
-  const part = /^8859\/([2-9]|15)$/.exec(name);
-  if (part) {
-    const label = `iso-8859-${part[1]}`;
-    return (bytes) => new TextDecoder(label).decode(bytes);
-  }
-  return null;
-}
-
-function clip(s: string): string {
-  return s.length > 24 ? `${s.slice(0, 24)}…` : s;
+  const label = singleByteLabel(name);
+  return label === null ? null : singleByteDecoder(label);
 }
 
 const isDelimiterChar = (ch: string): boolean => {
@@ -319,13 +368,17 @@ export class Hl7Message {
 
   /**
    * Parses one message (segments separated by \r; also accept \n and \r\n). Bytes are decoded per
-   * MSH-18 (ASCII/UTF-8 default `UNICODE UTF-8`; `8859/1` → latin1); a string is taken as already
-   * decoded. Throws Hl7ParseError.
+   * MSH-18 (ASCII/UTF-8 default `UNICODE UTF-8`; `8859/1` → latin1), or per `options.defaultCharset`
+   * when MSH-18 is empty; a string is taken as already decoded. Throws Hl7ParseError for the
+   * message, RangeError for bad options.
    */
-  static parse(raw: Buffer | string, options: { maxBytes?: number } = {}): Hl7Message {
+  static parse(raw: Buffer | string, options: Hl7ParseOptions = {}): Hl7Message {
     const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
     // A NaN or negative limit would silently disable the guard (every comparison false).
     if (!(maxBytes > 0)) throw new RangeError('maxBytes must be a positive number');
+    const defaultCharset = options.defaultCharset ?? '';
+    // Configuration, not message content: an unknown name is the caller's error, refused whatever the message.
+    if (decoderFor(defaultCharset) === null) throw new RangeError('defaultCharset must be a character set this parser reads: ASCII, UNICODE UTF-8, 8859/1 to 8859/9, 8859/15 or WINDOWS-1252');
     const size = typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : raw.length;
     if (size === 0) throw new Hl7ParseError('empty', 'the message is empty');
     if (size > maxBytes) throw new Hl7ParseError('too_large', `the message has ${size} bytes, over the limit of ${maxBytes}`);
@@ -338,7 +391,7 @@ export class Hl7Message {
       // UTF-8 being the default character set).
       hex = utf8OrLatin1;
     } else {
-      ({ text, hex } = decodeBytes(raw));
+      ({ text, hex } = decodeBytes(raw, defaultCharset));
     }
     return Hl7Message.#parseText(text, hex);
   }
@@ -387,7 +440,8 @@ export class Hl7Message {
     const message = new Hl7Message(segments, d);
     const version = message.header.version;
     if (!SUPPORTED_VERSION.test(version)) {
-      throw new Hl7ParseError('unsupported_version', version === '' ? 'MSH-12 (version) is empty' : `HL7 version ${JSON.stringify(clip(version))} is not supported (2.1 to 2.8)`);
+      // Never quote MSH-12: in a shifted MSH it holds patient data.
+      throw new Hl7ParseError('unsupported_version', version === '' ? 'MSH-12 (version) is empty' : 'MSH-12 (version) is not 2.1 to 2.8 (e.g. 2.3.1, 2.5.1)');
     }
     return message;
   }
@@ -402,10 +456,10 @@ function utf8OrLatin1(bytes: Buffer): string {
 }
 
 /**
- * Decodes a message's bytes per its MSH-18. The delimiters and MSH-18 are ASCII in every
+ * Decodes a message's bytes per its MSH-18 (`defaultCharset` when it is empty). The delimiters and MSH-18 are ASCII in every
  * supported charset, so the MSH line is first read as latin1 (one char per byte) to find MSH-18.
  */
-function decodeBytes(bytes: Buffer): { text: string; hex: (bytes: Buffer) => string } {
+function decodeBytes(bytes: Buffer, defaultCharset: string): { text: string; hex: (bytes: Buffer) => string } {
   const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0; // UTF-8 byte order mark
   // The first line that is not blank must be MSH (as in the string path, which skips blank lines).
   let first = bom;
@@ -424,8 +478,9 @@ function decodeBytes(bytes: Buffer): { text: string; hex: (bytes: Buffer) => str
   // repetition, first component names the character set of the whole message.
   const msh18 = (mshLine.split(d.field)[17] ?? '').split(d.repetition)[0]?.split(d.component)[0] ?? '';
   const charset = unescapeValue(msh18, d);
-  const decode = decoderFor(charset);
-  if (!decode) throw new Hl7ParseError('bad_charset', `character set ${JSON.stringify(clip(charset))} (MSH-18) is not supported`);
+  const decode = decoderFor(charset.trim() === '' ? defaultCharset : charset);
+  // Never quote MSH-18: in a shifted MSH it holds patient data.
+  if (!decode) throw new Hl7ParseError('bad_charset', 'MSH-18 (character set) is not one of ASCII, UNICODE UTF-8, 8859/1 to 8859/9, 8859/15, WINDOWS-1252');
   return { text: decode(body), hex: (b) => decodeHex(decode, b) };
 }
 
@@ -438,17 +493,45 @@ function decodeHex(decode: (bytes: Buffer) => string, bytes: Buffer): string {
   }
 }
 
+/** Inverse tables of the single-byte character sets, built on first use: character → byte. */
+const ENCODE_TABLES = new Map<string, ReadonlyMap<string, number>>();
+
+/**
+ * The inverse of a single-byte decoder, built by decoding each byte 0x00–0xFF with the decoder
+ * `parse` uses (TextDecoder for the ISO 8859 parts), so encoding and decoding agree by construction. Bytes the charset leaves undefined (U+FFFD) are skipped.
+ */
+function encodeTable(label: string): ReadonlyMap<string, number> {
+  let table = ENCODE_TABLES.get(label);
+  if (table === undefined) {
+    const decode = singleByteDecoder(label);
+    const map = new Map<string, number>();
+    for (let b = 0; b <= 0xff; b++) {
+      const ch = decode(Buffer.from([b]));
+      if (ch !== '\ufffd' && !map.has(ch)) map.set(ch, b);
+    }
+    table = map;
+    ENCODE_TABLES.set(label, table);
+  }
+  return table;
+}
+
 /**
  * Encodes a message's text (e.g. an ACK) for the wire in the character set its MSH-18 names:
- * UTF-8 for '', `ASCII` and `UNICODE UTF-8`; ISO 8859-1 for `8859/1`. Node has no encoder for the
- * other ISO 8859 parts, so for them (and for characters 8859-1 cannot hold) non-ASCII characters
- * become `?` — an ACK carries only codes, locations and reasons, which are ASCII.
+ * UTF-8 for '', `ASCII` and `UNICODE UTF-8`; one byte per character for the ISO 8859 parts (and
+ * WINDOWS-1252), through the inverse of the table `parse` decodes with. A character the charset
+ * cannot hold becomes `?` (an ACK carries only codes, locations and reasons, which are ASCII, so
+ * this touches only names echoed from configuration). An unknown charset is encoded as ASCII,
+ * with `?` likewise.
  */
 export function encodeText(text: string, charset: string): Buffer {
   const name = charset.trim().toUpperCase();
-  if (decoderFor(name) !== null && !name.startsWith('8859/')) return Buffer.from(text, 'utf8');
-  const limit = name === '8859/1' ? 0xff : 0x7f;
-  let out = '';
-  for (const ch of text) out += ch.codePointAt(0)! <= limit ? ch : '?';
-  return Buffer.from(out, 'latin1');
+  if (isUtf8Name(name)) return Buffer.from(text, 'utf8');
+  const label = singleByteLabel(name);
+  const table = label === null ? null : encodeTable(label);
+  const out: number[] = [];
+  for (const ch of text) {
+    const c = ch.codePointAt(0)!;
+    out.push(table === null ? (c <= 0x7f ? c : 0x3f) : table.get(ch) ?? 0x3f);
+  }
+  return Buffer.from(out);
 }
