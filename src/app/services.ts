@@ -8,7 +8,7 @@ import { newToken } from '../domain/ids.js';
 import type { SecretBox } from '../domain/secrets.js';
 import { hashSecret } from '../domain/secrets.js';
 import type { StatusMap } from '../domain/status.js';
-import { isTimeZone } from '../detection/validate.js';
+import { isTimeZone } from '../domain/clock.js';
 import { checkConnectorConfig } from '../connectors/registry.js';
 import type { Account, Connection } from '../domain/entities.js';
 import type { Accounts, Connections } from '../store/ports.js';

@@ -2,6 +2,7 @@
  * @module detection/validate — turns connector candidates into trusted records, or quarantines them
  * with a reason. Pure: no I/O, no clock. One bad record never blocks the good ones of the same read.
  */
+import { isTimeZone } from '../domain/clock.js';
 import type { AppointmentRecord, Candidate, PatientRecord, QuarantineItem } from '../domain/records.js';
 
 /** Most characters of a raw record kept in quarantine: enough to see the problem, bounded in size. */
@@ -139,23 +140,6 @@ export function validateAppointment(candidate: Candidate<AppointmentRecord>): Va
       appointment_mode: mode as string | null,
     },
   };
-}
-
-const zoneCache = new Map<string, boolean>();
-
-/** True when Intl knows the zone (cached: creating a formatter costs tens of microseconds). */
-export function isTimeZone(zone: string): boolean {
-  let ok = zoneCache.get(zone);
-  if (ok === undefined) {
-    try {
-      new Intl.DateTimeFormat('en-US', { timeZone: zone });
-      ok = true;
-    } catch {
-      ok = false;
-    }
-    if (zoneCache.size < 1000) zoneCache.set(zone, ok);
-  }
-  return ok;
 }
 
 /** Validates and normalizes one patient candidate. */

@@ -6,16 +6,19 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { hl7DateTimeToIso, hl7DateToIso, parseHl7DateTime, zonedWallTimeToEpoch } from '../../src/connectors/hl7v2/hl7-time.js';
+import { hl7DateTimeToIso, hl7DateToIso, parseHl7DateTime } from '../../src/connectors/hl7v2/hl7-time.js';
 import { mapMessage, MappingError, type Hl7MappingOptions, type MappedMessage } from '../../src/connectors/hl7v2/mapping.js';
 import { Hl7Message } from '../../src/connectors/hl7v2/message.js';
-import { HL7_FILLER_STATUS_MAP, hl7StatusMap } from '../../src/connectors/hl7v2/status-map.js';
+import { HL7_FILLER_STATUS_MAP, hl7v2ConnectionStatusMap } from '../../src/connectors/hl7v2/status-map.js';
 import { validateAppointment, validatePatient } from '../../src/detection/validate.js';
+import { isTimeZone, zonedStartOfDay, zonedWallTimeToEpoch, zoneOffsetMs } from '../../src/domain/clock.js';
 import type { AppointmentRecord, PatientRecord } from '../../src/domain/records.js';
 import { DEFAULT_STATUS_MAP, NORMALIZED_STATUSES, effectiveStatusMap, normalizeStatus } from '../../src/domain/status.js';
 
 const NY = 'America/New_York';
-const opts: Hl7MappingOptions = { timezone: NY };
+/** An hl7v2 connection's effective status map, built as the sync builds it (no config map unless given). */
+const statusMapOf = (statusMap: Record<string, string> | null, config: Record<string, unknown> = {}) => hl7v2ConnectionStatusMap({ config, statusMap });
+const opts: Hl7MappingOptions = { timezone: NY, statusMap: statusMapOf(null) };
 
 const fixture = (name: string): Buffer => readFileSync(new URL(`../fixtures/hl7/${name}`, import.meta.url));
 const parse = (name: string): Hl7Message => Hl7Message.parse(fixture(name));
@@ -123,7 +126,7 @@ describe('hl7 mapping: SIU', () => {
   it('S26 no-show wins over a stale SCH-25 (Booked), judged through the connection map', () => {
     assert.deepEqual(validAppointment(map('map-siu-s26-noshow.hl7')), { ...BOOKED, status: 'Noshow', secondary_provider_ehr_id: null });
     // A site that maps its own code to no-show keeps that code as sent.
-    const local = mapMessage(msgOf('MSH|^~\\&|A|B|C|D|1||SIU^S26|1|P|2.3', 'SCH||58001|||||||30|MIN|^^^20260115093000||||||||||||||4', 'PID|1||1^^^X^MR||Doe^Jane'), { ...opts, statusMap: { '4': 'no-show' } });
+    const local = mapMessage(msgOf('MSH|^~\\&|A|B|C|D|1||SIU^S26|1|P|2.3', 'SCH||58001|||||||30|MIN|^^^20260115093000||||||||||||||4', 'PID|1||1^^^X^MR||Doe^Jane'), { ...opts, statusMap: statusMapOf({ '4': 'no-show' }) });
     assert.equal(appointmentOf(local).appointment.status, '4');
   });
 
@@ -213,15 +216,39 @@ describe('hl7 mapping: ADT', () => {
     assert.ok(none.kind === 'patient' && !('arrival' in none));
   });
 
-  it('A40 merge: the survivor and the prior EHR id (PI first, as for ehr_patient_id)', () => {
+  it('A40 merge: the survivor, its key, and every prior identifier typed (the key\'s type first)', () => {
     const m = map('map-adt-a40.hl7');
     assert.ok(m.kind === 'merge');
-    assert.deepEqual(m.mergedEhrIds, ['E7777']);
+    assert.deepEqual(m.survivorKey, { value: 'E9988', type: 'PI', authority: 'EPI' });
+    assert.deepEqual(m.merged, [
+      { value: 'E7777', type: 'PI', authority: 'EPI' },
+      { value: '4400001', type: 'MR', authority: 'NORTHCLINIC' },
+    ]);
     assert.deepEqual(validPatient(m.survivor), { ...JANE, phone: null, cell_phone: null, email: null, address_street: null, address_line2: null, address_city: null, address_state: null, address_zip: null });
     const noMrg1 = () => mapMessage(msgOf('MSH|^~\\&|A|B|C|D|1||ADT^A40|1|P|2.5', 'PID|1||1^^^X^MR||Doe^Jane', 'MRG|'), opts);
     assert.throws(noMrg1, (e: unknown) => e instanceof MappingError && e.code === 'missing_prior_patient_id');
     const twoSurvivors = () => mapMessage(msgOf('MSH|^~\\&|A|B|C|D|1||ADT^A40|1|P|2.5', 'PID|1||1^^^X^MR||Doe^Jane', 'MRG|2^^^X^MR', 'PID|2||3^^^X^MR||Roe^Rick', 'MRG|4^^^X^MR'), opts);
     assert.throws(twoSurvivors, (e: unknown) => e instanceof MappingError && e.code === 'ambiguous_merge');
+  });
+
+  it('A40 whose MRG-1 carries only the MR of a record keyed by its PI: the MR is still reported, typed', () => {
+    const m = map('map-adt-a40-mr-only.hl7');
+    assert.ok(m.kind === 'merge');
+    assert.deepEqual(m.survivorKey, { value: 'E9988', type: 'PI', authority: 'EPI' });
+    assert.deepEqual(m.merged, [{ value: '4400001', type: 'MR', authority: 'NORTHCLINIC' }]);
+    // The survivor's own identifiers are never reported as merged; MRG order is kept within a type;
+    // duplicates across MRG segments collapse.
+    const own = mapMessage(msgOf('MSH|^~\\&|A|B|C|D|1||ADT^A40|1|P|2.5', 'PID|1||P1^^^E^PI~M1^^^N^MR||Doe^Jane', 'MRG|M1^^^N^MR~M0^^^N^MR~P0^^^E^PI', 'PID|1||P1^^^E^PI~M1^^^N^MR||Doe^Jane', 'MRG|P0^^^E^PI~X9'), opts);
+    assert.ok(own.kind === 'merge');
+    assert.deepEqual(own.merged, [
+      { value: 'P0', type: 'PI', authority: 'E' },
+      { value: 'M0', type: 'MR', authority: 'N' },
+      { value: 'X9', type: null, authority: null },
+    ]);
+    // A survivor keyed by its MRN (no PI): MR identifiers first.
+    const byMrn = mapMessage(msgOf('MSH|^~\\&|A|B|C|D|1||ADT^A40|1|P|2.5', 'PID|1||M1^^^N^MR||Doe^Jane', 'MRG|P0^^^E^PI~M0^^^N^MR'), opts);
+    assert.ok(byMrn.kind === 'merge');
+    assert.deepEqual([byMrn.survivorKey?.value, byMrn.merged.map((i) => i.value)], ['M1', ['M0', 'P0']]);
   });
 
   it('the MRN per mrnSystem: assigning authority or type code; none matching leaves it absent (quarantined)', () => {
@@ -250,7 +277,7 @@ describe('hl7 mapping: failures', () => {
     t(['MSH|^~\\&|A|B|C|D|1||SIU^S12|1|P|2.3', 'PID|1||1^^^X^MR'], opts, 'missing_segment');
     t(['MSH|^~\\&|A|B|C|D|1||ADT^A08|1|P|2.3', 'EVN|A08'], opts, 'missing_segment');
     t(['MSH|^~\\&|A|B|C|D|1||ADT^A40|1|P|2.3', 'PID|1||1^^^X^MR'], opts, 'missing_segment');
-    t(['MSH|^~\\&|A|B|C|D|1||SIU^S12|1|P|2.3', 'SCH||1'], { timezone: 'Mars/Olympus' }, 'invalid_timezone');
+    t(['MSH|^~\\&|A|B|C|D|1||SIU^S12|1|P|2.3', 'SCH||1'], { ...opts, timezone: 'Mars/Olympus' }, 'invalid_timezone');
   });
 
   it('unsupported messages are not errors', () => {
@@ -293,19 +320,101 @@ describe('hl7 time', () => {
 });
 
 describe('hl7 status map', () => {
-  it('maps table 0278 case-insensitively into the normalized set; Waitlist and Blocked pass through', () => {
-    const m = effectiveStatusMap(hl7StatusMap(null));
+  it('maps table 0278 in HL7\'s spelling and in any case into the normalized set; Waitlist and Blocked pass through', () => {
+    const m = statusMapOf(null);
     const codes = ['Pending', 'Waitlist', 'Booked', 'Started', 'Complete', 'Cancelled', 'Dc', 'Deleted', 'Blocked', 'Overbook', 'Noshow'];
     assert.deepEqual(codes.map((c) => normalizeStatus(c, m)), ['scheduled', 'Waitlist', 'scheduled', 'in-room', 'completed', 'cancelled', 'cancelled', 'cancelled', 'Blocked', 'scheduled', 'no-show']);
-    assert.deepEqual(['BOOKED', 'noshow', 'DC'].map((c) => normalizeStatus(c, m)), ['scheduled', 'no-show', 'cancelled']);
+    assert.deepEqual(['BOOKED', 'noshow', 'DC', 'COMPLETE'].map((c) => normalizeStatus(c, m)), ['scheduled', 'no-show', 'cancelled', 'completed']);
+    assert.ok(Object.hasOwn(HL7_FILLER_STATUS_MAP, 'Booked'), 'keys as HL7 spells them');
     for (const v of Object.values(HL7_FILLER_STATUS_MAP)) assert.ok((NORMALIZED_STATUSES as readonly string[]).includes(v), v);
     for (const [k, v] of Object.entries(HL7_FILLER_STATUS_MAP)) if (Object.hasOwn(DEFAULT_STATUS_MAP, k)) assert.equal(DEFAULT_STATUS_MAP[k], v, `${k} agrees with the default map`);
   });
 
-  it('overrides are laid on top and match case-insensitively', () => {
-    const m = hl7StatusMap(Object.fromEntries([['Booked', 'confirmed'], ['CX', 'cancelled'], ['__proto__', 'x']]));
-    assert.deepEqual(['booked', 'BOOKED', 'cx', 'Cx', 'Noshow'].map((c) => normalizeStatus(c, m)), ['confirmed', 'confirmed', 'cancelled', 'cancelled', 'no-show']);
+  it('the effective map is layered as the sync layers it: default, 0278, config statusMap, connection map; keys as typed', () => {
+    const config = { statusMap: { CX: 'cancelled', Booked: 'confirmed' } };
+    const connection: Record<string, string> = Object.fromEntries([['CX', 'no-show'], ['__proto__', 'x']]);
+    const m = hl7v2ConnectionStatusMap({ config, statusMap: connection });
+    // What src/sync/sync-engine.ts reads: effectiveStatusMap({ ...connector.statusMap, ...connection.statusMap }),
+    // the hl7v2 connector's statusMap being table 0278 with the config's map on top.
+    const sync = effectiveStatusMap({ ...{ ...HL7_FILLER_STATUS_MAP, ...config.statusMap }, ...connection });
+    assert.deepEqual(m, sync);
+    // Keys as typed: `CX` matches CX exactly and nothing lowercase (normalizeStatus lowercases only the raw code).
+    assert.deepEqual(['CX', 'cx', 'Booked', 'BOOKED', '__proto__', 'f'].map((c) => normalizeStatus(c, m)), ['no-show', 'cx', 'confirmed', 'scheduled', 'x', 'scheduled']);
     assert.equal(Object.getPrototypeOf(m), Object.prototype, 'a code named __proto__ is a key, not a prototype');
-    assert.equal(normalizeStatus('__proto__', m), 'x');
+    assert.deepEqual(statusMapOf(null, { statusMap: ['not', 'a', 'map'] }), statusMapOf(null));
+  });
+});
+
+describe('hl7 mapping: status judged with the effective map (as the sync reads it)', () => {
+  const siu = (trigger: string, sch25: string, statusMap = statusMapOf(null)) =>
+    appointmentOf(mapMessage(msgOf(`MSH|^~\\&|A|B|C|D|1||SIU^${trigger}|1|P|2.3`, `SCH||58001|||||||30|MIN|^^^20260115093000||||||||||||||${sch25}`, 'PID|1||1^^^X^MR||Doe^Jane'), { ...opts, statusMap })).appointment.status;
+
+  it('override {Booked: confirmed}: BOOKED is scheduled in the mapping as in the sync, Booked confirmed', () => {
+    const m = statusMapOf({ Booked: 'confirmed' });
+    assert.deepEqual([normalizeStatus('BOOKED', m), normalizeStatus('Booked', m)], ['scheduled', 'confirmed']);
+    // An override that reads BOOKED as a no-show does not make a stale `Booked` one: the sync reads
+    // `Booked` exactly, through table 0278, as scheduled — so the S26 takes its own code.
+    const noShow = statusMapOf({ BOOKED: 'no-show' });
+    assert.deepEqual([siu('S26', 'Booked', noShow), siu('S26', 'BOOKED', noShow)], ['Noshow', 'BOOKED']);
+    for (const [raw, got] of [['Booked', siu('S26', 'Booked', noShow)], ['BOOKED', siu('S26', 'BOOKED', noShow)]] as const) {
+      assert.equal(normalizeStatus(got as string, noShow), 'no-show', `${raw} ends as no-show in the sync`);
+    }
+  });
+
+  it('the default map\'s athena codes (2, 3, x) are known statuses for hl7v2 too (known issue), so S15/S16/S26 correct them', () => {
+    assert.deepEqual(['2', '3', 'x', 'X'].map((c) => normalizeStatus(c, opts.statusMap)), ['checked-in', 'completed', 'cancelled', 'cancelled']);
+    assert.deepEqual([siu('S15', '3'), siu('S16', '2'), siu('S26', 'x'), siu('S15', 'x'), siu('S16', 'X')], ['Cancelled', 'Dc', 'Noshow', 'x', 'X']);
+    // A site that overrides the code wins: 3 as its own cancellation code is kept in an S15.
+    assert.equal(siu('S15', '3', statusMapOf({ '3': 'cancelled' })), '3');
+  });
+
+  it('S15, S16, S26 with the Epic-style fixtures and a stale SCH-25 in HL7\'s or another case', () => {
+    assert.equal(appointmentOf(map('map-siu-s26-noshow.hl7')).appointment.status, 'Noshow');
+    assert.deepEqual([siu('S15', 'BOOKED'), siu('S16', 'started'), siu('S26', 'COMPLETE'), siu('S26', 'NOSHOW'), siu('S16', 'DC'), siu('S15', 'Waitlist')], ['Cancelled', 'Dc', 'Noshow', 'NOSHOW', 'DC', 'Waitlist']);
+    // Whatever the mapping keeps, the sync normalizes to the trigger's outcome or leaves unmapped.
+    const m = opts.statusMap;
+    assert.deepEqual(['S15', 'S16', 'S26'].map((t) => normalizeStatus(siu(t, 'Booked') as string, m)), ['cancelled', 'cancelled', 'no-show']);
+  });
+});
+
+describe('hl7 mapping: type, AIG providers, emergency numbers', () => {
+  const head = 'MSH|^~\\&|A|B|C|D|1||SIU^S12|1|P|2.5';
+  const pid = 'PID|1||1^^^X^MR||Doe^Jane';
+
+  it('SCH-8 (table 0277: Normal, Tentative) is not the appointment type; SCH-7 still is', () => {
+    const t = (sch7: string) => appointmentOf(mapMessage(msgOf(head, `SCH||9|||||${sch7}|Normal^Normal^HL70277|30|MIN|^^^20260301080000||||||||||||||Booked`, pid), opts)).appointment.appointment_type;
+    assert.deepEqual([t(''), t('^FOLLOW UP')], [null, 'FOLLOW UP']);
+  });
+
+  it('an AIG resource is the provider only when AIG-4 names a person', () => {
+    const p = (aig4: string) => appointmentOf(mapMessage(msgOf(head, 'SCH||9|||||||30|MIN|^^^20260301080000||||||||||||||Booked', pid, `AIG|1|A|R1^Dr. Who|${aig4}`), opts));
+    assert.deepEqual(p('PROV^Provider').provider, { ehr_id: 'R1', name: 'Dr. Who', npi: null });
+    assert.deepEqual(p('^Physician').provider?.ehr_id, 'R1');
+    for (const notPerson of ['EQUIP^Equipment', 'ROOM', '']) {
+      const m = p(notPerson);
+      assert.deepEqual([m.provider, m.appointment.provider_ehr_id], [null, null], notPerson);
+    }
+  });
+
+  it('XTN use EMR (an emergency contact\'s number) is not the patient\'s phone or cell', () => {
+    const m = mapMessage(msgOf('MSH|^~\\&|A|B|C|D|1||ADT^A08|1|P|2.5', 'PID|1||1^^^X^MR||Doe^Jane||||||||(217)555-0999^EMR^PH~(217)555-0998^EMR^CP~(217)555-0101^ORN^PH|(217)555-0199^WPN^PH'), opts);
+    assert.ok(m.kind === 'patient');
+    assert.deepEqual([m.patient.phone, m.patient.cell_phone], ['(217)555-0101', null]);
+    const onlyEmr = mapMessage(msgOf('MSH|^~\\&|A|B|C|D|1||ADT^A08|1|P|2.5', 'PID|1||1^^^X^MR||Doe^Jane||||||||(217)555-0999^EMR^PH|(217)555-0199^WPN^PH'), opts);
+    assert.ok(onlyEmr.kind === 'patient');
+    assert.equal(onlyEmr.patient.phone, '(217)555-0199');
+  });
+});
+
+describe('domain clock: time zones (shared by hl7-time and validation)', () => {
+  it('isTimeZone: IANA zones yes; unknown, empty and non-strings no (and asking twice gives the same answer)', () => {
+    assert.deepEqual([isTimeZone(NY), isTimeZone('UTC'), isTimeZone('Mars/Olympus'), isTimeZone('Mars/Olympus'), isTimeZone(''), isTimeZone(undefined as unknown as string)], [true, true, false, false, false, false]);
+  });
+
+  it('zoneOffsetMs(ms, zone): EST, EDT, Kolkata; throws for an unknown zone; zonedStartOfDay unchanged', () => {
+    assert.deepEqual([zoneOffsetMs(Date.UTC(2026, 0, 15), NY), zoneOffsetMs(Date.UTC(2026, 6, 15), NY), zoneOffsetMs(Date.UTC(2026, 6, 15), 'Asia/Kolkata')], [-5 * 3_600_000, -4 * 3_600_000, 5.5 * 3_600_000]);
+    assert.throws(() => zoneOffsetMs(0, 'Mars/Olympus'), RangeError);
+    assert.equal(zonedStartOfDay('2026-03-08', NY), Date.UTC(2026, 2, 8, 5));
+    assert.equal(zonedStartOfDay('2026-07-16', NY), Date.UTC(2026, 6, 16, 4));
   });
 });

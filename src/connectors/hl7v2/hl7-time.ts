@@ -7,8 +7,10 @@
  * `YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]` — precision is the number of digits sent, and "if
  * the time zone is not included, the timezone defaults to that of the local time zone of the
  * sender". ehrsync knows the sender's zone only as the connection's IANA zone, so a time without an
- * offset is read as wall-clock time there.
+ * offset is read as wall-clock time there. The zone arithmetic (offsets, wall time → instant, DST
+ * gaps and overlaps) is domain/clock's, shared with the rest of ehrsync.
  */
+import { zonedWallTimeToEpoch } from '../../domain/clock.js';
 
 /** How precise a DTM value is: the last unit it carries. */
 export type Hl7Precision = 'year' | 'month' | 'day' | 'hour' | 'minute' | 'second';
@@ -78,84 +80,11 @@ function wallAsUtc(p: Hl7DateTimeParts): number {
   return d.getTime();
 }
 
-// One formatter per zone: creating one costs tens of microseconds, a sync maps thousands of times.
-// A cache is not state the result depends on, so the functions stay pure.
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-function formatterFor(zone: string): Intl.DateTimeFormat {
-  let f = formatters.get(zone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone: zone,
-      hourCycle: 'h23',
-      era: 'short',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    });
-    if (formatters.size < 1000) formatters.set(zone, f);
-  }
-  return f;
-}
-
-/** True when Intl knows the IANA zone (e.g. `America/New_York`, `UTC`). */
-export function isValidTimeZone(zone: string): boolean {
-  if (typeof zone !== 'string' || zone.trim() === '') return false;
-  try {
-    formatterFor(zone);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * The zone's offset from UTC at an instant, in milliseconds (UTC−5 → −18,000,000). Computed as the
- * difference between the zone's wall clock at that instant (read through Intl) and UTC.
- */
-export function zoneOffsetMs(zone: string, epochMs: number): number {
-  const whole = Math.floor(epochMs / 1000) * 1000; // Intl shows no milliseconds
-  const parts: Record<string, string> = {};
-  for (const p of formatterFor(zone).formatToParts(new Date(whole))) parts[p.type] = p.value;
-  const year = parts.era === 'BC' || parts.era === 'B' ? 1 - Number(parts.year) : Number(parts.year);
-  const wall = new Date(Date.UTC(2000, Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second)));
-  wall.setUTCFullYear(year);
-  return wall.getTime() - whole;
-}
-
-const DAY_MS = 86_400_000;
-
-/**
- * The instant at which the zone's clocks show `wallMs` (a wall-clock time encoded as if UTC).
- *
- * Around a DST change a wall time can be ambiguous (the repeated hour in autumn) or not exist (the
- * skipped hour in spring). Resolved as Temporal's and java.time's default ("compatible") does: an
- * ambiguous time is the earlier instant (the first time the clock shows it); a skipped time moves
- * forward by the length of the gap (02:30 on a spring-forward night in New York is 03:30 EDT). A
- * clinic that books into the skipped hour meant the hour that followed, not the one before.
- *
- * The zone's offsets a day before and a day after are the only candidates (no zone changes its
- * offset twice within two days).
- */
-export function zonedWallTimeToEpoch(wallMs: number, zone: string): number {
-  const before = zoneOffsetMs(zone, wallMs - DAY_MS);
-  const after = zoneOffsetMs(zone, wallMs + DAY_MS);
-  const valid = [...new Set([before, after])]
-    .map((offset) => wallMs - offset)
-    .filter((t) => zoneOffsetMs(zone, t) === wallMs - t)
-    .sort((a, b) => a - b);
-  if (valid.length > 0) return valid[0] as number;
-  return wallMs - before; // in the gap: the offset in force before it carries the wall time forward
-}
-
 /**
  * An HL7 DTM → ISO 8601 UTC with milliseconds (`2026-11-05T14:30:00.000Z`), or null when the value
  * is not a DTM or is less precise than `minPrecision` (default: the hour; an appointment "on a day"
  * has no start time). The offset in the value wins; without one the value is wall-clock time in
- * `zone`. Throws RangeError for a zone Intl does not know (check with `isValidTimeZone`).
+ * `zone`. Throws RangeError for a zone Intl does not know (check with `isTimeZone`, domain/clock).
  */
 export function hl7DateTimeToIso(value: string, zone: string, minPrecision: Hl7Precision = 'hour'): string | null {
   const p = parseHl7DateTime(value);

@@ -7,8 +7,10 @@
  * What the field positions rely on (HL7 v2.5.1 unless noted; v2.3–v2.4 differ only where said):
  * - SCH (ch. 10; hexdocs.pm/hl7v2/HL7v2.Segment.SCH, saga-it.com/docs/hl7/segments/sch, the v2.3
  *   chapter 10 text): 1 placer appointment ID (EI), 2 filler appointment ID (EI), 7 appointment reason
- *   (CE), 8 appointment type (CE), 9 appointment duration (NM), 10 its units (CE), 11 appointment
- *   timing quantity (TQ; "B", backward compatible, in v2.5), 25 filler status code (CE, table 0278).
+ *   (CE), 8 appointment type (CE, table 0277: Normal, Tentative, Complete — how firm the booking is,
+ *   not the kind of visit, so never read as `appointment_type`), 9 appointment duration (NM), 10 its
+ *   units (CE), 11 appointment timing quantity (TQ; "B", backward compatible, in v2.5), 25 filler
+ *   status code (CE, table 0278).
  * - TQ (v2.3 ch. 4.4, the data type; hexdocs.pm/hl7v2/HL7v2.Type.TQ): 3 duration (ST: `S<n>` seconds,
  *   `M<n>` minutes, `H<n>` hours, `D<n>` days, `W<n>` weeks, `L<n>` months, `X<n>` times, `INDEF`),
  *   4 start date/time (TS), 5 end date/time (TS).
@@ -16,7 +18,9 @@
  *   units), 7 start date/time (TS), 8 end date/time (TS).
  * - AIS (ch. 10.6.4; integrationsoup.com/hl7-reference/segments/ais): 2 segment action code (table
  *   0206), 3 universal service identifier (CE), 4 start date/time, 7 duration (NM), 8 duration units.
- * - AIG (usnistgov v2+ AIG): 3 resource ID (CE), 4 resource type, 8 start, 11 duration, 12 units.
+ * - AIG (usnistgov v2+ AIG; hl7.eu/refactored/segAIG.html): 3 resource ID (CE), 4 resource type (CE,
+ *   required, no HL7 table: sites send `EQUIP^Equipment`, `PROV^Provider` …; AIG is meant for
+ *   "general kinds of resources, such as equipment"), 8 start, 11 duration, 12 units.
  * - AIL (caristix v2.3.1 AIL): 3 location resource ID (PL), 6 start, 9 duration, 10 units.
  * - AIP (integrationsoup.com/hl7-reference/segments/aip): 3 personnel resource ID (XCN, repeating),
  *   4 resource type, 6 start, 9 duration, 10 units.
@@ -32,7 +36,8 @@
  * - XCN (v2.3 §2.8.46): 1 ID, 2 family, 3 given, 4 middle, 5 suffix, 6 prefix, 9 assigning authority,
  *   13 identifier type code.
  * - XTN (v2.3 §2.8.49; hl7.eu/refactored/dtXTN.html): 1 telephone number (formatted, deprecated),
- *   2 use code (table 0201: PRN primary residence, WPN work, NET network/email …), 3 equipment type
+ *   2 use code (table 0201: PRN primary residence, WPN work, NET network/email, EMR emergency
+ *   number — a contact's, not the patient's …), 3 equipment type
  *   (table 0202: PH telephone, CP cellular phone, FX fax, BP beeper, Internet), 4 communication
  *   (email) address, 5 country, 6 area/city, 7 local number, 8 extension, 12 unformatted number.
  * - XAD: 1 street address (SAD; 1st subcomponent the street line), 2 other designation, 3 city,
@@ -46,9 +51,9 @@ import type { AppointmentRecord, Candidate, PatientRecord } from '../../domain/r
 import type { StatusMap } from '../../domain/status.js';
 import { NORMALIZED_STATUSES, normalizeStatus } from '../../domain/status.js';
 import type { ProviderInfo } from '../connector.js';
-import { hl7DateTimeToIso, hl7DateToIso, isValidTimeZone } from './hl7-time.js';
+import { isTimeZone } from '../../domain/clock.js';
+import { hl7DateTimeToIso, hl7DateToIso } from './hl7-time.js';
 import type { Hl7Message, Hl7Segment } from './message.js';
-import { hl7StatusMap } from './status-map.js';
 
 /** SIU trigger events ehrsync maps to an appointment. */
 export const SIU_TRIGGERS = ['S12', 'S13', 'S14', 'S15', 'S16', 'S17', 'S26'] as const;
@@ -70,8 +75,12 @@ export interface Hl7MappingOptions {
   mrnSystem?: string | null;
   /** The connection's IANA zone: a time without an offset is wall-clock time there; appointments carry it as `timezone`. */
   timezone: string;
-  /** The connection's own status codes → normalized statuses (laid over table 0278's defaults). */
-  statusMap?: StatusMap | null;
+  /**
+   * The connection's effective status map — the same one the sync normalizes with: build it with
+   * `hl7v2ConnectionStatusMap` (status-map.ts; the default map, table 0278, the config's and the
+   * connection's codes). Used only to judge SCH-25 against an outcome trigger (`siuStatus`).
+   */
+  statusMap: StatusMap;
 }
 
 /** Where a registration (A04) says the patient arrived: hints for checking an appointment in. */
@@ -101,10 +110,31 @@ export type MappedMessage =
       trigger: 'A40';
       /** The surviving patient (PID). */
       survivor: Candidate<PatientRecord>;
-      /** The EHR patient ids merged into the survivor (MRG-1, by the same rule as `ehr_patient_id`), survivor excluded. */
-      mergedEhrIds: string[];
+      /** The identifier the survivor's `ehr_patient_id` came from (PID-3: its `PI`, else the MRN); null when it has none (the survivor then fails validation). */
+      survivorKey: Hl7Identifier | null;
+      /**
+       * Every identifier MRG-1 lists for the records merged into the survivor (all MRG segments),
+       * typed, without duplicates and without the survivor's own PID-3 identifiers; those of the
+       * survivor key's type (CX-5) first. HL7 merges an MRG-1 identifier "with the correct target
+       * identifier of the same identifier type code in PID-3", and a sender may list only some types
+       * (only the MR when earlier messages keyed the record by its PI), so no single id is chosen
+       * here: the wiring retires a stored patient whose `ehr_patient_id` equals an identifier of the
+       * survivor key's type, and matches the others (an `MR` when the key is `PI`) against the
+       * stored `mrn` — or `ehr_patient_id`, for records that were keyed by their MRN.
+       */
+      merged: Hl7Identifier[];
     }
   | { kind: 'unsupported'; reason: string };
+
+/** A patient identifier (CX) as the message types it. */
+export interface Hl7Identifier {
+  /** CX-1. */
+  value: string;
+  /** CX-5, the identifier type code (table 0203: `MR`, `PI` …), upper case; null when not sent. */
+  type: string | null;
+  /** CX-4, the assigning authority: its namespace ID, else its universal ID; null when not sent. */
+  authority: string | null;
+}
 
 /** Why a supported message could not be mapped. */
 export type MappingErrorCode =
@@ -220,11 +250,14 @@ function chooseMrn(ids: readonly Cx[], mrnSystem: string | null | undefined): Cx
 
 /**
  * The EHR's patient id: the identifier typed `PI` (patient internal identifier) when there is one —
- * the EHR's own key, which survives an MRN correction — else the MRN itself. Both sides of an A40
- * merge go through the same rule, so the merged ids match what earlier messages recorded.
+ * the EHR's own key, which survives an MRN correction — else the MRN itself.
  */
-function ehrPatientId(ids: readonly Cx[], mrn: Cx | undefined): string | undefined {
-  return ids.find((i) => i.type === 'PI')?.value ?? mrn?.value;
+function ehrPatientKey(ids: readonly Cx[], mrn: Cx | undefined): Cx | undefined {
+  return ids.find((i) => i.type === 'PI') ?? mrn;
+}
+
+function identifier(c: Cx): Hl7Identifier {
+  return { value: c.value, type: orNull(c.type), authority: orNull(c.authority || c.authorityId) };
 }
 
 /** HL7 table 0001 (administrative sex) → the values Cobalt's Patients API uses (male, female, other, unknown). */
@@ -248,7 +281,7 @@ export function mapPid(pid: Hl7Segment, opts: Pick<Hl7MappingOptions, 'mrnSystem
   const business = phones(pid, 14);
   const addr = address(pid, 11);
   return {
-    ehr_patient_id: ehrPatientId(ids, mrn),
+    ehr_patient_id: ehrPatientKey(ids, mrn)?.value,
     mrn: mrn?.value,
     first_name: orNull(text(pid, 5, 2, 1, nameRep)),
     last_name: orNull(text(pid, 5, 1, 1, nameRep)),
@@ -272,13 +305,15 @@ interface Telecom {
 /**
  * The numbers of an XTN field. Email: use code NET or equipment Internet/X.400 (the address in
  * XTN-4; v2.3 senders put it in XTN-1). Cell: equipment CP. Phone: the first other telephone
- * (not fax, beeper or modem), preferring use PRN (primary residence).
+ * (not fax, beeper or modem), preferring use PRN (primary residence). A repetition with use EMR
+ * (emergency number) is an emergency contact's, never the patient's.
  */
 function phones(seg: Hl7Segment, field: number): Telecom {
   const out: Telecom = {};
   let primaryResidence = false;
   for (const r of reps(seg, field)) {
     const use = text(seg, field, 2, 1, r).toUpperCase();
+    if (use === 'EMR') continue;
     const equipment = text(seg, field, 3, 1, r).toUpperCase();
     const first = text(seg, field, 1, 1, r);
     if (use === 'NET' || equipment === 'INTERNET' || equipment === 'X.400') {
@@ -348,8 +383,18 @@ function providerFromXcn(seg: Hl7Segment, field: number): ProviderInfo | null {
   return { ehr_id: text(seg, field, 1, 1, idRep), name, npi: npiRep === undefined ? null : text(seg, field, 1, 1, npiRep) };
 }
 
-/** A provider from a general resource (AIG-3, a coded value: id, then text). */
+/**
+ * AIG-4 resource types (identifier or text, upper case) that name a person. AIG-4 has no HL7 table
+ * and AIG is meant for equipment and the like, so a resource counts as a provider only when its
+ * type says so; one without AIG-4 (required by the standard) is not taken as a person either.
+ */
+const PERSON_RESOURCE_TYPES: ReadonlySet<string> = new Set([
+  'PERSON', 'PERSONNEL', 'PROVIDER', 'PROV', 'PRACTITIONER', 'CLINICIAN', 'PHYSICIAN', 'PHYS', 'DOCTOR', 'DR', 'NURSE', 'STAFF',
+]);
+
+/** A provider from a general resource whose AIG-4 names a person (AIG-3, a coded value: id, then text). */
 function providerFromAig(seg: Hl7Segment): ProviderInfo | null {
+  if (!PERSON_RESOURCE_TYPES.has(text(seg, 4, 1).toUpperCase()) && !PERSON_RESOURCE_TYPES.has(text(seg, 4, 2).toUpperCase())) return null;
   const id = text(seg, 3, 1);
   return id === '' ? null : { ehr_id: id, name: orNull(text(seg, 3, 2)), npi: null };
 }
@@ -457,15 +502,15 @@ const OUTCOME_TRIGGERS: ReadonlySet<SiuTrigger> = new Set(['S15', 'S16', 'S26'])
  * The raw status: SCH-25 as sent (its identifier, else its text); without one, the code the trigger
  * asserts; for S14 without one, absent (the wiring keeps the known status; a new appointment without
  * any fails validation). One correction: a cancel, discontinue or no-show notification whose
- * SCH-25 maps (through table 0278 and the connection's map) to a different known status — a stale
- * `Booked` left in an S26 — takes the trigger's code; a local code nobody mapped is kept as sent.
+ * SCH-25 normalizes to a different known status than the trigger's code — a stale `Booked` left in
+ * an S26 — takes the trigger's code; a local code nobody mapped is kept as sent. "Normalizes" is
+ * `normalizeStatus` with the connection's effective map, exactly as the sync will read the status.
  */
-function siuStatus(sch: Hl7Segment, trigger: SiuTrigger, statusMap: StatusMap | null | undefined): string | undefined {
+function siuStatus(sch: Hl7Segment, trigger: SiuTrigger, map: StatusMap): string | undefined {
   const sent = text(sch, 25, 1) || text(sch, 25, 2);
   const implied = TRIGGER_STATUS[trigger];
   if (sent === '') return implied;
   if (implied !== undefined && OUTCOME_TRIGGERS.has(trigger)) {
-    const map = hl7StatusMap(statusMap);
     const said = normalizeStatus(sent, map);
     if ((NORMALIZED_STATUSES as readonly string[]).includes(said) && said !== normalizeStatus(implied, map)) return implied;
   }
@@ -476,7 +521,7 @@ function siuStatus(sch: Hl7Segment, trigger: SiuTrigger, statusMap: StatusMap | 
 // The messages
 
 function mapSiu(msg: Hl7Message, trigger: SiuTrigger, opts: Hl7MappingOptions): MappedMessage {
-  if (!isValidTimeZone(opts.timezone)) throw new MappingError('invalid_timezone', 'the connection time zone is not an IANA time zone');
+  if (!isTimeZone(opts.timezone)) throw new MappingError('invalid_timezone', 'the connection time zone is not an IANA time zone');
   const sch = msg.segment('SCH');
   if (!sch) throw new MappingError('missing_segment', `SIU^${trigger} has no SCH segment`);
   // The filler's id (SCH-2) is the scheduling system's own key; the placer's (SCH-1) is the
@@ -494,7 +539,8 @@ function mapSiu(msg: Hl7Message, trigger: SiuTrigger, opts: Hl7MappingOptions): 
   const ail = live(msg, 'AIL').find((s) => text(s, 3, 1) || text(s, 3, 4) || text(s, 3, 9));
   const location = text(ail, 3, 1) || text(ail, 3, 4) || text(ail, 3, 9);
   const ais = live(msg, 'AIS').find((s) => codedText(s, 3) !== '');
-  const type = codedText(ais, 3) || codedText(sch, 7) || codedText(sch, 8);
+  // The service (AIS-3), else the reason (SCH-7). Not SCH-8: table 0277 says how firm the booking is.
+  const type = codedText(ais, 3) || codedText(sch, 7);
 
   const first = typeof patient?.first_name === 'string' ? patient.first_name : '';
   const last = typeof patient?.last_name === 'string' ? patient.last_name : '';
@@ -546,13 +592,23 @@ function mapMerge(msg: Hl7Message, opts: Hl7MappingOptions): MappedMessage {
   for (const other of pids.slice(1)) {
     if (mapPid(other, opts).ehr_patient_id !== survivor.ehr_patient_id) throw new MappingError('ambiguous_merge', 'ADT^A40 names more than one surviving patient (PID-3)');
   }
-  const merged = new Set<string>();
+  const survivorIds = cxList(pids[0] as Hl7Segment, 3);
+  // Undefined only when PID-3 has no PI and nothing matches the mrnSystem: the survivor then has no
+  // ehr_patient_id and fails validation, as any patient would.
+  const key = ehrPatientKey(survivorIds, chooseMrn(survivorIds, opts.mrnSystem));
+  const sameCx = (a: Cx, b: Cx): boolean => a.value === b.value && a.type === b.type;
+  const seen: Cx[] = [];
+  let usable = 0;
   for (const mrg of mrgs) {
-    const ids = cxList(mrg, 1);
-    const id = ehrPatientId(ids, chooseMrn(ids, opts.mrnSystem));
-    if (id !== undefined) merged.add(id);
+    for (const c of cxList(mrg, 1)) {
+      usable += 1;
+      if (survivorIds.some((s) => sameCx(s, c))) continue;
+      if (!seen.some((s) => sameCx(s, c) && s.authority === c.authority && s.authorityId === c.authorityId)) seen.push(c);
+    }
   }
-  if (merged.size === 0) throw new MappingError('missing_prior_patient_id', 'MRG-1 (prior patient identifier list) has no usable identifier');
-  if (typeof survivor.ehr_patient_id === 'string') merged.delete(survivor.ehr_patient_id);
-  return { kind: 'merge', trigger: 'A40', survivor, mergedEhrIds: [...merged] };
+  if (usable === 0) throw new MappingError('missing_prior_patient_id', 'MRG-1 (prior patient identifier list) has no usable identifier');
+  // The survivor key's type first (a stable sort keeps MRG order within each group).
+  const keyType = (c: Cx): number => Number(key !== undefined && c.type === key.type);
+  const merged = [...seen].sort((a, b) => keyType(b) - keyType(a)).map(identifier);
+  return { kind: 'merge', trigger: 'A40', survivor, survivorKey: key === undefined ? null : identifier(key), merged };
 }

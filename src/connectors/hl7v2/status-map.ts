@@ -1,48 +1,79 @@
 /**
  * @module connectors/hl7v2/status-map — HL7 v2 filler status codes (SCH-25, HL7 table 0278) →
- * ehrsync's normalized statuses, and the per-connection overrides laid over them. Pure data and one
- * merge; the hl7v2 connector exposes the result as its `statusMap`, beneath the connection's
- * `status_map` (as every connector's own codes are: src/domain/status.ts).
+ * ehrsync's normalized statuses: the hl7v2 connector's own layer of a connection's status map, and
+ * the connection's effective map built from it exactly as src/connectors/registry.ts builds every
+ * connection's (`connectionStatusMap`) and the sync reads it (`effectiveStatusMap({ ...connector
+ * .statusMap, ...connection.statusMap })`): the default map, then the connector's own codes (this
+ * table, then the config's `statusMap`), then the connection's `status_map`. The mapping judges a
+ * status with that same map and `normalizeStatus` (exact key first, then the raw code lowercased),
+ * so it never disagrees with the sync about what a code means.
  *
  * Table 0278 (terminology.hl7.org/CodeSystem/v2-0278; integrationsoup.com/hl7-reference/tables/0278):
  * Pending "not yet confirmed", Waitlist "placed on a waiting list", Booked, Started "has begun and is
  * currently in progress", Complete "completed normally", Cancelled "stopped from occurring (canceled
  * prior to starting)", Dc "discontinued (DC'ed while in progress …)", Deleted "deleted from the
  * filler application", Blocked "the indicated time slot(s) is(are) blocked", Overbook "confirmed …
- * in an overbooked state", Noshow "the patient did not show up". The code system is
- * case-insensitive (THO lists both `BOOKED` and `Booked`), and senders differ, so keys here are
- * lowercase: `normalizeStatus` tries the raw code exactly, then lowercased.
+ * in an overbooked state", Noshow "the patient did not show up".
+ *
+ * Known issue: the default map beneath this layer carries athenahealth's codes (`f`, `2`, `3`, `4`,
+ * `x`), so they apply to hl7v2 connections too (an SCH-25 of `3` reads as `completed`) until the
+ * FHIR vendor-profile work moves them out of the default map. A site whose local codes collide
+ * overrides them in the connection's map.
  */
 import type { StatusMap } from '../../domain/status.js';
+import { effectiveStatusMap } from '../../domain/status.js';
 
 /**
- * The default map of table 0278. Deliberately unmapped (they pass through raw, as FHIR's
- * `waitlist` does in the default map): `Waitlist` — not a visit that will happen at a time, nothing
- * a customer should act on; `Blocked` — a blocked slot, not a patient's appointment.
- * `Started` is `in-room`: the visit has begun (checked in is earlier than that). `Dc` and `Deleted`
- * are `cancelled`: the visit will not (or no longer) take place; an S17 deletion is signalled
- * separately (`deleted` of the mapped message), not by this status.
+ * Table 0278 as the hl7v2 connector's own status codes: keys as HL7 spells them (`Booked`), each
+ * with its lowercase form too. `normalizeStatus` lowercases a raw code only on its second try, so
+ * the lowercase key is what lets `BOOKED`, `booked` or `DC` read like `Booked` and `Dc` (the code
+ * system is case-insensitive — THO lists both `BOOKED` and `Booked` — and senders differ).
+ * Consequence for overrides: a connection key wins for the spelling it is written in; to re-read a
+ * table code in every case, override both forms (`{ "Booked": "confirmed", "booked": "confirmed" }`).
+ *
+ * Deliberately unmapped (they pass through raw, as FHIR's `waitlist` does in the default map):
+ * `Waitlist` — not a visit that will happen at a time, nothing a customer should act on; `Blocked` —
+ * a blocked slot, not a patient's appointment. `Started` is `in-room`: the visit has begun (checked
+ * in is earlier than that). `Dc` and `Deleted` are `cancelled`: the visit will not (or no longer)
+ * take place; an S17 deletion is signalled separately (`deleted` of the mapped message), not by this
+ * status.
  */
-export const HL7_FILLER_STATUS_MAP: StatusMap = Object.freeze({
-  pending: 'scheduled',
-  booked: 'scheduled',
-  overbook: 'scheduled',
-  started: 'in-room',
-  complete: 'completed',
-  cancelled: 'cancelled',
-  dc: 'cancelled',
-  deleted: 'cancelled',
-  noshow: 'no-show',
-});
+export const HL7_FILLER_STATUS_MAP: StatusMap = Object.freeze(
+  Object.fromEntries(
+    (
+      [
+        ['Pending', 'scheduled'],
+        ['Booked', 'scheduled'],
+        ['Overbook', 'scheduled'],
+        ['Started', 'in-room'],
+        ['Complete', 'completed'],
+        ['Cancelled', 'cancelled'],
+        ['Dc', 'cancelled'],
+        ['Deleted', 'cancelled'],
+        ['Noshow', 'no-show'],
+      ] as const
+    ).flatMap(([code, status]) => [
+      [code, status],
+      [code.toLowerCase(), status],
+    ]),
+  ),
+);
+
+/** The parts of a stored hl7v2 connection its status map is built from (as registry.ts's `connectionStatusMap` reads them). */
+export interface Hl7StatusMapSource {
+  /** The connector config; its `statusMap`, when an object, is part of the connector's own layer. */
+  config: Record<string, unknown>;
+  /** The connection's `status_map`. */
+  statusMap: StatusMap | null;
+}
 
 /**
- * The hl7v2 connector's status map: table 0278's defaults with a connection's overrides on top
- * (e.g. a site's local codes, `{ "1": "scheduled", "CX": "cancelled" }`, or a different reading of
- * a table code, `{ "Booked": "confirmed" }`). Override keys are lowercased so they match
- * case-insensitively like the defaults; of two keys that differ only in case, the later wins.
+ * The effective status map of an hl7v2 connection — what the sync normalizes its statuses with and
+ * what `mapMessage` takes as `statusMap`: the default map, then table 0278, then the config's
+ * `statusMap`, then the connection's map; keys as typed (nothing lowercased or trimmed).
  */
-export function hl7StatusMap(overrides?: StatusMap | null): StatusMap {
-  // fromEntries defines own properties, so a code such as "__proto__" is a key like any other.
-  const entries = [...Object.entries(HL7_FILLER_STATUS_MAP), ...Object.entries(overrides ?? {}).map(([code, status]) => [code.trim().toLowerCase(), status] as const)];
-  return Object.freeze(Object.fromEntries(entries));
+export function hl7v2ConnectionStatusMap(connection: Hl7StatusMapSource): StatusMap {
+  const configured = connection.config.statusMap;
+  const fromConfig = typeof configured === 'object' && configured !== null && !Array.isArray(configured) ? (configured as StatusMap) : {};
+  return effectiveStatusMap({ ...HL7_FILLER_STATUS_MAP, ...fromConfig, ...connection.statusMap });
 }
