@@ -16,7 +16,7 @@ import { DEFAULT_MAX_FRAME_BYTES, encodeMllpFrame, MllpError, MllpFramer } from 
 
 /** Options of {@link mllpSend} and {@link openMllpConnection}. */
 export interface MllpSendOptions {
-  /** Time allowed to connect, and then for each answer. Default 10 s. */
+  /** Time allowed to connect, and then for each whole answer (a receiver dribbling bytes does not extend it). Default 10 s. */
   timeoutMs?: number;
   /** Connect with TLS; `true` for defaults, or node:tls options (e.g. `{ ca }` for a self-signed server). */
   tls?: boolean | ConnectionOptions;
@@ -62,7 +62,7 @@ export function openMllpConnection(host: string, port: number, options: MllpSend
     for (const w of waiting.splice(0)) w.reject(failure);
     socket.destroy();
   };
-  /** One timer for the oldest waiting answer: it restarts whenever an answer arrives. */
+  /** One timer for the oldest waiting answer: it restarts when a whole answer arrived, never on a mere chunk. */
   const armTimer = (): void => {
     if (timer) clearTimeout(timer);
     timer = waiting.length === 0 ? null : setTimeout(() => fail(new MllpError('ack_timeout', `No answer within ${timeoutMs} ms.`)), timeoutMs);
@@ -79,7 +79,7 @@ export function openMllpConnection(host: string, port: number, options: MllpSend
       w.resolve(frame);
     }
     if (error) fail(error);
-    else armTimer();
+    else if (frames.length > 0) armTimer();
   });
   socket.on('error', (err: NodeJS.ErrnoException) => fail(new MllpError('connection_closed', `The connection failed (${err.code ?? err.name}).`, { cause: err })));
   socket.on('close', () => fail(new MllpError('connection_closed', 'The receiver closed the connection before answering.')));
