@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
-import type { Socket } from 'node:net';
+import { connect, createServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { TestContext } from 'node:test';
@@ -38,10 +38,10 @@ function controlId(message: string): string {
   return msh.split('|')[9] ?? '';
 }
 
-/** An ACK for `payload`, built by hand: what the real ACK builder will produce, minimally. */
+/** An ACK for `payload`, built by hand: what the real ACK builder will produce, minimally (bytes: the handler encodes). */
 const ackFor = (payload: Buffer | string) => {
   const ctrl = controlId(payload.toString());
-  return `MSH|^~\\&|EHRSYNC|EHRSYNC|EHR|CLINIC|20260101120001||ACK^S12|ACK${ctrl}|P|2.5\rMSA|AA|${ctrl}\r`;
+  return Buffer.from(`MSH|^~\\&|EHRSYNC|EHRSYNC|EHR|CLINIC|20260101120001||ACK^S12|ACK${ctrl}|P|2.5\rMSA|AA|${ctrl}\r`);
 };
 /** The control id an ACK acknowledges (MSA-2). */
 const acked = (ack: Buffer | string) => (ack.toString().split('\r').find((s) => s.startsWith('MSA|')) ?? '').split('|')[2] ?? '';
@@ -274,11 +274,14 @@ describe('mllp server', () => {
     const h = await start(t, { idleTimeoutMs: 100 });
     const silent = await rawClient(t, h.port);
     await silent.closed;
-    const c = await rawClient(t, h.port);
+    assert.deepEqual(h.lines.filter((l) => l.fields.code === 'idle_timeout').map((l) => l.level), ['info']);
+    // The idle timer starts at accept: a short one could fire before the frame arrives after a VM pause.
+    const h2 = await start(t, { idleTimeoutMs: 2_000 });
+    const c = await rawClient(t, h2.port);
     await c.write(encodeMllpFrame(hl7('THEN-IDLE')));
     await c.closed;
     assert.deepEqual(c.answers.map(acked), ['THEN-IDLE']);
-    assert.equal(h.lines.filter((l) => l.fields.code === 'idle_timeout' && l.level === 'info').length, 2);
+    assert.deepEqual(h2.lines.filter((l) => l.fields.code === 'idle_timeout').map((l) => l.level), ['info']);
   });
 
   it('closes a connection sending binary garbage with malformed_framing, and keeps serving others', async (t) => {
@@ -331,12 +334,125 @@ describe('mllp server', () => {
     assert.equal(acked(await first.send(hl7('FIRST-AGAIN'))), 'FIRST-AGAIN');
   });
 
+  it('counts a connection against maxConnections until its handler settled, not just its socket closed', async (t) => {
+    // The repro: a handler that never returns, and a sender that connects, sends and resets, 20 times.
+    const signals: AbortSignal[] = [];
+    const h = await start(t, {
+      maxConnections: 1,
+      closeTimeoutMs: 0,
+      onMessage: (_payload, ctx) => {
+        signals.push(ctx.signal);
+        return new Promise<never>(() => {});
+      },
+    });
+    for (let i = 0; i < 20; i++) {
+      const c = await rawClient(t, h.port);
+      void c.write(encodeMllpFrame(hl7(`RESET-${i}`)));
+      // Accepted: its handler starts. Refused: the server closes it. Either way, then reset.
+      await Promise.race([untilTrue(`handler ${i + 1} started`, () => h.received.length > i, WAIT_MS, 5), c.closed]);
+      c.socket.resetAndDestroy();
+      await c.closed;
+    }
+    assert.equal(h.received.length, 1, 'one handler running, not 20');
+    await untilTrue('the first handler was told its connection closed', () => signals[0]?.aborted === true, WAIT_MS, 5);
+    assert.equal(signals.length, 1);
+    assert.equal(h.server.stats().connections, 1, 'the closed connection still counts while its handler runs');
+    await untilTrue('19 refusals counted', () => h.server.stats().refusedConnections === 19, WAIT_MS, 5);
+    const refusals = h.lines.filter((l) => l.fields.code === 'too_many_connections');
+    assert.deepEqual(
+      refusals.map((l) => [l.level, l.fields]),
+      [['warn', { remoteAddress: '127.0.0.1', code: 'too_many_connections', maxConnections: 1 }]],
+      'one warn line per address per minute, the rest counted',
+    );
+  });
+
+  it('a handler past handlerTimeoutMs: no ACK, signal aborted, connection closed (handler_timeout), slot freed', async (t) => {
+    const signals: AbortSignal[] = [];
+    const h = await start(t, {
+      maxConnections: 1,
+      handlerTimeoutMs: 100,
+      onMessage: async (payload, ctx) => {
+        if (controlId(payload.toString()) !== 'HANG') return ackFor(payload);
+        signals.push(ctx.signal);
+        return new Promise<never>(() => {});
+      },
+    });
+    const c = await rawClient(t, h.port);
+    await c.write(encodeMllpFrame(hl7('HANG')));
+    await c.closed;
+    const line = await h.logged('handler_timeout');
+    assert.deepEqual(Object.keys(line.fields).sort(), ['code', 'connectionId', 'remoteAddress']);
+    assert.equal(line.level, 'warn');
+    assert.deepEqual(c.answers, []);
+    assert.equal(signals[0]?.aborted, true);
+    await untilTrue('the slot is free', () => h.server.stats().connections === 0, WAIT_MS, 5);
+    assert.equal(acked(await mllpSend('127.0.0.1', h.port, hl7('AFTER-HANG'))), 'AFTER-HANG');
+  });
+
+  it('a reconnect from the same address does not overtake the handler still running on its old connection', async (t) => {
+    const first = gate();
+    const events: string[] = [];
+    const h = await start(t, {
+      onMessage: async (payload, ctx) => {
+        const id = controlId(payload.toString());
+        events.push(`start ${id}`);
+        if (id === 'RE-1') {
+          await first.opened;
+          events.push(`end ${id} aborted=${ctx.signal.aborted}`);
+        }
+        return ackFor(payload);
+      },
+    });
+    const old = await rawClient(t, h.port);
+    await old.write(encodeMllpFrame(hl7('RE-1')));
+    await untilTrue('RE-1 is being handled', () => events.length === 1, WAIT_MS, 5);
+    // The sender gives up on its connection and resends on a new one.
+    old.socket.resetAndDestroy();
+    await old.closed;
+    const again = await rawClient(t, h.port);
+    await again.write(encodeMllpFrame(hl7('RE-2')));
+    await untilTrue('RE-2 waits in its queue', () => h.server.stats().queuedFrames === 1, WAIT_MS, 5);
+    assert.deepEqual(events, ['start RE-1']);
+    first.open();
+    await again.untilAnswers(1);
+    assert.deepEqual(events, ['start RE-1', 'end RE-1 aborted=true', 'start RE-2']);
+    assert.deepEqual(again.answers.map(acked), ['RE-2']);
+  });
+
+  for (const withTls of [false, true]) {
+    it(`close() during listen() ${withTls ? '(TLS, while reading the key files)' : '(plaintext)'}: listen rejects with server_closing, nothing stays bound`, { skip: (withTls && noOpenssl) || false, timeout: WAIT_MS }, async (t) => {
+      // A port that was free a moment ago: listen() must not end up bound to it.
+      const probe = createServer();
+      await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+      const port = (probe.address() as AddressInfo).port;
+      await new Promise<void>((resolve) => probe.close(() => resolve()));
+      const server = new MllpServer({ onMessage: async (p) => ackFor(p), port, ...(withTls ? { tls: selfSigned(t) } : {}) });
+      const listening = server.listen();
+      listening.catch(() => {});
+      await server.close();
+      await assert.rejects(listening, (err: unknown) => err instanceof MllpError && err.code === 'server_closing');
+      await assert.rejects(mllpSend('127.0.0.1', port, hl7('NOT-LISTENING'), { timeoutMs: 5_000 }), (err: unknown) => err instanceof MllpError && err.code === 'connect_failed');
+    });
+  }
+
+  it('the client bounds the whole answer, not each chunk of it (ack_timeout on a dribbling receiver)', { timeout: WAIT_MS }, async (t) => {
+    const dribbler = createServer((socket) => {
+      socket.on('error', () => {});
+      socket.write(Buffer.from([0x0b]));
+      const timer = setInterval(() => socket.write('A'), 10);
+      socket.on('close', () => clearInterval(timer));
+    });
+    await new Promise<void>((resolve) => dribbler.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => dribbler.close(() => resolve())));
+    const port = (dribbler.address() as AddressInfo).port;
+    await assert.rejects(mllpSend('127.0.0.1', port, hl7('DRIBBLE'), { timeoutMs: 200 }), (err: unknown) => err instanceof MllpError && err.code === 'ack_timeout');
+  });
+
   it('serves TLS with a self-signed certificate; a plaintext sender fails the handshake', { skip: noOpenssl ?? false }, async (t) => {
     const files = selfSigned(t);
     const contexts: MllpMessageContext[] = [];
     const h = await start(t, {
       tls: files,
-      frameTimeoutMs: 2_000,
       onMessage: async (payload, ctx) => {
         contexts.push(ctx);
         return ackFor(payload);
@@ -384,8 +500,9 @@ describe('mllp server', () => {
     assert.equal(acked(await mllpSend('127.0.0.1', h.port, hl7('OK-2'))), 'OK-2');
   });
 
-  it('an ACK that cannot be framed (MLLP control bytes, empty) is not sent; the connection is closed', async (t) => {
-    for (const bad of ['MSA|AA|\x1c', '']) {
+  it('an ACK that cannot be framed (MLLP control bytes, empty, a string) is not sent; the connection is closed', async (t) => {
+    // A string is refused: its charset is the wiring's to choose (encodeText), not UTF-8 by default.
+    for (const bad of [Buffer.from('MSA|AA|\x1c'), Buffer.alloc(0), 'MSA|AA|1' as unknown as Buffer]) {
       const h = await start(t, { onMessage: async () => bad });
       await assert.rejects(mllpSend('127.0.0.1', h.port, hl7('BAD-ACK')), (err: unknown) => err instanceof MllpError && err.code === 'connection_closed');
       await h.logged('invalid_ack');
@@ -394,7 +511,7 @@ describe('mllp server', () => {
 
   it('closes a connection that does not read its ACKs (write_timeout)', async (t) => {
     // An ACK larger than the kernel's socket buffers cannot be flushed while the peer reads nothing.
-    const hugeAck = `MSA|AA|${'X'.repeat(24 * 1024 * 1024)}`;
+    const hugeAck = Buffer.from(`MSA|AA|${'X'.repeat(24 * 1024 * 1024)}`);
     const h = await start(t, { frameTimeoutMs: 200, onMessage: async () => hugeAck });
     const c = await rawClient(t, h.port);
     c.socket.pause();
@@ -509,7 +626,7 @@ describe('mllp server', () => {
     const h = await start(t);
     assert.deepEqual(h.server.address(), { host: '127.0.0.1', port: h.port, family: 'IPv4' });
     assert.ok(h.port > 0);
-    const onMessage = async () => 'x';
+    const onMessage = async () => Buffer.from('x');
     for (const bad of [{ allowFrom: [] }, { allowFrom: ['not-an-ip'] }, { allowFrom: ['10.0.0.0/33'] }, { port: -1 }, { maxBytes: 0 }, { host: '' }, { frameTimeoutMs: 1.5 }]) {
       assert.throws(() => new MllpServer({ onMessage, ...bad }), ConfigError, JSON.stringify(bad));
     }

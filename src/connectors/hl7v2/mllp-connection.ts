@@ -19,13 +19,33 @@ export interface MllpMessageContext {
   remoteAddress: string;
   /** True when the connection is TLS. */
   tls: boolean;
+  /**
+   * Aborted when the connection closes (peer gone, error, timeout, shutdown) or the handler ran
+   * past `handlerTimeoutMs`: its ACK can no longer be delivered, so a handler should stop work it
+   * can stop (and must not commit anything it would then need to undo).
+   */
+  signal: AbortSignal;
 }
 
 /**
  * Handles one message (the frame's payload, framing removed) and returns the ACK to send back,
- * unframed (a string is sent as UTF-8). Throwing means "not handled": no ACK, connection closed.
+ * unframed, as bytes: the wiring encodes it with the message's charset (the parser's `encodeText`);
+ * a string or an empty answer is not sent (`invalid_ack`).
+ *
+ * Throw only for a failure that may succeed on retry (database down, shutdown): throwing means
+ * "not handled", so no ACK is sent and the connection is closed, and the sender resends. A message
+ * that fails every time (unparseable, invalid, unsupported) must be answered with an AE/AR ACK
+ * instead: left unacknowledged, the sender resends it forever and every message queued behind it
+ * waits.
+ *
+ * Ordering is per connection: the next message of a connection is handled only after this one's
+ * ACK was written. A sender that gives up on a connection and reconnects could overtake a handler
+ * still running on its old connection; to prevent that, a new connection from the same remote
+ * address handles its first message only once the handlers of that address's earlier, closing
+ * connections settled (at most `handlerTimeoutMs`). Two senders behind one address are still
+ * handled in parallel while both their connections are open.
  */
-export type MllpMessageHandler = (payload: Buffer, ctx: MllpMessageContext) => Promise<Buffer | string>;
+export type MllpMessageHandler = (payload: Buffer, ctx: MllpMessageContext) => Promise<Buffer>;
 
 /** The server settings a connection uses. */
 export interface ConnectionSettings {
@@ -33,6 +53,15 @@ export interface ConnectionSettings {
   idleTimeoutMs: number;
   frameTimeoutMs: number;
   maxQueuedFrames: number;
+  handlerTimeoutMs: number;
+}
+
+/** What a connection needs from its server. */
+export interface ConnectionHooks {
+  /** Counts a message acknowledged. */
+  onAcknowledged(): void;
+  /** The in-flight handlers of this address's earlier connections that stopped reading (a reconnect overtaking them is what ordering must prevent). */
+  earlierHandlers(): Promise<void>[];
 }
 
 /** Why a connection ended: a catalogue code, or the peer closing normally. */
@@ -44,9 +73,11 @@ export class MllpConnection {
   /** Resolves once the socket is closed and no handler of this connection is running. */
   readonly settled: Promise<void>;
   private settle!: () => void;
-  /** Resolves when the socket has closed. */
-  readonly closed: Promise<void>;
-  private markClosed!: () => void;
+  private readonly abort = new AbortController();
+  /** Settles when the running handler settled or timed out; null while none runs. */
+  private inFlight: Promise<void> | null = null;
+  /** The first frame waited for the earlier connections of this address (or there was none). */
+  private waitedForEarlier = false;
   private socket: Socket;
   private readonly framer: MllpFramer;
   private readonly queue: Buffer[] = [];
@@ -72,15 +103,19 @@ export class MllpConnection {
     private readonly settings: ConnectionSettings,
     private readonly onMessage: MllpMessageHandler,
     private readonly logger: Logger,
-    private readonly onAcknowledged: () => void,
+    private readonly hooks: ConnectionHooks,
   ) {
     // 16 hex characters: short enough for log lines, random so ids never repeat across restarts.
-    this.ctx = Object.freeze({ connectionId: newId().slice(0, 16), remoteAddress, tls: secureContext !== null });
+    this.ctx = Object.freeze({ connectionId: newId().slice(0, 16), remoteAddress, tls: secureContext !== null, signal: this.abort.signal });
     this.framer = new MllpFramer({ maxBytes: settings.maxBytes });
     this.socket = raw;
     this.handshakeDone = secureContext === null;
     this.settled = new Promise<void>((resolve) => (this.settle = resolve));
-    this.closed = new Promise<void>((resolve) => (this.markClosed = resolve));
+  }
+
+  /** The running handler (settles when it settled or timed out), if reading stopped for good: a reconnect must not overtake it. */
+  get closingHandler(): Promise<void> | null {
+    return this.readingStopped || this.gone ? this.inFlight : null;
   }
 
   get isPaused(): boolean {
@@ -141,6 +176,7 @@ export class MllpConnection {
     // Synchronously: 'close' comes later, and nothing queued may be handled in between.
     this.queue.length = 0;
     this.readingStopped = true;
+    this.abort.abort();
     this.socket.destroy();
     // The raw socket too: while a TLS handshake is in progress, destroying the wrapper alone may leave it.
     this.raw.destroy();
@@ -188,7 +224,7 @@ export class MllpConnection {
 
   private onClose(): void {
     this.isClosed = true;
-    this.markClosed();
+    this.abort.abort();
     this.clearTimers();
     this.queue.length = 0;
     this.logger.debug({ ...this.ids, messages: this.messages, ...(this.closeAfterDrain ? { code: this.closeAfterDrain } : {}) }, 'mllp connection closed');
@@ -213,25 +249,62 @@ export class MllpConnection {
   }
 
   private async drain(): Promise<void> {
+    if (!this.waitedForEarlier && this.queue.length > 0) {
+      this.waitedForEarlier = true;
+      await this.waitForEarlier();
+    }
     while (this.queue.length > 0 && !this.gone) {
       const payload = this.queue.shift() as Buffer;
       this.maybeResume();
-      let answer: unknown;
-      try {
-        answer = await this.onMessage(payload, this.ctx);
-      } catch (err) {
-        this.fail('handler_failed', { handlerError: safeCode(err) });
-        return;
-      }
-      if (this.gone) return;
-      const frame = toAckFrame(answer);
+      const outcome = await this.callHandler(payload);
+      if (outcome === null || this.gone) return;
+      const frame = toAckFrame(outcome.answer);
       if (!frame) {
         this.fail('invalid_ack', {});
         return;
       }
       if (!(await this.write(frame))) return;
       this.messages++;
-      this.onAcknowledged();
+      this.hooks.onAcknowledged();
+    }
+  }
+
+  /** A reconnecting sender must not overtake its old connection's handler: wait for it (bounded). */
+  private async waitForEarlier(): Promise<void> {
+    const pending = this.hooks.earlierHandlers();
+    if (pending.length === 0) return;
+    this.logger.debug({ ...this.ids, waitingFor: pending.length }, 'mllp first message waits for handlers of earlier connections from this address');
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(pending), new Promise<void>((resolve) => (timer = setTimeout(resolve, this.settings.handlerTimeoutMs)))]);
+    clearTimeout(timer);
+  }
+
+  /**
+   * Runs the handler for one message, bounded by handlerTimeoutMs. Resolves with its answer, or
+   * null when it threw or timed out (the connection is then failed: no ACK, the sender resends).
+   */
+  private async callHandler(payload: Buffer): Promise<{ answer: unknown } | null> {
+    let done!: () => void;
+    this.inFlight = new Promise<void>((resolve) => (done = resolve));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.settings.handlerTimeoutMs)));
+      // The executor catches a handler that throws synchronously instead of returning a promise.
+      const answered = new Promise<unknown>((resolve) => resolve(this.onMessage(payload, this.ctx))).then((answer) => ({ answer }));
+      const outcome = await Promise.race([answered, timeout]);
+      if (outcome !== 'timeout') return outcome;
+      // The connection counted against maxConnections until now; the handler may still run, but its signal is aborted.
+      if (this.gone) this.logger.warn({ ...this.ids, code: 'handler_timeout' }, 'mllp handler did not settle in time; connection already closed');
+      else this.fail('handler_timeout', {});
+      this.abort.abort();
+      return null;
+    } catch (err) {
+      this.fail('handler_failed', { handlerError: safeCode(err) });
+      return null;
+    } finally {
+      clearTimeout(timer);
+      this.inFlight = null;
+      done();
     }
   }
 
@@ -341,12 +414,13 @@ export class MllpConnection {
   }
 }
 
-/** The handler's answer as a frame, or null when it cannot be sent (empty, not bytes, MLLP control bytes). */
+/**
+ * The handler's answer as a frame, or null when it cannot be sent: not bytes (a string too — its
+ * charset is the wiring's to choose), empty, or containing MLLP control bytes.
+ */
 export function toAckFrame(answer: unknown): Buffer | null {
-  let bytes: Buffer;
-  if (typeof answer === 'string') bytes = Buffer.from(answer, 'utf8');
-  else if (answer instanceof Uint8Array) bytes = Buffer.from(answer.buffer, answer.byteOffset, answer.byteLength);
-  else return null;
+  if (!(answer instanceof Uint8Array)) return null;
+  const bytes = Buffer.from(answer.buffer, answer.byteOffset, answer.byteLength);
   if (bytes.length === 0) return null;
   try {
     return encodeMllpFrame(bytes);

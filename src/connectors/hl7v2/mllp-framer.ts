@@ -45,6 +45,7 @@ export const MLLP_ERROR_CODES = {
   source_not_allowed: { retryable: false, summary: 'The source address is not in allowFrom; the connection is closed at once.' },
   too_many_connections: { retryable: true, summary: 'maxConnections are open; the new connection is closed at once.' },
   handler_failed: { retryable: true, summary: 'The message handler threw; no ACK is sent and the connection is closed so the sender resends.' },
+  handler_timeout: { retryable: true, summary: 'The message handler did not settle within handlerTimeoutMs; no ACK is sent, its signal is aborted and the connection is closed.' },
   write_timeout: { retryable: true, summary: 'An ACK could not be written within frameTimeoutMs (the peer does not read); the connection is closed.' },
   invalid_ack: { retryable: true, summary: 'The handler returned an empty ACK or one containing MLLP control bytes; nothing is sent and the connection is closed.' },
   tls_handshake_failed: { retryable: true, summary: 'The TLS handshake with the sender failed or timed out.' },

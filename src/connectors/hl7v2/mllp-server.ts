@@ -32,7 +32,7 @@ import type { Logger } from '../../domain/logger.js';
 import { silentLogger } from '../../domain/logger.js';
 import { MllpConnection, safeCode } from './mllp-connection.js';
 import type { MllpMessageHandler } from './mllp-connection.js';
-import { DEFAULT_MAX_FRAME_BYTES } from './mllp-framer.js';
+import { DEFAULT_MAX_FRAME_BYTES, MllpError } from './mllp-framer.js';
 
 export type { MllpMessageContext, MllpMessageHandler } from './mllp-connection.js';
 
@@ -57,7 +57,17 @@ export interface MllpServerOptions {
    * or whose ACK the peer does not read within it. Default 10 s.
    */
   frameTimeoutMs?: number;
-  /** Most connections open at once; more are closed at once. Default 100. */
+  /**
+   * Longest a handler may run for one message. Past it the connection is closed without an ACK
+   * (`handler_timeout`, the sender resends), the handler's `signal` is aborted, and the connection
+   * stops counting against `maxConnections`. Default 30 s.
+   */
+  handlerTimeoutMs?: number;
+  /**
+   * Most connections at once; more are refused at once. A connection counts from accept until its
+   * socket closed and its handler settled (or timed out): a sender resetting connections cannot
+   * pile up running handlers. Default 100.
+   */
   maxConnections?: number;
   /** Stop reading from a connection while more than this many frames wait for the handler. Default 4. */
   maxQueuedFrames?: number;
@@ -76,7 +86,7 @@ export interface MllpAddress {
 
 /** Counters for monitoring and tests. */
 export interface MllpServerStats {
-  /** Connections open now (TLS handshakes in progress included). */
+  /** Connections counting against maxConnections: open, or closed with their handler still running. */
   connections: number;
   /** Connections whose reading is paused because their queue is full. */
   pausedConnections: number;
@@ -84,6 +94,8 @@ export interface MllpServerStats {
   queuedFrames: number;
   /** Messages acknowledged since start. */
   acknowledged: number;
+  /** Connections refused since start (source not allowed, too many connections, shutting down excluded). */
+  refusedConnections: number;
 }
 
 interface Settings {
@@ -95,7 +107,13 @@ interface Settings {
   maxConnections: number;
   maxQueuedFrames: number;
   closeTimeoutMs: number;
+  handlerTimeoutMs: number;
 }
+
+/** One warn line per refused address per window; the rest are counted. */
+const REFUSED_LOG_WINDOW_MS = 60_000;
+/** Addresses remembered for that; beyond, refusals of new addresses are counted, not logged. */
+const REFUSED_LOG_ADDRESSES = 4096;
 
 
 /** An MLLP listener. `listen()` binds, `close()` drains and stops. One instance listens once. */
@@ -105,11 +123,14 @@ export class MllpServer {
   private readonly logger: Logger;
   private readonly allow: BlockList | null;
   private readonly tlsFiles: { certFile: string; keyFile: string } | null;
-  /** Connections until their socket closed and their handler returned (what close() waits for). */
+  /** Connections until their socket closed and their handler settled: what maxConnections limits and close() waits for. */
   private readonly connections = new Set<MllpConnection>();
-  /** Sockets open now: what maxConnections limits (a closed socket frees its slot even while its handler still runs). */
-  private openSockets = 0;
+  /** Per refused address: when its last warn line was written, and refusals since, not logged. */
+  private readonly refusedLog = new Map<string, { at: number; suppressed: number }>();
+  private refused = 0;
   private server: Server | null = null;
+  /** The running listen(), which close() waits for. */
+  private starting: Promise<unknown> | null = null;
   private secureContext: SecureContext | null = null;
   private bound: MllpAddress | null = null;
   private closing: Promise<void> | null = null;
@@ -128,6 +149,7 @@ export class MllpServer {
       maxConnections: integer('maxConnections', options.maxConnections ?? 100, 1, 1_000_000),
       maxQueuedFrames: integer('maxQueuedFrames', options.maxQueuedFrames ?? 4, 1, 1_000_000),
       closeTimeoutMs: integer('closeTimeoutMs', options.closeTimeoutMs ?? 10_000, 0, 2 ** 31 - 1),
+      handlerTimeoutMs: integer('handlerTimeoutMs', options.handlerTimeoutMs ?? 30_000, 1, 2 ** 31 - 1),
     };
     this.onMessage = options.onMessage;
     this.logger = options.logger ?? silentLogger;
@@ -136,12 +158,21 @@ export class MllpServer {
     if (this.tlsFiles && (!this.tlsFiles.certFile || !this.tlsFiles.keyFile)) throw new ConfigError('tls: both certFile and keyFile are required.');
   }
 
-  /** Binds and starts accepting; resolves with the bound address (the real port when `port` was 0). */
-  async listen(): Promise<MllpAddress> {
-    if (this.server || this.closing) throw new ConfigError('listen: this MllpServer was already started; create a new one.');
+  /**
+   * Binds and starts accepting; resolves with the bound address (the real port when `port` was 0).
+   * Rejects with `server_closing` when `close()` was called before it finished (nothing stays bound).
+   */
+  listen(): Promise<MllpAddress> {
+    if (this.starting || this.closing) return Promise.reject(new ConfigError('listen: this MllpServer was already started; create a new one.'));
+    const starting = this.start();
+    this.starting = starting;
+    return starting;
+  }
+
+  private async start(): Promise<MllpAddress> {
     if (this.tlsFiles) this.secureContext = await loadSecureContext(this.tlsFiles);
+    if (this.closing) throw closingError();
     const server = createServer({ allowHalfOpen: true });
-    this.server = server;
     server.on('connection', (socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -150,6 +181,12 @@ export class MllpServer {
         resolve();
       });
     });
+    if (this.closing) {
+      // close() waits for this listen() and then finds no server: release the port here.
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      throw closingError();
+    }
+    this.server = server;
     // After binding, errors are accept failures (EMFILE, ...): log them, keep listening.
     server.on('error', (err: NodeJS.ErrnoException) => this.logger.error({ code: 'internal', errorCode: safeCode(err) }, 'mllp server error'));
     const info = server.address() as AddressInfo;
@@ -175,13 +212,14 @@ export class MllpServer {
       if (c.isPaused) paused++;
       queued += c.queuedFrames;
     }
-    return { connections: this.openSockets, pausedConnections: paused, queuedFrames: queued, acknowledged: this.acknowledged };
+    return { connections: this.connections.size, pausedConnections: paused, queuedFrames: queued, acknowledged: this.acknowledged, refusedConnections: this.refused };
   }
 
   /**
    * Stops accepting, lets each connection's in-flight handler finish and write its ACK (frames
    * queued behind it are dropped unacknowledged: their senders resend), closes the connections,
-   * and after `closeTimeoutMs` destroys whatever is still open. Idempotent.
+   * and after `closeTimeoutMs` destroys whatever is still open. Called during `listen()`, it waits
+   * for it and that `listen()` rejects with `server_closing`. Idempotent.
    */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
@@ -189,6 +227,8 @@ export class MllpServer {
   }
 
   private async shutdown(): Promise<void> {
+    // Only a listen() still running is awaited: a finished one must stop accepting synchronously here.
+    if (this.starting && !this.server) await this.starting.catch(() => {});
     const server = this.server;
     if (!server) return;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -218,24 +258,50 @@ export class MllpServer {
       return;
     }
     if (this.allow && !allowed(this.allow, remoteAddress)) {
-      this.logger.warn({ remoteAddress, code: 'source_not_allowed' }, 'mllp connection refused');
-      socket.destroy();
+      this.refuse(socket, remoteAddress, { code: 'source_not_allowed' });
       return;
     }
-    if (this.openSockets >= this.settings.maxConnections) {
-      this.logger.warn({ remoteAddress, code: 'too_many_connections', maxConnections: this.settings.maxConnections }, 'mllp connection refused');
-      socket.destroy();
+    if (this.connections.size >= this.settings.maxConnections) {
+      this.refuse(socket, remoteAddress, { code: 'too_many_connections', maxConnections: this.settings.maxConnections });
       return;
     }
-    const conn = new MllpConnection(socket, remoteAddress, this.secureContext, this.settings, this.onMessage, this.logger, () => this.acknowledged++);
+    // Accepted before this one, from the same address: a reconnect must not overtake their handlers.
+    const earlier = [...this.connections].filter((c) => c.ctx.remoteAddress === remoteAddress);
+    const conn = new MllpConnection(socket, remoteAddress, this.secureContext, this.settings, this.onMessage, this.logger, {
+      onAcknowledged: () => this.acknowledged++,
+      earlierHandlers: () => earlier.map((c) => c.closingHandler).filter((p): p is Promise<void> => p !== null),
+    });
     this.connections.add(conn);
-    this.openSockets++;
-    void conn.closed.then(() => this.openSockets--);
     void conn.settled.then(() => this.connections.delete(conn));
     conn.start();
   }
+
+  /** Closes a refused socket. Logs the first refusal per address per minute; a scanner must not flood the log. */
+  private refuse(socket: Socket, remoteAddress: string, fields: { code: 'source_not_allowed' | 'too_many_connections'; maxConnections?: number }): void {
+    socket.destroy();
+    this.refused++;
+    const now = Date.now();
+    let entry = this.refusedLog.get(remoteAddress);
+    if (entry && now - entry.at < REFUSED_LOG_WINDOW_MS) {
+      entry.suppressed++;
+      return;
+    }
+    if (!entry && this.refusedLog.size >= REFUSED_LOG_ADDRESSES) {
+      for (const [address, e] of this.refusedLog) if (now - e.at >= REFUSED_LOG_WINDOW_MS) this.refusedLog.delete(address);
+      // Still full: a flood from many addresses; counted in stats() only.
+      if (this.refusedLog.size >= REFUSED_LOG_ADDRESSES) return;
+    }
+    const suppressed = entry?.suppressed ?? 0;
+    entry = { at: now, suppressed: 0 };
+    this.refusedLog.set(remoteAddress, entry);
+    this.logger.warn({ remoteAddress, ...fields, ...(suppressed > 0 ? { suppressedSinceLastLine: suppressed } : {}) }, 'mllp connection refused');
+  }
 }
 
+
+function closingError(): MllpError {
+  return new MllpError('server_closing', 'close() was called before listen() finished; the server is not listening.');
+}
 
 function integer(name: string, value: number, min: number, max: number): number {
   if (!Number.isSafeInteger(value) || value < min || value > max) throw new ConfigError(`${name}: must be an integer from ${min} to ${max}.`);
