@@ -42,11 +42,16 @@ export function isNonGlobalAddress(address: string): boolean {
   if (family === 0) return false;
   if (family === 6) {
     // IPv4-mapped IPv6 (::ffff:10.0.0.1) is judged as the IPv4 address it carries.
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-    if (mapped) return NON_GLOBAL.check(mapped[1] as string, 'ipv4');
-    return NON_GLOBAL.check(address, 'ipv6');
+    const unmapped = unmapIpv4(address);
+    return unmapped === address ? NON_GLOBAL.check(address, 'ipv6') : NON_GLOBAL.check(unmapped, 'ipv4');
   }
   return NON_GLOBAL.check(address, 'ipv4');
+}
+
+/** `::ffff:10.0.0.1` → `10.0.0.1` (dual-stack sockets report IPv4 peers that way); any other address as it is. */
+export function unmapIpv4(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return mapped ? (mapped[1] as string) : address;
 }
 
 /** True for loopback addresses (allowed in the explicit dev mode). */

@@ -30,6 +30,7 @@ import type { SecureContext } from 'node:tls';
 import { ConfigError } from '../../domain/errors.js';
 import type { Logger } from '../../domain/logger.js';
 import { silentLogger } from '../../domain/logger.js';
+import { unmapIpv4 } from '../../domain/network.js';
 import { MllpConnection, safeCode } from './mllp-connection.js';
 import type { MllpMessageHandler } from './mllp-connection.js';
 import { DEFAULT_MAX_FRAME_BYTES, MllpError } from './mllp-framer.js';
@@ -250,7 +251,7 @@ export class MllpServer {
   }
 
   private accept(socket: Socket): void {
-    const remoteAddress = normalizeAddress(socket.remoteAddress ?? '');
+    const remoteAddress = unmapIpv4(socket.remoteAddress ?? '');
     // Errors of a socket we refuse (a reset racing the destroy) must not become uncaught exceptions.
     socket.on('error', () => {});
     if (this.closing) {
@@ -308,18 +309,12 @@ function integer(name: string, value: number, min: number, max: number): number 
   return value;
 }
 
-/** `::ffff:10.0.0.1` → `10.0.0.1`: dual-stack sockets report IPv4 peers that way. */
-function normalizeAddress(address: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return mapped ? (mapped[1] as string) : address;
-}
-
 function allowList(entries: string[]): BlockList {
   if (!Array.isArray(entries) || entries.length === 0) throw new ConfigError('allowFrom: list at least one address or CIDR range, or omit it to allow any source.');
   const list = new BlockList();
   for (const entry of entries) {
     const [addr = '', prefix, extra] = String(entry).trim().split('/');
-    const address = normalizeAddress(addr);
+    const address = unmapIpv4(addr);
     const family = isIP(address);
     const bits = prefix === undefined ? (family === 6 ? 128 : 32) : Number(prefix);
     if (family === 0 || extra !== undefined || !Number.isInteger(bits) || bits < 0 || bits > (family === 6 ? 128 : 32)) {
