@@ -46,8 +46,9 @@ export interface WorkLoopOptions {
   /** The poll interval: how long the loop sleeps after a pass that found no more work. */
   idleMs: number;
   /**
-   * Measure `idleMs` from the start of the previous pass instead of its end, like `setInterval`
-   * (a pass that took longer than `idleMs` is followed by the next at once; never two at a time).
+   * Measure `idleMs` from the start of the previous pass instead of its end, like `setInterval`:
+   * passes start on the same phase, and one that took longer than `idleMs` skips the starts it
+   * missed (never two at a time).
    * Default false.
    */
   fixedRate?: boolean;
