@@ -176,3 +176,11 @@ export interface Operation {
 export function subscribes(endpoint: Pick<Endpoint, 'eventTypes'>, type: EventType): boolean {
   return endpoint.eventTypes.includes(type);
 }
+
+/** Connector kinds whose EHR pushes its changes to ehrsync: never polled, never written through. */
+export const PUSH_CONNECTOR_KINDS = ['hl7v2'] as const;
+
+/** True for a connection whose EHR pushes its changes (no sync to run, no connector to write through). */
+export function isPushConnector(kind: string): boolean {
+  return (PUSH_CONNECTOR_KINDS as readonly string[]).includes(kind);
+}

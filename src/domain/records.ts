@@ -114,7 +114,8 @@ export type Candidate<T> = { [K in keyof T]?: unknown };
 
 /** Why a record was set aside instead of synced. */
 export interface QuarantineItem {
-  kind: 'appointment' | 'patient';
+  /** `message`: a pushed message (HL7 v2) that could not be read or mapped to a record at all. */
+  kind: 'appointment' | 'patient' | 'message';
   /** The record's EHR id when it had a usable one. */
   ehr_id: string | null;
   reason: string;

@@ -1,6 +1,6 @@
 /**
  * @module store/ports — the store's interfaces, one per concern (accounts, connections, sync leases,
- * projection, provider settings, sync commits, API reads, retention, operations, endpoints, event
+ * projection, provider settings, sync commits, pushed-feed commits, API reads, retention, operations, endpoints, event
  * log, delivery queue), and `Store`, their composition. One SQL implementation per port serves
  * SQLite and PostgreSQL (src/store/store.ts composes them); the contract suite in
  * test/contract/store-contract.ts runs against both.
@@ -253,6 +253,66 @@ export interface SyncCommits {
   listQuarantine(connectionId: string, limit: number): Promise<QuarantineRow[]>;
 }
 
+/** One message of a pushed feed as the message log keeps it (ids and outcome, never content). */
+export interface FeedMessage {
+  connectionId: string;
+  /** Who sent it: MSH-3 and MSH-4 as `application|facility`. */
+  sender: string;
+  /** MSH-10: with the sender, what makes a re-sent message recognisable. */
+  controlId: string;
+  /** MSH-9.1^MSH-9.2, e.g. `SIU^S12`. */
+  messageType: string;
+  /** MSH-7, when it parsed. */
+  messageTimeMs: EpochMs | null;
+  /** `applied`, `stale` (older than what is applied), `unsupported` (acknowledged, ignored) or `quarantined`. */
+  outcome: 'applied' | 'stale' | 'unsupported' | 'quarantined';
+  /** The acknowledgment the sender got, and gets again for a re-send. */
+  ackCode: 'AA' | 'AE';
+  /** The AE's reason (locations and field names only). */
+  errorText: string | null;
+  receivedAt: EpochMs;
+}
+
+/** What a pushed change reads before it plans: its records in the projection, the providers, and the records' message times. */
+export interface PushSlice {
+  /** Only the rows asked for; `version` is the connection's projection version. */
+  projection: ProjectionSnapshot;
+  providers: ProviderRecord[];
+  /** MSH-7 last applied, by `recordTimeKey(kind, ehrId)` (detection/push-plan.ts). */
+  recordTimes: Map<string, EpochMs>;
+}
+
+/** Everything one pushed message commits. */
+export interface PushCommit {
+  message: FeedMessage;
+  plan: SyncPlan;
+  /** Stored patients merged into another (A40), removed from the projection. */
+  retirePatientEhrIds: readonly string[];
+  /** MSH-7 to remember per record applied (kept when a newer one is stored). */
+  recordTimes: readonly { kind: 'appointment' | 'patient'; ehrId: string; ms: EpochMs }[];
+  /**
+   * The projection version the plan was made from. The first commit of a connection in a batch
+   * carries it: when another writer changed the projection meanwhile, the whole batch fails with a
+   * ConflictError and is planned again.
+   */
+  projectionVersion?: number;
+}
+
+/** The pushed feed's writes: its message log (de-duplication, acknowledgments) and its outbox commit. */
+export interface PushCommits {
+  /** The log entry of a message already received from this sender with this MSH-10, or null. */
+  findFeedMessage(connectionId: string, sender: string, controlId: string): Promise<FeedMessage | null>;
+  /** The projection rows, providers and message times a pushed change plans against. */
+  loadPushSlice(connectionId: string, keys: { appointmentEhrIds: readonly string[]; patientEhrIds: readonly string[]; patientMrns?: readonly string[] }): Promise<PushSlice>;
+  /**
+   * Commits pushed messages in ONE transaction (group commit: several senders share one), each
+   * with its log entry, projection changes, events, deliveries, quarantine and message times — the
+   * same outbox guarantee as `commitSync`. A message whose log entry already exists (received by
+   * another process meanwhile) is skipped: its result is `duplicate`. All or nothing.
+   */
+  commitPushes(batch: readonly PushCommit[]): Promise<('committed' | 'duplicate')[]>;
+}
+
 /** The API's cached reads of the projection. */
 export interface ProjectionReads {
   /** Projected appointments of a connection starting in a range, ordered by start. */
@@ -373,7 +433,7 @@ export interface DeliveryQueue {
  * its own. A consumer names the ports it uses (e.g. the sync engine takes
  * `Projection & SyncCommits`), not the whole store.
  */
-export interface Store extends Accounts, Connections, SyncLeases, Projection, ProviderSettings, SyncCommits, ProjectionReads, Retention, Operations, Endpoints, EventLog, DeliveryQueue {
+export interface Store extends Accounts, Connections, SyncLeases, Projection, ProviderSettings, SyncCommits, PushCommits, ProjectionReads, Retention, Operations, Endpoints, EventLog, DeliveryQueue {
   /** Applies pending numbered migrations; safe to call on every start. */
   migrate(): Promise<void>;
   close(): Promise<void>;

@@ -96,7 +96,7 @@ export function toQuarantine(r: Row): QuarantineRow {
     id: str(r.id),
     connectionId: str(r.connection_id),
     syncRunId: str(r.sync_run_id),
-    kind: r.kind === 'patient' ? 'patient' : 'appointment',
+    kind: r.kind === 'patient' || r.kind === 'message' ? r.kind : 'appointment',
     ehr_id: strOrNull(r.ehr_id),
     reason: str(r.reason),
     raw: str(r.raw),

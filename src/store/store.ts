@@ -8,7 +8,7 @@
 import type { SqlClient } from './sql/client.js';
 import { DIALECTS } from './sql/dialect.js';
 import type { SqlContext } from './concerns/context.js';
-import type { Accounts, Connections, DeliveryQueue, Endpoints, EventLog, Operations, Projection, ProjectionReads, ProviderSettings, Retention, Store, SyncCommits, SyncLeases } from './ports.js';
+import type { Accounts, Connections, DeliveryQueue, Endpoints, EventLog, Operations, Projection, ProjectionReads, ProviderSettings, PushCommits, Retention, Store, SyncCommits, SyncLeases } from './ports.js';
 import { PgDeliveryQueue } from './queue/pg-queue.js';
 import { SqliteDeliveryQueue } from './queue/sqlite-queue.js';
 import { SqlAccounts } from './concerns/accounts.js';
@@ -16,6 +16,7 @@ import { SqlConnections } from './concerns/connections.js';
 import { SqlSyncLeases } from './concerns/sync-leases.js';
 import { SqlProjection } from './concerns/projection.js';
 import { SqlSyncCommits } from './concerns/sync-commits.js';
+import { SqlPushCommits } from './concerns/push-commits.js';
 import { SqlProjectionReads } from './concerns/reads.js';
 import { SqlRetention } from './concerns/retention.js';
 import { SqlOperations } from './concerns/operations.js';
@@ -33,6 +34,7 @@ const SYNC_LEASES = { claimDueConnections: 1, claimConnection: 1, releaseConnect
 const PROJECTION = { listProviders: 1, loadProjection: 1 } as const satisfies Record<keyof Projection, 1>;
 const PROVIDER_SETTINGS = { setProviderStatus: 1 } as const satisfies Record<keyof ProviderSettings, 1>;
 const SYNC_COMMITS = { startSyncRun: 1, commitSync: 1, failSyncRun: 1, listSyncRuns: 1, listQuarantine: 1 } as const satisfies Record<keyof SyncCommits, 1>;
+const PUSH_COMMITS = { findFeedMessage: 1, loadPushSlice: 1, commitPushes: 1 } as const satisfies Record<keyof PushCommits, 1>;
 const PROJECTION_READS = { listAppointments: 1, getAppointment: 1, getPatient: 1, listPatients: 1 } as const satisfies Record<keyof ProjectionReads, 1>;
 const RETENTION = { purgeEvents: 1, erasePatient: 1 } as const satisfies Record<keyof Retention, 1>;
 const OPERATIONS = { createOperation: 1, getOperation: 1, claimDueOperations: 1, rescheduleOperation: 1, completeOperation: 1 } as const satisfies Record<keyof Operations, 1>;
@@ -72,6 +74,7 @@ export function createStore(client: SqlClient): Store {
     ...methodsOf<Projection>(projection, PROJECTION),
     ...methodsOf<ProviderSettings>(projection, PROVIDER_SETTINGS),
     ...methodsOf<SyncCommits>(new SqlSyncCommits(ctx), SYNC_COMMITS),
+    ...methodsOf<PushCommits>(new SqlPushCommits(ctx), PUSH_COMMITS),
     ...methodsOf<ProjectionReads>(new SqlProjectionReads(ctx), PROJECTION_READS),
     ...methodsOf<Retention>(new SqlRetention(ctx), RETENTION),
     ...methodsOf<Operations>(new SqlOperations(ctx), OPERATIONS),

@@ -19,12 +19,20 @@ import { EhrsyncError } from '../../src/domain/errors.js';
 import { openStore } from '../../src/store/open.js';
 import { PgClient } from '../../src/store/postgres/pg-client.js';
 import { SqliteClient } from '../../src/store/sqlite/sqlite-client.js';
+import { readMigrations } from '../../src/store/sql/migrations.js';
 import { freshSchemaUrl, postgresUnavailable } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/temp.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const STORE = join(ROOT, 'src/store');
 const execFileAsync = promisify(execFile);
+/** The migrations after the squashed file (the same names in both dialects): applied on top of it everywhere. */
+const LATER = readMigrations(join(STORE, 'sqlite/migrations'))
+  .filter((m) => m.version > 1)
+  .map((m) => ({ version: m.version, name: m.name }));
+/** What schema_migrations records on a current database, without dates. */
+const CURRENT = [{ version: 1, name: '001_schema.sql' }, ...LATER];
+
 const SCHEMA_SQL = { sqlite: readFileSync(join(STORE, 'sqlite/migrations/001_schema.sql'), 'utf8'), postgres: readFileSync(join(STORE, 'postgres/migrations/001_schema.sql'), 'utf8') };
 
 /** The six migrations of ehrsync 0.1 as it recorded them, with when. */
@@ -90,15 +98,17 @@ it('SQLite: a new database gets 001_schema.sql, recorded once; migrating again c
   t.after(() => db.close());
   await db.migrate();
   await db.migrate();
-  const rows = await db.all<Row>('SELECT version, name FROM schema_migrations');
-  assert.deepEqual(rows, [{ version: 1, name: '001_schema.sql' }]);
+  const rows = await db.all<Row>('SELECT version, name FROM schema_migrations ORDER BY version');
+  assert.deepEqual(rows, CURRENT);
 });
 
 it('SQLite: a database that applied all six old migrations is current: recorded as 001_schema.sql and keeps working', async (t) => {
   const path = oldSqlite(t, OLD.length);
   const store = await openStore(path);
   t.after(() => store.close());
-  assert.deepEqual(await sqliteRows(path), [{ version: 1, name: '001_schema.sql', applied_at: LAST_OLD_APPLIED_AT }], 'the six records become the squashed file’s, dated when the schema reached it');
+  const rows = await sqliteRows(path);
+  assert.deepEqual(rows[0], { version: 1, name: '001_schema.sql', applied_at: LAST_OLD_APPLIED_AT }, 'the six records become the squashed file’s, dated when the schema reached it');
+  assert.deepEqual(rows.slice(1).map((r) => r.name), LATER.map((m) => m.name), 'and the later migrations are applied on top');
   assert.deepEqual(
     (await store.listAccounts()).map((a) => a.id),
     ['acc_old'],
@@ -108,7 +118,7 @@ it('SQLite: a database that applied all six old migrations is current: recorded 
   const endpoint = await store.createEndpoint({ accountId: account.id, url: 'https://a.example/hook', secret: 's', maxConcurrency: 3, now: 2 });
   assert.equal((await store.getEndpoint(endpoint.id))?.maxConcurrency, 3, 'columns the old 002 added are there');
   await store.migrate();
-  assert.equal((await sqliteRows(path)).length, 1, 'a later start finds it current');
+  assert.equal((await sqliteRows(path)).length, CURRENT.length, 'a later start finds it current');
 });
 
 it('SQLite: a database that applied only some of the old migrations is refused with the fix, unchanged', async (t) => {
@@ -147,7 +157,7 @@ it('SQLite: processes migrating one new file at once wait for each other; it is 
   await Promise.all(Array.from({ length: 3 }, () => execFileAsync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT })));
   assert.deepEqual(
     (await sqliteRows(path)).map((r) => r.name),
-    ['001_schema.sql'],
+    CURRENT.map((m) => m.name),
   );
 });
 
@@ -182,10 +192,12 @@ it('PostgreSQL: all six old migrations → current and working; some → refused
   const client = new PgClient(full.url, { schema: full.schema });
   t.after(() => client.close());
   await client.migrate();
-  assert.deepEqual(await client.all('SELECT version, name, applied_at FROM schema_migrations'), [{ version: 1, name: '001_schema.sql', applied_at: LAST_OLD_APPLIED_AT }]);
+  const rows = await client.all<{ version: number; name: string; applied_at: number }>('SELECT version, name, applied_at FROM schema_migrations ORDER BY version');
+  assert.deepEqual(rows[0], { version: 1, name: '001_schema.sql', applied_at: LAST_OLD_APPLIED_AT });
+  assert.deepEqual(rows.slice(1).map((r) => r.name), LATER.map((m) => m.name));
   assert.deepEqual(await client.all('SELECT id FROM accounts'), [{ id: 'acc_old' }]);
   await client.migrate();
-  assert.equal((await client.all('SELECT 1 FROM schema_migrations')).length, 1);
+  assert.equal((await client.all('SELECT 1 FROM schema_migrations')).length, CURRENT.length);
 
   const partial = await oldPostgres(t, 4);
   const refused = new PgClient(partial.url, { schema: partial.schema });
@@ -209,5 +221,5 @@ it('PostgreSQL: processes migrating one new schema at once wait for each other a
   const clients = Array.from({ length: 4 }, () => new PgClient(url.toString(), { schema }));
   t.after(() => Promise.all(clients.map((c) => c.close())));
   await Promise.all(clients.map((c) => c.migrate()));
-  assert.deepEqual(await clients[0]!.all('SELECT version, name FROM schema_migrations'), [{ version: 1, name: '001_schema.sql' }]);
+  assert.deepEqual(await clients[0]!.all('SELECT version, name FROM schema_migrations ORDER BY version'), CURRENT);
 });

@@ -41,10 +41,11 @@ export class SqlRetention implements Retention {
     });
   }
 
-  /** Retention of what is kept beside the events: quarantined records, and finished writes (their requests hold PHI; GET /v1/jobs/:id answers 404 for them after). */
+  /** Retention of what is kept beside the events: quarantined records, the pushed feed's message log, and finished writes (their requests hold PHI; GET /v1/jobs/:id answers 404 for them after). */
   private async purgeRecordsBeside(tx: SqlRunner, before: EpochMs): Promise<void> {
     await run(tx, sql.deleteOldQuarantine(before));
     await run(tx, sql.deleteFinishedOperations(before));
+    await run(tx, sql.deleteOldFeedMessages(before));
   }
 
   async erasePatient(connectionId: string, patientEhrId: string): Promise<Erased> {
@@ -68,6 +69,7 @@ export class SqlRetention implements Retention {
       // A deleted pending delivery may have held back the next event of its key. (A purge deletes
       // only events whose deliveries are all final: nothing it deletes holds anything back.)
       if (seqs.length > 0) this.ctx.queue.forgetScans();
+      await run(tx, sql.deletePatientRecordTimes(d, connectionId, patientEhrId, appointmentEhrIds));
       const appointments = await run(tx, sql.deletePatientAppointments(connectionId, patientEhrId));
       const patients = await run(tx, sql.deletePatientRecord(connectionId, patientEhrId));
       // Quarantined raw records are free text: match the patient's id as a JSON string value, or as

@@ -32,6 +32,12 @@ export const deleteOldQuarantine = (before: EpochMs): Statement => ({
   params: { before },
 });
 
+/** The pushed feed's message log entries received before `before` (a re-send after that is applied again, as new). */
+export const deleteOldFeedMessages = (before: EpochMs): Statement => ({
+  sql: 'DELETE FROM hl7_messages WHERE received_at < :before',
+  params: { before },
+});
+
 /** Finished writes (succeeded or failed) last changed before `before`: their requests hold PHI. */
 export const deleteFinishedOperations = (before: EpochMs): Statement => ({
   sql: "DELETE FROM operations WHERE status IN ('succeeded', 'failed') AND updated_at < :before",
@@ -124,4 +130,11 @@ export const deletePatientQuarantine = (d: Dialect, connectionId: string, patien
   sql: `DELETE FROM quarantine WHERE connection_id = :connection_id
           AND (ehr_id = :ehr_id OR ${d.contains('raw', 'json_id')} OR ${d.contains('raw', 'reference')})`,
   params: { connection_id: connectionId, ehr_id: patientEhrId, json_id: JSON.stringify(patientEhrId), reference: `Patient/${patientEhrId}"` },
+});
+
+/** Deletes the feed's message times of a patient and of their appointments (EHR ids given as a JSON list). */
+export const deletePatientRecordTimes = (d: Dialect, connectionId: string, patientEhrId: string, appointmentEhrIds: readonly string[]): Statement => ({
+  sql: `DELETE FROM hl7_record_times WHERE connection_id = :connection_id
+          AND ((kind = 'patient' AND ehr_id = :ehr_id) OR (kind = 'appointment' AND ehr_id IN ${d.jsonTextList('appointment_ids')}))`,
+  params: { connection_id: connectionId, ehr_id: patientEhrId, appointment_ids: JSON.stringify(appointmentEhrIds) },
 });
