@@ -10,11 +10,13 @@ import { hashSecret } from '../domain/secrets.js';
 import type { StatusMap } from '../domain/status.js';
 import { isTimeZone } from '../domain/clock.js';
 import { checkConnectorConfig } from '../connectors/registry.js';
+import { parseHl7v2Config, senderKey } from '../connectors/hl7v2/config.js';
 import type { Account, Connection } from '../domain/entities.js';
+import { isPushConnector } from '../domain/entities.js';
 import type { Accounts, Connections } from '../store/ports.js';
 
 /** Connector kinds that can be created through the API and CLI. */
-export const CONNECTOR_KINDS = ['demo', 'fhir'] as const;
+export const CONNECTOR_KINDS = ['demo', 'fhir', 'hl7v2'] as const;
 
 /** Connector config keys whose values are secrets: stored encrypted, shown as `***`. */
 export const SECRET_CONFIG_KEYS = ['token', 'bearer_token', 'client_secret', 'private_key', 'privateKey', 'clientSecret'] as const;
@@ -49,6 +51,12 @@ export function checkConnectionInput(input: Omit<ConnectionInput, 'accountId'>):
     throw new BadRequestError(`connector must be one of: ${CONNECTOR_KINDS.join(', ')} (got ${JSON.stringify(input.connector)}).`);
   }
   const base = input.baseUrl ?? input.config?.baseUrl;
+  if (isPushConnector(input.connector)) {
+    if (base !== undefined) throw new BadRequestError(`base_url does not apply to an ${input.connector} connection: its EHR sends messages to ehrsync's listener. Drop it.`);
+    checkConnectorConfig(input.connector, { ...input.config });
+    checkSettings(input);
+    return;
+  }
   if (typeof base !== 'string' || base === '') throw new BadRequestError('base_url is required: the EHR\'s FHIR base URL, e.g. https://ehr.example.com/fhir/R4.');
   try {
     const u = new URL(base);
@@ -58,6 +66,11 @@ export function checkConnectionInput(input: Omit<ConnectionInput, 'accountId'>):
   }
   // The connector's own settings: unknown fields and bad values are refused by name (config.<field>).
   checkConnectorConfig(input.connector, { ...input.config, baseUrl: base });
+  checkSettings(input);
+}
+
+/** The settings every kind shares: time zone, window, interval. */
+function checkSettings(input: Omit<ConnectionInput, 'accountId'>): void {
   if (input.timezone !== undefined && !isTimeZone(input.timezone)) throw new BadRequestError(`timezone is not an IANA time zone: ${JSON.stringify(input.timezone)} (e.g. America/New_York).`);
   for (const [k, v] of [
     ['window_past_days', input.windowPastDays],
@@ -87,8 +100,10 @@ export function sealConfig(config: Record<string, unknown>, box: SecretBox): Rec
 /** Creates a connection; the access token is returned once and stored only as a hash. */
 export async function createConnection(store: Connections, box: SecretBox, input: ConnectionInput, now: number): Promise<{ connection: Connection; accessToken: string }> {
   checkConnectionInput(input);
+  if (input.connector === 'hl7v2') await checkSenderFree(store, input.config ?? {});
   const accessToken = newToken('at_', 24);
-  const config = sealConfig({ ...input.config, baseUrl: input.baseUrl ?? input.config?.baseUrl }, box);
+  const base = input.baseUrl ?? input.config?.baseUrl;
+  const config = sealConfig(base === undefined ? { ...input.config } : { ...input.config, baseUrl: base }, box);
   const connection = await store.createConnection({
     accountId: input.accountId,
     connector: input.connector,
@@ -104,4 +119,21 @@ export async function createConnection(store: Connections, box: SecretBox, input
     now,
   });
   return { connection, accessToken };
+}
+
+/**
+ * Refuses an hl7v2 connection whose sender (MSH-3/MSH-4) another hl7v2 connection already takes:
+ * each message must route to exactly one connection. A connection for any facility of an
+ * application and one for a single facility of it may coexist (the specific one wins).
+ */
+export async function checkSenderFree(store: Connections, config: Record<string, unknown>, exceptId?: string): Promise<void> {
+  const wanted = parseHl7v2Config(config);
+  const key = senderKey(wanted.sendingApplication, wanted.sendingFacility);
+  for (const c of await store.listConnections()) {
+    if (c.connector !== 'hl7v2' || c.id === exceptId) continue;
+    const other = parseHl7v2Config(c.config);
+    if (senderKey(other.sendingApplication, other.sendingFacility) === key) {
+      throw new BadRequestError(`config.sendingApplication/sendingFacility: connection ${c.id} already receives this sender's messages; give this feed its own MSH-3/MSH-4 (or change that connection).`);
+    }
+  }
 }

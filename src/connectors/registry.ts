@@ -1,7 +1,8 @@
 /**
  * @module connectors/registry — builds the connector of a stored connection: `fhir` (any FHIR R4
- * EHR) or `demo` (the fhir connector with the demo EHR's profile). Secrets sealed in the config
- * (`enc:v1:`) are opened here, in memory only.
+ * EHR) or `demo` (the fhir connector with the demo EHR's profile). An `hl7v2` connection has no
+ * connector to call: its EHR pushes messages to the listener (sync/hl7-feed.ts). Secrets sealed in
+ * the config (`enc:v1:`) are opened here, in memory only.
  */
 import { ConfigError } from '../domain/errors.js';
 import type { Logger } from '../domain/logger.js';
@@ -13,6 +14,8 @@ import { DEMO_MRN_SYSTEM, DEMO_NATIVE_STATUS_EXTENSION, DEMO_NATIVE_STATUS_MAP }
 import type { FhirConfig } from './fhir/config.js';
 import { parseFhirConfig } from './fhir/config.js';
 import { FhirConnector } from './fhir/fhir-connector.js';
+import { parseHl7v2Config } from './hl7v2/config.js';
+import { hl7v2ConnectionStatusMap } from './hl7v2/status-map.js';
 
 /** The parts of a stored connection a connector is built from. */
 export interface ConnectionLike {
@@ -62,6 +65,7 @@ export function demoFhirConfig(raw: Record<string, unknown>): FhirConfig {
 export function checkConnectorConfig(kind: string, config: Record<string, unknown>): void {
   if (kind === 'fhir') parseFhirConfig(config);
   else if (kind === 'demo') demoFhirConfig(config);
+  else if (kind === 'hl7v2') parseHl7v2Config(config);
 }
 
 /**
@@ -70,6 +74,7 @@ export function checkConnectorConfig(kind: string, config: Record<string, unknow
  * connection's `statusMap` — the same layers a sync reads through — without building the connector.
  */
 export function connectionStatusMap(connection: ConnectionLike & { statusMap: StatusMap | null }): StatusMap {
+  if (connection.connector === 'hl7v2') return hl7v2ConnectionStatusMap(connection);
   const own = connection.connector === 'demo' ? DEMO_NATIVE_STATUS_MAP : {};
   const configured = connection.config.statusMap;
   const fromConfig = typeof configured === 'object' && configured !== null && !Array.isArray(configured) ? (configured as StatusMap) : {};
@@ -85,7 +90,9 @@ export function createConnector(connection: ConnectionLike, deps: ConnectorFacto
       return new FhirConnector(parseFhirConfig(config), common);
     case 'demo':
       return new FhirConnector(demoFhirConfig(config), { ...common, kind: 'demo', profileStatusMap: DEMO_NATIVE_STATUS_MAP });
+    case 'hl7v2':
+      throw new ConfigError('an hl7v2 connection has no connector to call: its EHR pushes messages to the HL7 listener (docs/connectors.md); it is neither polled nor written through.');
     default:
-      throw new ConfigError(`connector ${JSON.stringify(connection.connector)} is not one this build can create (known: fhir, demo).`);
+      throw new ConfigError(`connector ${JSON.stringify(connection.connector)} is not one this build can create (known: fhir, demo, hl7v2).`);
   }
 }

@@ -10,6 +10,7 @@ import { BadRequestError, ConflictError, EhrsyncError, NotFoundError } from '../
 import { connectionStatusMap } from '../../connectors/registry.js';
 import { isIsoDate } from '../../detection/validate.js';
 import type { Connection } from '../../domain/entities.js';
+import { isPushConnector } from '../../domain/entities.js';
 import type { ApiDeps } from '../context.js';
 import { authenticateConnection } from '../context.js';
 import { appointmentView, connectionView, PageQuery, pagination, patientView, Strict } from '../schemas.js';
@@ -150,6 +151,7 @@ export function clinicRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.post('/v1/sync', { schema: { tags: ['sync'], summary: 'Sync this connection now and return the run' } }, async (req) => {
     const { connection } = await authenticateConnection(deps, req);
+    if (isPushConnector(connection.connector)) throw new BadRequestError(`An ${connection.connector} connection is not synced: its EHR pushes each change to the HL7 listener as it happens. See GET /v1/quarantine for messages that could not be applied.`);
     if (!deps.syncNow) throw new EhrsyncError('forbidden', 'This process does not run syncs (its roles exclude sync); call a process with the sync role.');
     const outcome = await deps.syncNow(connection.id);
     if (outcome === null) throw new ConflictError('A sync of this connection is already running; try again shortly.');

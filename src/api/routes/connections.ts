@@ -13,7 +13,7 @@ import type { Connection } from '../../domain/entities.js';
 import type { ApiDeps } from '../context.js';
 import { authenticateAccount, authenticateAdmin, ownConnection } from '../context.js';
 import { connectionView, StringEnum, Strict } from '../schemas.js';
-import { checkConnectionInput, CONNECTOR_KINDS, createAccount, createConnection, sealConfig } from '../../app/services.js';
+import { checkConnectionInput, checkSenderFree, CONNECTOR_KINDS, createAccount, createConnection, sealConfig } from '../../app/services.js';
 
 const Settings = {
   reference_id: Type.Optional(Type.Union([Type.String({ maxLength: 256 }), Type.Null()], { description: 'access_token_reference_id echoed in events.' })),
@@ -28,7 +28,7 @@ const Settings = {
 
 const CreateBody = Strict({
   connector: StringEnum(CONNECTOR_KINDS),
-  base_url: Type.String({ minLength: 1, maxLength: 2048 }),
+  base_url: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'The EHR\'s FHIR base URL (fhir, demo); not for hl7v2, whose EHR pushes to the HL7 listener.' })),
   ...Settings,
 });
 
@@ -74,7 +74,7 @@ function configAddresses(config: Record<string, unknown> | undefined): Record<st
 export function connectionRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.post('/v1/connections', { schema: { tags: ['connections'], summary: 'Connect a clinic\'s EHR; returns the access_token once', body: CreateBody } }, async (req, reply) => {
     const account = await authenticateAccount(deps, req);
-    const b = req.body as SettingsBody & { connector: string; base_url: string };
+    const b = req.body as SettingsBody & { connector: string; base_url?: string };
     await checkEhrAddresses(deps, { base_url: b.base_url, ...configAddresses(b.config) });
     const { connection, accessToken } = await createConnection(
       deps.store,
@@ -122,6 +122,7 @@ export function connectionRoutes(app: FastifyInstance, deps: ApiDeps): void {
       windowFutureDays: b.window_future_days,
       syncIntervalSeconds: b.sync_interval_seconds,
     });
+    if (current.connector === 'hl7v2' && config !== undefined) await checkSenderFree(deps.store, config, current.id);
     const updated = (await deps.store.updateConnection(current.id, {
       referenceId: b.reference_id,
       timezone: b.timezone,

@@ -88,7 +88,12 @@ export function registerAdmin(program: Command): void {
     .description('connect a clinic\'s EHR to an account and print the connection\'s access_token (shown only once)')
     .requiredOption('--client-id <id>', 'the account\'s client_id')
     .requiredOption('--connector <kind>', `one of: ${CONNECTOR_KINDS.join(', ')}`)
-    .requiredOption('--base-url <url>', 'the EHR\'s FHIR base URL')
+    .option('--base-url <url>', 'the EHR\'s FHIR base URL (fhir, demo)')
+    .option('--sending-application <msh3>', 'hl7v2: MSH-3 of the feed\'s messages (the sending application), e.g. EPIC')
+    .option('--sending-facility <msh4>', 'hl7v2: MSH-4 of the feed\'s messages; omit to take every facility of that application')
+    .option('--allow-from <list>', 'hl7v2: comma-separated IPs or CIDR ranges the sender may connect from')
+    .option('--mrn-system <id>', 'hl7v2: assigning authority or type code of the MRN in PID-3 (default: the identifier typed MR)')
+    .option('--default-charset <name>', 'hl7v2: character set of messages with an empty MSH-18, e.g. 8859/1 (default UTF-8)')
     .option('--reference-id <ref>', 'access_token_reference_id echoed in every event')
     .option('--timezone <zone>', 'the clinic\'s IANA time zone', 'UTC')
     .option('--interval <seconds>', 'seconds between syncs', '60')
@@ -96,8 +101,12 @@ export function registerAdmin(program: Command): void {
     .option('--database <db>', DB_HELP)
     .option('--config <file>', 'JSON config file')
     .option('--json', 'print {"access_token", ...} as JSON')
-    .addHelpText('after', '\nExample:\n  npx ehrsync connections create --client-id ci_abc --connector demo --base-url http://127.0.0.1:4010/fhir --reference-id clinic_1 --timezone America/New_York --json\n')
-    .action(async (o: DbFlags & { clientId: string; connector: string; baseUrl: string; referenceId?: string; timezone: string; interval: string; token?: string }) => {
+    .addHelpText(
+      'after',
+      '\nExamples:\n  npx ehrsync connections create --client-id ci_abc --connector demo --base-url http://127.0.0.1:4010/fhir --reference-id clinic_1 --timezone America/New_York --json\n' +
+        '  npx ehrsync connections create --client-id ci_abc --connector hl7v2 --sending-application EPIC --sending-facility CLINIC1 --allow-from 10.1.0.0/16 --timezone America/Chicago\n',
+    )
+    .action(async (o: DbFlags & ConnectionFlags) => {
       await withStore(o, async (store, box) => {
         const found = await store.findAccountByClientId(o.clientId);
         if (!found) throw new ConfigError(`--client-id ${o.clientId}: no such account; list them with \`npx ehrsync accounts list\`.`);
@@ -113,7 +122,7 @@ export function registerAdmin(program: Command): void {
             referenceId: o.referenceId ?? null,
             timezone: o.timezone,
             syncIntervalSeconds: interval,
-            config: o.token ? { auth: 'bearer', token: o.token } : {},
+            config: connectorConfig(o),
           },
           systemClock.now(),
         );
@@ -211,4 +220,34 @@ export function registerAdmin(program: Command): void {
         process.stdout.write('migrations applied\n');
       }, { create: true });
     });
+}
+
+/** `connections create` flags. */
+interface ConnectionFlags {
+  clientId: string;
+  connector: string;
+  baseUrl?: string;
+  referenceId?: string;
+  timezone: string;
+  interval: string;
+  token?: string;
+  sendingApplication?: string;
+  sendingFacility?: string;
+  allowFrom?: string;
+  mrnSystem?: string;
+  defaultCharset?: string;
+}
+
+/** The connector config the flags describe (the connector's validation names a bad one). */
+function connectorConfig(o: ConnectionFlags): Record<string, unknown> {
+  if (o.connector === 'hl7v2') {
+    const config: Record<string, unknown> = { sendingApplication: o.sendingApplication };
+    if (o.sendingFacility !== undefined) config.sendingFacility = o.sendingFacility;
+    if (o.allowFrom !== undefined) config.allowFrom = o.allowFrom.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    if (o.mrnSystem !== undefined) config.mrnSystem = o.mrnSystem;
+    if (o.defaultCharset !== undefined) config.defaultCharset = o.defaultCharset;
+    if (o.sendingApplication === undefined) throw new BadRequestError('--sending-application is required for an hl7v2 connection: the MSH-3 its interface engine sends, e.g. --sending-application EPIC.');
+    return config;
+  }
+  return o.token ? { auth: 'bearer', token: o.token } : {};
 }

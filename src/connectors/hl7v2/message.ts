@@ -456,6 +456,27 @@ function utf8OrLatin1(bytes: Buffer): string {
 }
 
 /**
+ * The sender of a message (MSH-3.1, MSH-4.1), read before the message is parsed: it says which
+ * connection the message is for, and so which settings (e.g. `defaultCharset`) parse it. Null when
+ * there is no readable MSH line. Only ASCII matters here: the line is read as latin1.
+ */
+export function peekSender(bytes: Buffer): { application: string; facility: string } | null {
+  const text = bytes.subarray(0, 4096).toString('latin1');
+  const start = text.indexOf('MSH');
+  if (start < 0 || text.slice(0, start).trim() !== '') return null;
+  const line = text.slice(start).split(/[\r\n]/)[0] ?? '';
+  let d: Hl7Delimiters;
+  try {
+    d = readDelimiters(line);
+  } catch {
+    return null;
+  }
+  const fields = line.split(d.field);
+  const first = (f: string | undefined) => unescapeValue((f ?? '').split(d.repetition)[0]?.split(d.component)[0] ?? '', d).trim();
+  return { application: first(fields[2]), facility: first(fields[3]) };
+}
+
+/**
  * Decodes a message's bytes per its MSH-18 (`defaultCharset` when it is empty). The delimiters and MSH-18 are ASCII in every
  * supported charset, so the MSH line is first read as latin1 (one char per byte) to find MSH-18.
  */

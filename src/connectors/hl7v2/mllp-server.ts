@@ -23,7 +23,9 @@
  * socket, after those checks.
  */
 import { readFile } from 'node:fs/promises';
-import { BlockList, createServer, isIP } from 'node:net';
+import type { BlockList } from 'node:net';
+import { createServer } from 'node:net';
+import { isAllowed, parseAllowList } from './allow-list.js';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
@@ -154,7 +156,7 @@ export class MllpServer {
     };
     this.onMessage = options.onMessage;
     this.logger = options.logger ?? silentLogger;
-    this.allow = options.allowFrom === undefined ? null : allowList(options.allowFrom);
+    this.allow = options.allowFrom === undefined ? null : parseAllowList(options.allowFrom, 'allowFrom');
     this.tlsFiles = options.tls ?? null;
     if (this.tlsFiles && (!this.tlsFiles.certFile || !this.tlsFiles.keyFile)) throw new ConfigError('tls: both certFile and keyFile are required.');
   }
@@ -258,7 +260,7 @@ export class MllpServer {
       socket.destroy();
       return;
     }
-    if (this.allow && !allowed(this.allow, remoteAddress)) {
+    if (this.allow && !isAllowed(this.allow, remoteAddress)) {
       this.refuse(socket, remoteAddress, { code: 'source_not_allowed' });
       return;
     }
@@ -307,27 +309,6 @@ function closingError(): MllpError {
 function integer(name: string, value: number, min: number, max: number): number {
   if (!Number.isSafeInteger(value) || value < min || value > max) throw new ConfigError(`${name}: must be an integer from ${min} to ${max}.`);
   return value;
-}
-
-function allowList(entries: string[]): BlockList {
-  if (!Array.isArray(entries) || entries.length === 0) throw new ConfigError('allowFrom: list at least one address or CIDR range, or omit it to allow any source.');
-  const list = new BlockList();
-  for (const entry of entries) {
-    const [addr = '', prefix, extra] = String(entry).trim().split('/');
-    const address = unmapIpv4(addr);
-    const family = isIP(address);
-    const bits = prefix === undefined ? (family === 6 ? 128 : 32) : Number(prefix);
-    if (family === 0 || extra !== undefined || !Number.isInteger(bits) || bits < 0 || bits > (family === 6 ? 128 : 32)) {
-      throw new ConfigError(`allowFrom: "${entry}" is not an IP address or CIDR range (e.g. 10.1.2.3 or 10.1.0.0/16).`);
-    }
-    list.addSubnet(address, bits, family === 6 ? 'ipv6' : 'ipv4');
-  }
-  return list;
-}
-
-function allowed(list: BlockList, address: string): boolean {
-  const family = isIP(address);
-  return family !== 0 && list.check(address, family === 6 ? 'ipv6' : 'ipv4');
 }
 
 async function loadSecureContext(files: { certFile: string; keyFile: string }): Promise<SecureContext> {

@@ -1,0 +1,80 @@
+/**
+ * @module connectors/hl7v2/config — an `hl7v2` connection's settings: which sender's messages are
+ * its own (MSH-3/MSH-4), where they may come from, and how they are read. Validation names the bad
+ * field (`config.<field>`) and the fix. Documented in docs/connectors.md, "HL7 v2 feeds".
+ */
+import { BadRequestError, ConfigError } from '../../domain/errors.js';
+import type { StatusMap } from '../../domain/status.js';
+import { parseAllowList } from './allow-list.js';
+import { Hl7Message } from './message.js';
+
+/** Validated settings of one HL7 v2 feed. */
+export interface Hl7v2Config {
+  /** MSH-3.1 of the sender's messages (the sending application), matched case-insensitively. */
+  sendingApplication: string;
+  /** MSH-4.1 (the sending facility), matched case-insensitively; null: any facility of that application. */
+  sendingFacility: string | null;
+  /** Source addresses (IPs, CIDR ranges) the sender may connect from; null: any the listener accepts. */
+  allowFrom: string[] | null;
+  /** What marks the MRN among PID-3's identifiers (assigning authority or type code); null: typed `MR`, else the first. */
+  mrnSystem: string | null;
+  /** Raw SCH-25 code → normalized status, over the default map and HL7 table 0278. */
+  statusMap: StatusMap | null;
+  /** Character set of messages with an empty MSH-18 (e.g. `8859/1`); null: UTF-8. */
+  defaultCharset: string | null;
+}
+
+const KEYS = ['sendingApplication', 'sendingFacility', 'allowFrom', 'mrnSystem', 'statusMap', 'defaultCharset'];
+
+function fail(field: string, fix: string): never {
+  throw new BadRequestError(`config.${field} ${fix}`);
+}
+
+function optString(o: Record<string, unknown>, key: string): string | null {
+  const v = o[key];
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string' || v.trim() === '' || v.length > 227) fail(key, 'must be a non-empty string of at most 227 characters (HD namespace ID).');
+  return v.trim();
+}
+
+/** Validates an hl7v2 connection's config; throws BadRequestError naming the field. */
+export function parseHl7v2Config(raw: Record<string, unknown>): Hl7v2Config {
+  for (const k of Object.keys(raw)) {
+    // baseUrl is what other kinds require; an hl7v2 feed has none (it is pushed to us).
+    if (k === 'baseUrl' && (raw.baseUrl === undefined || raw.baseUrl === null)) continue;
+    if (!KEYS.includes(k)) fail(k, `is not a setting of an hl7v2 connection (known: ${KEYS.join(', ')}).`);
+  }
+  const sendingApplication = optString(raw, 'sendingApplication') ?? fail('sendingApplication', 'is required: the MSH-3 the interface engine sends, e.g. "EPIC" (--sending-application).');
+  let allowFrom: string[] | null = null;
+  if (raw.allowFrom !== undefined && raw.allowFrom !== null) {
+    if (!Array.isArray(raw.allowFrom) || raw.allowFrom.some((e) => typeof e !== 'string')) fail('allowFrom', 'must be a list of IP addresses or CIDR ranges, e.g. ["10.1.0.0/16"].');
+    try {
+      parseAllowList(raw.allowFrom as string[], 'config.allowFrom');
+    } catch (e) {
+      if (e instanceof ConfigError) throw new BadRequestError(e.message);
+      throw e;
+    }
+    allowFrom = raw.allowFrom as string[];
+  }
+  let statusMap: StatusMap | null = null;
+  if (raw.statusMap !== undefined && raw.statusMap !== null) {
+    if (typeof raw.statusMap !== 'object' || Array.isArray(raw.statusMap) || Object.values(raw.statusMap).some((v) => typeof v !== 'string')) {
+      fail('statusMap', 'must map SCH-25 codes to statuses, e.g. {"Arrived": "checked-in"}.');
+    }
+    statusMap = raw.statusMap as StatusMap;
+  }
+  const defaultCharset = optString(raw, 'defaultCharset');
+  if (defaultCharset !== null) {
+    try {
+      Hl7Message.parse('MSH|^~\\&|A|B|C|D|20260101||ADT^A08|1|P|2.5\r', { defaultCharset });
+    } catch {
+      fail('defaultCharset', 'must be an HL7 table 0211 name: ASCII, UNICODE UTF-8, 8859/1 … 8859/9, 8859/15, or WINDOWS-1252.');
+    }
+  }
+  return { sendingApplication, sendingFacility: optString(raw, 'sendingFacility'), allowFrom, mrnSystem: optString(raw, 'mrnSystem'), statusMap, defaultCharset };
+}
+
+/** The routing key of a sender: application and facility, upper case (`EPIC|CLINIC1`; `EPIC|*` for any facility). */
+export function senderKey(application: string, facility: string | null): string {
+  return `${application.trim().toUpperCase()}|${facility === null ? '*' : facility.trim().toUpperCase()}`;
+}
