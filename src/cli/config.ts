@@ -36,6 +36,15 @@ export interface Config {
   rateLimitPerSecond: number;
   /** Days events are kept once every delivery is final; 0 keeps them forever. */
   retentionDays: number;
+  /** Port of the HL7 v2 (MLLP) listener for hl7v2 connections; null: no listener (0: any free port). */
+  hl7Port: number | null;
+  /** Address the HL7 listener binds; all interfaces only when set so (`0.0.0.0`, `::`). */
+  hl7Host: string;
+  /** TLS for the HL7 listener: PEM certificate chain and private key files (both or neither). */
+  hl7TlsCertFile: string | null;
+  hl7TlsKeyFile: string | null;
+  /** Largest HL7 message accepted, bytes. */
+  hl7MaxMessageBytes: number;
 }
 
 /** Settings as they arrive from a source, before validation. */
@@ -56,6 +65,8 @@ export const DEFAULTS = {
   logLevel: 'info' as const,
   rateLimitPerSecond: 50,
   retentionDays: 30,
+  hl7Host: '127.0.0.1',
+  hl7MaxMessageBytes: 1024 * 1024,
 };
 
 /** Environment variable of each setting. */
@@ -76,6 +87,11 @@ export const ENV: Record<string, keyof RawConfig> = {
   EHRSYNC_LOG_LEVEL: 'logLevel',
   EHRSYNC_RATE_LIMIT_PER_SECOND: 'rateLimitPerSecond',
   EHRSYNC_RETENTION_DAYS: 'retentionDays',
+  EHRSYNC_HL7_PORT: 'hl7Port',
+  EHRSYNC_HL7_HOST: 'hl7Host',
+  EHRSYNC_HL7_TLS_CERT_FILE: 'hl7TlsCertFile',
+  EHRSYNC_HL7_TLS_KEY_FILE: 'hl7TlsKeyFile',
+  EHRSYNC_HL7_MAX_MESSAGE_BYTES: 'hl7MaxMessageBytes',
   EHRSYNC_CONFIG: 'config',
 };
 
@@ -182,6 +198,9 @@ function resolveMerged(sources: RawConfig[], options: { existingDatabase?: boole
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(logLevel)) throw new ConfigError(`logLevel must be one of debug, info, warn, error, silent (got ${JSON.stringify(logLevel)}).`);
   const key = encryptionKey(raw, database);
   SecretBox.parseKey(key.key);
+  const hl7TlsCertFile = raw.hl7TlsCertFile === undefined ? null : String(raw.hl7TlsCertFile);
+  const hl7TlsKeyFile = raw.hl7TlsKeyFile === undefined ? null : String(raw.hl7TlsKeyFile);
+  if ((hl7TlsCertFile === null) !== (hl7TlsKeyFile === null)) throw new ConfigError('hl7TlsCertFile and hl7TlsKeyFile go together: set both (PEM certificate chain and private key) for TLS on the HL7 listener, or neither.');
   const adminToken = raw.adminToken === undefined ? undefined : String(raw.adminToken);
   if (adminToken !== undefined && adminToken.length < 16) throw new ConfigError('adminToken must be at least 16 characters: generate one with `openssl rand -hex 24`.');
   return {
@@ -201,6 +220,11 @@ function resolveMerged(sources: RawConfig[], options: { existingDatabase?: boole
     logLevel: logLevel as Config['logLevel'],
     rateLimitPerSecond: int('rateLimitPerSecond', raw.rateLimitPerSecond, 1, 100_000, DEFAULTS.rateLimitPerSecond),
     retentionDays: int('retentionDays', raw.retentionDays, 0, 3650, DEFAULTS.retentionDays),
+    hl7Port: raw.hl7Port === undefined ? null : int('hl7Port', raw.hl7Port, 0, 65_535, 0),
+    hl7Host: raw.hl7Host === undefined ? DEFAULTS.hl7Host : String(raw.hl7Host),
+    hl7TlsCertFile,
+    hl7TlsKeyFile,
+    hl7MaxMessageBytes: int('hl7MaxMessageBytes', raw.hl7MaxMessageBytes, 1024, 16 * 1024 * 1024, DEFAULTS.hl7MaxMessageBytes),
   };
 }
 

@@ -1,6 +1,6 @@
 /**
  * @module cli/runtime — the composition root: opens the store and starts the roles this process
- * runs (api, sync, delivery) from one validated Config, and stops them in the safe order. `serve`
+ * runs (api, sync, delivery; the HL7 listener when configured) from one validated Config, and stops them in the safe order. `serve`
  * and `demo` both start ehrsync through here, so there is one wiring to get right.
  */
 import type { FastifyInstance } from 'fastify';
@@ -20,6 +20,10 @@ import { openStore } from '../store/open.js';
 import type { Connection } from '../domain/entities.js';
 import type { Store } from '../store/ports.js';
 import { SyncScheduler } from '../sync/scheduler.js';
+import { Hl7Feed } from '../sync/hl7-feed.js';
+import { PushIngest } from '../sync/push-ingest.js';
+import type { MllpAddress } from '../connectors/hl7v2/mllp-server.js';
+import { MllpServer } from '../connectors/hl7v2/mllp-server.js';
 import type { Config } from './config.js';
 
 /** Builds the connector of a connection (the registry in production; tests pass their own). */
@@ -48,6 +52,8 @@ export interface Runtime {
   scheduler: SyncScheduler | null;
   operations: OperationRunner | null;
   dispatcher: Dispatcher | null;
+  /** Where the HL7 v2 listener is bound, when `hl7Port` is set. */
+  hl7Address: MllpAddress | null;
   /** Stops accepting work, lets work in flight finish, closes connectors and the store. */
   close(): Promise<void>;
 }
@@ -172,25 +178,43 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     });
   }
 
+  // The HL7 v2 listener: pushed messages are applied here, whatever the roles (they are the EHR's
+  // sync). A message is acknowledged only once its change is committed.
+  let hl7: MllpServer | null = null;
+  let ingest: PushIngest | null = null;
+  if (config.hl7Port !== null) {
+    ingest = new PushIngest({ store, clock, logger });
+    const feed = new Hl7Feed({ store, ingest, clock, logger, maxBytes: config.hl7MaxMessageBytes });
+    hl7 = new MllpServer({
+      onMessage: feed.handle,
+      host: config.hl7Host,
+      port: config.hl7Port,
+      tls: config.hl7TlsCertFile !== null && config.hl7TlsKeyFile !== null ? { certFile: config.hl7TlsCertFile, keyFile: config.hl7TlsKeyFile } : undefined,
+      maxBytes: config.hl7MaxMessageBytes,
+      logger,
+    });
+  }
+
   let closed: Promise<void> | null = null;
   const teardown = async (): Promise<void> => {
     // No purge starts from here on; the one in progress (if any) is waited for with the roles.
     const retentionStopped = retention?.stop();
     // Stop taking requests first, then let syncs, jobs and deliveries in flight commit, then close.
     // Each step runs even when an earlier one failed, so the store is always closed.
-    await Promise.allSettled([api?.close()]);
+    await Promise.allSettled([api?.close(), hl7?.close()]);
+    await Promise.allSettled([ingest?.idle()]);
     await Promise.allSettled([scheduler?.stop(), operations?.stop(), dispatcher?.stop(), retentionStopped]);
     await Promise.allSettled([connectors.closeAll()]);
     await store.close();
   };
-  if (api) {
-    try {
-      apiUrl = await api.listen({ host: config.host, port: config.port });
-    } catch (err) {
-      // e.g. the port is taken: stop the roles already running, or the process would work on silently.
-      await teardown();
-      throw err;
-    }
+  let hl7Address: MllpAddress | null = null;
+  try {
+    if (api) apiUrl = await api.listen({ host: config.host, port: config.port });
+    if (hl7) hl7Address = await hl7.listen();
+  } catch (err) {
+    // e.g. a port is taken: stop the roles already running, or the process would work on silently.
+    await teardown();
+    throw err;
   }
 
   return {
@@ -202,6 +226,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     scheduler,
     operations,
     dispatcher,
+    hl7Address,
     close() {
       closed ??= teardown();
       return closed;

@@ -35,6 +35,8 @@ interface ServeFlags {
   roles?: string;
   logLevel?: string;
   allowInsecureEndpoints?: boolean;
+  hl7Port?: string;
+  hl7Host?: string;
 }
 
 /** Registers `ehrsync serve`. */
@@ -48,6 +50,8 @@ export function registerServe(program: Command): void {
     .option('--port <n>', 'API port (default 8080; 0 = any free port)')
     .option('--roles <list>', 'comma-separated subset of api,sync,delivery (default all)')
     .option('--log-level <level>', 'debug, info, warn, error or silent')
+    .option('--hl7-port <n>', 'run the HL7 v2 (MLLP) listener for hl7v2 connections on this port (e.g. 2575; 0 = any free port)')
+    .option('--hl7-host <host>', 'address the HL7 listener binds (default 127.0.0.1)')
     .option('--allow-insecure-endpoints', 'development only: allow http:// and loopback webhook URLs')
     .addHelpText(
       'after',
@@ -56,6 +60,7 @@ Examples:
   npx ehrsync serve                                       # everything in one process, ./data/ehrsync.db
   EHRSYNC_DATABASE_URL=postgres://db/ehrsync EHRSYNC_ENCRYPTION_KEY=... npx ehrsync serve --roles api
   npx ehrsync serve --database postgres://db/ehrsync --roles sync,delivery
+  npx ehrsync serve --hl7-port 2575                       # also receive hl7v2 feeds (MLLP) on 127.0.0.1:2575
 `,
     )
     .action(async (o: ServeFlags) => {
@@ -67,11 +72,19 @@ Examples:
         roles: o.roles,
         logLevel: o.logLevel,
         allowInsecureEndpoints: o.allowInsecureEndpoints,
+        hl7Port: o.hl7Port,
+        hl7Host: o.hl7Host,
       } as RawConfig);
       const logger = createLogger(config.logLevel);
       const runtime = await startRuntime({ config, logger, createConnector });
-      logger.info({ roles: config.roles.join(','), database: describeDatabase(config.database), api_url: runtime.apiUrl, key_source: config.encryptionKeySource }, 'ehrsync started');
-      process.stderr.write(`ehrsync ${config.roles.join(',')} running on ${describeDatabase(config.database)}${runtime.apiUrl ? `; API ${runtime.apiUrl} (docs ${runtime.apiUrl}/docs)` : ''}. Ctrl-C to stop.\n`);
+      const hl7 = runtime.hl7Address ? `${runtime.hl7Address.host}:${runtime.hl7Address.port}` : null;
+      logger.info({ roles: config.roles.join(','), database: describeDatabase(config.database), api_url: runtime.apiUrl, hl7_listener: hl7, key_source: config.encryptionKeySource }, 'ehrsync started');
+      process.stderr.write(
+        `ehrsync ${config.roles.join(',')} running on ${describeDatabase(config.database)}${runtime.apiUrl ? `; API ${runtime.apiUrl} (docs ${runtime.apiUrl}/docs)` : ''}${hl7 ? `; HL7 listener ${hl7}` : ''}. Ctrl-C to stop.\n`,
+      );
+      if (!hl7 && (await runtime.store.listConnections()).some((c) => c.connector === 'hl7v2')) {
+        logger.warn({}, 'hl7v2 connections exist but no HL7 listener runs: start serve with --hl7-port (or EHRSYNC_HL7_PORT)');
+      }
       const sig = await untilSignal();
       logger.info({ signal: sig }, 'stopping: finishing work in flight');
       const stopping = Date.now();

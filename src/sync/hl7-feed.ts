@@ -1,0 +1,218 @@
+/**
+ * @module sync/hl7-feed — what the HL7 listener does with each message: route it to its connection
+ * by sender (MSH-3/MSH-4), recognise a re-send (MSH-10), parse and map it, apply it through the
+ * push ingest, and answer with the acknowledgment — AA only once the change, its events and their
+ * deliveries are committed. The rules are in docs/connectors.md ("HL7 v2 feeds": ACK rules).
+ *
+ * Logs carry ids, codes and the sender's application/facility names, never message content.
+ */
+import type { BlockList } from 'node:net';
+import type { Clock } from '../domain/clock.js';
+import type { Connection } from '../domain/entities.js';
+import { newId } from '../domain/ids.js';
+import type { Logger } from '../domain/logger.js';
+import { silentLogger } from '../domain/logger.js';
+import type { QuarantineItem } from '../domain/records.js';
+import type { Announcement, PushedChange } from '../detection/push-plan.js';
+import type { AckCode, AckError } from '../connectors/hl7v2/ack.js';
+import { buildAck } from '../connectors/hl7v2/ack.js';
+import { isAllowed, parseAllowList } from '../connectors/hl7v2/allow-list.js';
+import type { Hl7v2Config } from '../connectors/hl7v2/config.js';
+import { parseHl7v2Config, senderKey } from '../connectors/hl7v2/config.js';
+import { hl7DateTimeToIso } from '../connectors/hl7v2/hl7-time.js';
+import type { MappedMessage } from '../connectors/hl7v2/mapping.js';
+import { mapMessage, MappingError } from '../connectors/hl7v2/mapping.js';
+import { encodeText, Hl7Message, Hl7ParseError, peekSender } from '../connectors/hl7v2/message.js';
+import type { MllpMessageContext } from '../connectors/hl7v2/mllp-server.js';
+import { hl7v2ConnectionStatusMap } from '../connectors/hl7v2/status-map.js';
+import type { Connections, PushCommits } from '../store/ports.js';
+import type { PushIngest } from './push-ingest.js';
+
+/** What the feed needs. */
+export interface Hl7FeedDeps {
+  store: Connections & PushCommits;
+  ingest: PushIngest;
+  clock: Clock;
+  logger?: Logger;
+  /** Largest message, bytes (the listener's limit). Default 1 MiB. */
+  maxBytes?: number;
+  /** How long the routing table (the hl7v2 connections and their settings) is reused. Default 5 s. */
+  routesTtlMs?: number;
+}
+
+/** A routable connection with its parsed settings. */
+interface Route {
+  connection: Connection;
+  config: Hl7v2Config;
+  allow: BlockList | null;
+}
+
+/** What a message's trigger says about its record when ehrsync has never seen it (push-plan.ts). */
+const ANNOUNCES: Readonly<Record<string, Announcement>> = {
+  S12: 'created',
+  S13: ['datetime', 'duration'],
+  S14: 'any',
+  S15: ['status'],
+  S16: ['status'],
+  S17: 'deleted',
+  S26: ['status'],
+  A04: 'created',
+  A28: 'created',
+  A08: 'any',
+  A31: 'any',
+};
+
+/** HL7 table 0357 code for each parse error. */
+const PARSE_ERROR_CODES: Readonly<Record<string, string>> = { unsupported_version: '203', too_large: '104', bad_charset: '102' };
+
+/** The listener's message handler over the store and the ingest. */
+export class Hl7Feed {
+  private routes: Map<string, Route> = new Map();
+  private routesAt = -Infinity;
+  private loading: Promise<void> | null = null;
+  private readonly log: Logger;
+
+  constructor(private readonly deps: Hl7FeedDeps) {
+    this.log = deps.logger ?? silentLogger;
+  }
+
+  /** Handles one message and returns its ACK (for MllpServer's `onMessage`). Throws only when the store failed: no ACK, the sender resends. */
+  readonly handle = async (payload: Buffer, ctx: MllpMessageContext): Promise<Buffer> => {
+    const started = this.deps.clock.now();
+    const ack = await this.answer(payload, ctx);
+    this.log.info({ mllp_connection: ctx.connectionId, ...ack.fields, ack: ack.code, ms: this.deps.clock.now() - started }, 'hl7 message');
+    return encodeText(ack.text, ack.charset);
+  };
+
+  private async answer(payload: Buffer, ctx: MllpMessageContext): Promise<{ code: AckCode; text: string; charset: string; fields: Record<string, unknown> }> {
+    const now = this.deps.clock.now();
+    const reply = (msg: Hl7Message | null, code: AckCode, fields: Record<string, unknown>, error?: AckError) => ({
+      code,
+      text: buildAck(msg, code, { now, controlId: newId().slice(0, 20), error }),
+      charset: msg?.header.charset ?? '',
+      fields,
+    });
+
+    // 1. Whose message is it? The sender decides the connection, and so how the message is read.
+    const sender = peekSender(payload);
+    const route = sender ? await this.route(sender.application, sender.facility) : null;
+    const senderFields = sender ? { sending_application: sender.application.slice(0, 40), sending_facility: sender.facility.slice(0, 40) } : {};
+    let msg: Hl7Message;
+    try {
+      msg = Hl7Message.parse(payload, { maxBytes: this.deps.maxBytes, defaultCharset: route?.config.defaultCharset ?? '' });
+    } catch (err) {
+      if (!(err instanceof Hl7ParseError)) throw err;
+      // Unreadable: rejected, and set aside under its connection when the sender is known.
+      if (route) await this.quarantineUnreadable(route, payload, err, now);
+      return reply(null, 'AR', { ...senderFields, connection_id: route?.connection.id, error_code: err.code }, { code: PARSE_ERROR_CODES[err.code] ?? '100', text: `the message cannot be read: ${err.message}` });
+    }
+    const h = msg.header;
+    const fields = { ...senderFields, control_id: h.controlId.slice(0, 40), type: `${h.messageType}^${h.triggerEvent}`.slice(0, 12), connection_id: route?.connection.id };
+    if (!route) return reply(msg, 'AR', { ...fields, error_code: 'unknown_sender' }, { code: '204', text: 'no hl7v2 connection of ehrsync takes messages from this sending application/facility (MSH-3/MSH-4)', location: 'MSH-3' });
+    if (route.allow && !isAllowed(route.allow, ctx.remoteAddress)) {
+      this.log.warn({ ...fields, remote_address: ctx.remoteAddress }, 'hl7 message from an address its connection does not allow');
+      return reply(msg, 'AR', { ...fields, error_code: 'address_not_allowed' }, { code: '207', text: 'this sender may not connect from this address (the connection\'s allowFrom)' });
+    }
+    if (!route.connection.enabled) return reply(msg, 'AR', { ...fields, error_code: 'connection_disabled' }, { code: '207', text: 'the connection of this feed is disabled in ehrsync' });
+    if (h.controlId.trim() === '') return reply(msg, 'AE', { ...fields, error_code: 'missing_control_id' }, { code: '101', text: 'MSH-10 (message control ID) is required: it is how a re-sent message is recognised', location: 'MSH-10' });
+
+    // 2. A re-send (a lost ACK, a crash before it): the same answer, nothing new.
+    const senderId = `${h.sendingApplication.trim()}|${h.sendingFacility.trim()}`.slice(0, 455);
+    const seen = await this.deps.store.findFeedMessage(route.connection.id, senderId, h.controlId);
+    if (seen) return reply(msg, seen.ackCode, { ...fields, outcome: 'duplicate' }, seen.ackCode === 'AA' ? undefined : { code: '207', text: seen.errorText ?? 'set aside' });
+
+    // 3. Map and apply.
+    const statusMap = hl7v2ConnectionStatusMap(route.connection);
+    let change: PushedChange | null = null;
+    const quarantine: QuarantineItem[] = [];
+    let mappingCode: string | null = null;
+    try {
+      change = toChange(mapMessage(msg, { mrnSystem: route.config.mrnSystem, timezone: route.connection.timezone, statusMap }));
+    } catch (err) {
+      if (!(err instanceof MappingError)) throw err;
+      mappingCode = err.code === 'invalid_timezone' ? '207' : '101';
+      quarantine.push({ kind: 'message', ehr_id: null, reason: `${h.messageType}^${h.triggerEvent} ${err.reason}`.slice(0, 500), raw: shapeOf(msg) });
+    }
+    const timeIso = hl7DateTimeToIso(h.dateTime, route.connection.timezone, 'second');
+    const result = await this.deps.ingest.apply({
+      connection: route.connection,
+      statusMap,
+      change,
+      quarantine,
+      message: { sender: senderId, controlId: h.controlId, messageType: `${h.messageType}^${h.triggerEvent}`.slice(0, 16), messageTimeMs: timeIso === null ? null : Date.parse(timeIso), receivedAt: now },
+    });
+    const out = { ...fields, outcome: result.duplicate ? 'duplicate' : result.outcome, events: result.events };
+    if (result.ackCode === 'AA') return reply(msg, 'AA', out);
+    return reply(msg, 'AE', out, { code: mappingCode ?? '102', text: result.errorText ?? 'set aside' });
+  }
+
+  /** The connection taking this sender's messages: its own facility's, else its application's for any facility. */
+  private async route(application: string, facility: string): Promise<Route | null> {
+    const find = () => this.routes.get(senderKey(application, facility)) ?? this.routes.get(senderKey(application, null)) ?? null;
+    const age = this.deps.clock.now() - this.routesAt;
+    // Reloaded when stale, and at most once a second on a miss (a connection created just now).
+    if (age > (this.deps.routesTtlMs ?? 5000) || (find() === null && age > 1000)) await this.reload();
+    return find();
+  }
+
+  private async reload(): Promise<void> {
+    this.loading ??= (async () => {
+      try {
+        const routes = new Map<string, Route>();
+        for (const connection of await this.deps.store.listConnections()) {
+          if (connection.connector !== 'hl7v2') continue;
+          try {
+            const config = parseHl7v2Config(connection.config);
+            routes.set(senderKey(config.sendingApplication, config.sendingFacility), { connection, config, allow: config.allowFrom ? parseAllowList(config.allowFrom, 'config.allowFrom') : null });
+          } catch {
+            this.log.warn({ connection_id: connection.id }, 'hl7v2 connection with an unusable config: its messages are refused until it is fixed');
+          }
+        }
+        this.routes = routes;
+        this.routesAt = this.deps.clock.now();
+      } finally {
+        this.loading = null;
+      }
+    })();
+    await this.loading;
+  }
+
+  /** Sets an unreadable message aside under its connection (its shape only: segment names, never values). */
+  private async quarantineUnreadable(route: Route, payload: Buffer, err: Hl7ParseError, now: number): Promise<void> {
+    await this.deps.ingest.apply({
+      connection: route.connection,
+      statusMap: {},
+      change: null,
+      quarantine: [{ kind: 'message', ehr_id: null, reason: `unreadable message (${err.code}): ${err.message}`.slice(0, 500), raw: `${payload.length} bytes` }],
+      // An unreadable message has no MSH-10 to recognise a re-send by: each copy is logged apart.
+      message: { sender: 'unreadable', controlId: newId(), messageType: 'unreadable', messageTimeMs: null, receivedAt: now },
+    });
+  }
+}
+
+/** The mapped message as the connector-neutral change the planner takes. */
+function toChange(m: MappedMessage): PushedChange | null {
+  switch (m.kind) {
+    case 'appointment':
+      return { kind: 'appointment', announces: m.deleted ? 'deleted' : (ANNOUNCES[m.trigger] ?? 'any'), appointment: m.appointment, patient: m.patient };
+    case 'patient':
+      return { kind: 'patient', announces: ANNOUNCES[m.trigger] ?? 'any', patient: m.patient };
+    case 'merge': {
+      // MRG-1 identifiers of the survivor key's type are EHR ids; the others may be MRNs — or the
+      // EHR id of a record that was keyed by its MRN (mapping.ts, `merged`).
+      const keyType = m.survivorKey?.type ?? null;
+      return {
+        kind: 'merge',
+        survivor: m.survivor,
+        merged: { ehrIds: m.merged.map((i) => i.value), mrns: m.merged.filter((i) => i.type !== keyType).map((i) => i.value) },
+      };
+    }
+    case 'unsupported':
+      return null;
+  }
+}
+
+/** A message's shape for the quarantine: its type and segment names, never a value. */
+function shapeOf(msg: Hl7Message): string {
+  return `${msg.header.messageType}^${msg.header.triggerEvent} ${msg.segments.map((s) => s.name).join(' ')}`.slice(0, 500);
+}

@@ -1,0 +1,200 @@
+/**
+ * @module sync/push-ingest — applies pushed changes (HL7 v2 messages) to the projection: plans each
+ * with detection/push-plan.ts and commits it with its events and deliveries, then answers. One
+ * writer per process takes whatever has queued while the previous commit ran and commits it in one
+ * transaction (group commit), so twenty senders share a commit instead of queueing for twenty.
+ *
+ * Within a batch, messages are planned in arrival order against the projection as the earlier
+ * ones leave it, so two messages about one record in one batch are applied one after the other.
+ * A batch that meets a concurrent write (ConflictError) is planned again from fresh reads.
+ */
+import type { Clock, EpochMs } from '../domain/clock.js';
+import { ConflictError } from '../domain/errors.js';
+import { newId as defaultNewId } from '../domain/ids.js';
+import type { Logger } from '../domain/logger.js';
+import { silentLogger } from '../domain/logger.js';
+import type { Connection } from '../domain/entities.js';
+import type { QuarantineItem, ProviderRecord } from '../domain/records.js';
+import type { StatusMap } from '../domain/status.js';
+import type { PushedChange } from '../detection/push-plan.js';
+import { overlay, planPush, recordTimeKey } from '../detection/push-plan.js';
+import type { FeedMessage, PushCommit, PushCommits, PushSlice } from '../store/ports.js';
+
+/** One message to apply. */
+export interface PushRequest {
+  connection: Connection;
+  /** The connection's effective status map. */
+  statusMap: StatusMap;
+  /** What the message changes; null when it changes nothing (unsupported, or unmappable: see `quarantine`). */
+  change: PushedChange | null;
+  /** Set aside before planning (a message that could not be mapped), with the reason. */
+  quarantine: readonly QuarantineItem[];
+  /** The log entry's identity; its outcome and acknowledgment are decided here. */
+  message: Pick<FeedMessage, 'sender' | 'controlId' | 'messageType' | 'messageTimeMs' | 'receivedAt'>;
+}
+
+/** What became of a message. */
+export interface PushResult {
+  outcome: FeedMessage['outcome'];
+  ackCode: FeedMessage['ackCode'];
+  /** For AE: why, by field name (never a value). */
+  errorText: string | null;
+  /** Events committed for it. */
+  events: number;
+  /** True when another process logged the same message first: nothing new was committed. */
+  duplicate: boolean;
+}
+
+/** What the ingest needs. */
+export interface PushIngestDeps {
+  store: PushCommits;
+  clock: Clock;
+  logger?: Logger;
+  newId?: () => string;
+  /** Most messages committed in one transaction. Default 256. */
+  maxBatch?: number;
+  /** Times a batch is planned again after a concurrent write, before its messages fail. Default 5. */
+  maxConflictRetries?: number;
+}
+
+interface Pending {
+  req: PushRequest;
+  resolve: (r: PushResult) => void;
+  reject: (err: unknown) => void;
+}
+
+/** The keys of a change's records in the projection. */
+function keysOf(change: PushedChange | null): { appointmentEhrIds: string[]; patientEhrIds: string[]; patientMrns: string[] } {
+  const id = (v: unknown): string[] => (typeof v === 'string' && v.trim() !== '' ? [v.trim()] : []);
+  if (change === null) return { appointmentEhrIds: [], patientEhrIds: [], patientMrns: [] };
+  if (change.kind === 'appointment') return { appointmentEhrIds: id(change.appointment.ehr_appointment_id), patientEhrIds: id(change.patient?.ehr_patient_id), patientMrns: [] };
+  if (change.kind === 'patient') return { appointmentEhrIds: [], patientEhrIds: id(change.patient.ehr_patient_id), patientMrns: [] };
+  return { appointmentEhrIds: [], patientEhrIds: [...id(change.survivor.ehr_patient_id), ...change.merged.ehrIds], patientMrns: [...change.merged.mrns] };
+}
+
+/**
+ * The AE text for records that failed validation: which record and which fields, never a value
+ * (validation reasons start with the field's name; see detection/validate.ts).
+ */
+export function quarantineText(items: readonly QuarantineItem[]): string {
+  const fields = [...new Set(items.flatMap((q) => q.reason.split('; ').map((r) => r.split(' ')[0] ?? '')))].filter((f) => /^[a-z_]+$/.test(f));
+  const kinds = [...new Set(items.map((q) => q.kind))].join(' and ');
+  return `the ${kinds} was set aside (quarantine${fields.length > 0 ? `: ${fields.join(', ')}` : ''}); see GET /v1/quarantine`;
+}
+
+/** Applies pushed messages, one group commit at a time. */
+export class PushIngest {
+  private readonly queue: Pending[] = [];
+  private writing: Promise<void> | null = null;
+  private readonly log: Logger;
+  private readonly newId: () => string;
+
+  constructor(private readonly deps: PushIngestDeps) {
+    this.log = deps.logger ?? silentLogger;
+    this.newId = deps.newId ?? defaultNewId;
+  }
+
+  /** Applies one message; resolves once it is committed (or known as a duplicate). Rejects when the store fails: nothing was committed. */
+  apply(req: PushRequest): Promise<PushResult> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ req, resolve, reject });
+      this.writing ??= this.drain().finally(() => {
+        this.writing = null;
+      });
+    });
+  }
+
+  /** Resolves once every message accepted so far is committed or failed. */
+  async idle(): Promise<void> {
+    while (this.writing) await this.writing;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.deps.maxBatch ?? 256);
+      await this.commitBatch(batch);
+    }
+  }
+
+  private async commitBatch(batch: Pending[]): Promise<void> {
+    const retries = this.deps.maxConflictRetries ?? 5;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const planned = await this.plan(batch);
+        const results = await this.deps.store.commitPushes(planned.map((p) => p.commit));
+        batch.forEach((p, i) => p.resolve({ ...planned[i]!.result, duplicate: results[i] === 'duplicate' }));
+        return;
+      } catch (err) {
+        if (err instanceof ConflictError && attempt < retries) continue;
+        this.log.warn({ messages: batch.length, error: err instanceof Error ? err.name : 'error' }, 'pushed messages not committed; their senders will resend');
+        for (const p of batch) p.reject(err);
+        return;
+      }
+    }
+  }
+
+  /** Plans every message of a batch against fresh reads, in order, each against what the earlier left. */
+  private async plan(batch: Pending[]): Promise<{ commit: PushCommit; result: Omit<PushResult, 'duplicate'> }[]> {
+    const now: EpochMs = this.deps.clock.now();
+    // One read per connection, of every record its messages in this batch touch.
+    const byConnection = new Map<string, { appointmentEhrIds: Set<string>; patientEhrIds: Set<string>; patientMrns: Set<string> }>();
+    for (const { req } of batch) {
+      const keys = keysOf(req.change);
+      const acc = byConnection.get(req.connection.id) ?? { appointmentEhrIds: new Set(), patientEhrIds: new Set(), patientMrns: new Set() };
+      keys.appointmentEhrIds.forEach((k) => acc.appointmentEhrIds.add(k));
+      keys.patientEhrIds.forEach((k) => acc.patientEhrIds.add(k));
+      keys.patientMrns.forEach((k) => acc.patientMrns.add(k));
+      byConnection.set(req.connection.id, acc);
+    }
+    const slices = new Map<string, PushSlice & { providerMap: Map<string, ProviderRecord>; versionSent: boolean }>();
+    await Promise.all(
+      [...byConnection].map(async ([id, k]) => {
+        const slice = await this.deps.store.loadPushSlice(id, { appointmentEhrIds: [...k.appointmentEhrIds], patientEhrIds: [...k.patientEhrIds], patientMrns: [...k.patientMrns] });
+        slices.set(id, { ...slice, providerMap: new Map(slice.providers.map((p) => [p.ehr_id, p])), versionSent: false });
+      }),
+    );
+
+    return batch.map(({ req }) => {
+      const slice = slices.get(req.connection.id)!;
+      const version = slice.versionSent ? undefined : slice.projection.version;
+      slice.versionSent = true;
+      const base = { ...req.message, connectionId: req.connection.id };
+      if (req.change === null) {
+        const quarantined = req.quarantine.length > 0;
+        const plan = { events: [], upsertAppointments: [], deleteAppointmentIds: [], upsertPatients: [], upsertProviders: [], quarantined: [...req.quarantine], counts: {} };
+        const result = quarantined
+          ? { outcome: 'quarantined' as const, ackCode: 'AE' as const, errorText: req.quarantine.map((q) => q.reason).join('; ').slice(0, 200), events: 0 }
+          : { outcome: 'unsupported' as const, ackCode: 'AA' as const, errorText: null, events: 0 };
+        return { commit: { message: { ...base, ...resultFields(result) }, plan, retirePatientEhrIds: [], recordTimes: [], projectionVersion: version }, result };
+      }
+      const pushed = planPush({
+        connection: { id: req.connection.id, referenceId: req.connection.referenceId, timezone: req.connection.timezone, statusMap: req.statusMap },
+        now,
+        projection: slice.projection,
+        providers: slice.providerMap,
+        change: req.change,
+        messageTimeMs: req.message.messageTimeMs,
+        recordTimes: slice.recordTimes,
+        newId: this.newId,
+      });
+      // What the next message of this batch plans against.
+      slice.projection = overlay(slice.projection, pushed.plan);
+      for (const id of pushed.retirePatientEhrIds) (slice.projection.patients as Map<string, unknown>).delete(id);
+      for (const t of pushed.recordTimes) slice.recordTimes.set(recordTimeKey(t.kind, t.ehrId), Math.max(t.ms, slice.recordTimes.get(recordTimeKey(t.kind, t.ehrId)) ?? t.ms));
+      for (const p of pushed.plan.upsertProviders) slice.providerMap.set(p.ehr_id, p);
+      const plan = { ...pushed.plan, quarantined: [...req.quarantine, ...pushed.plan.quarantined] };
+      const result: Omit<PushResult, 'duplicate'> =
+        plan.quarantined.length > 0
+          ? { outcome: 'quarantined', ackCode: 'AE', errorText: quarantineText(plan.quarantined), events: plan.events.length }
+          : { outcome: pushed.stale ? 'stale' : 'applied', ackCode: 'AA', errorText: null, events: plan.events.length };
+      return {
+        commit: { message: { ...base, ...resultFields(result) }, plan, retirePatientEhrIds: pushed.retirePatientEhrIds, recordTimes: pushed.recordTimes, projectionVersion: version },
+        result,
+      };
+    });
+  }
+}
+
+function resultFields(r: Pick<PushResult, 'outcome' | 'ackCode' | 'errorText'>): Pick<FeedMessage, 'outcome' | 'ackCode' | 'errorText'> {
+  return { outcome: r.outcome, ackCode: r.ackCode, errorText: r.errorText };
+}
