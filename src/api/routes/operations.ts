@@ -8,7 +8,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { isoUtc } from '../../domain/clock.js';
-import { ConflictError, NotFoundError } from '../../domain/errors.js';
+import { BadRequestError, ConflictError, NotFoundError } from '../../domain/errors.js';
 import { newId } from '../../domain/ids.js';
 import { connectionStatusMap } from '../../connectors/registry.js';
 import {
@@ -21,6 +21,7 @@ import {
   requestHash,
 } from '../../operations/requests.js';
 import type { Connection, Operation, OperationKind } from '../../domain/entities.js';
+import { isPushConnector } from '../../domain/entities.js';
 import type { ApiDeps } from '../context.js';
 import { authenticateAccount, authenticateConnection } from '../context.js';
 import { Strict } from '../schemas.js';
@@ -51,6 +52,8 @@ const IdParams = Strict({ id: Type.String({ minLength: 1, maxLength: 128 }) });
 export function operationRoutes(app: FastifyInstance, deps: ApiDeps & { wakeOperations?: () => void }): void {
   /** Records the job, or returns the earlier one for a repeated Idempotency-Key (409 when the body differs). */
   async function enqueue(req: FastifyRequest, connection: Connection, kind: OperationKind, targetId: string, targetEhrId: string | null, input: object, body: unknown): Promise<Operation> {
+    // A pushed feed only carries the EHR's changes to us: there is nothing to write through.
+    if (isPushConnector(connection.connector)) throw new BadRequestError(`An ${connection.connector} connection cannot write to the EHR: its feed only carries the EHR's changes to ehrsync. Make writes through a fhir connection to the same EHR.`);
     const key = typeof req.headers['idempotency-key'] === 'string' ? req.headers['idempotency-key'].slice(0, 255) : null;
     const hash = requestHash(kind, targetEhrId ?? connection.id, body);
     const { operation, existing } = await deps.store.createOperation({

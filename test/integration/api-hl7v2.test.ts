@@ -1,0 +1,66 @@
+/**
+ * hl7v2 connections through the API: created without a base URL, their settings checked by name,
+ * one connection per sender, and the calls that do not apply to a pushed feed (sync now, writes)
+ * refused with a reason instead of failing later.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Creds } from '../helpers/api.js';
+import { apiWorld } from '../helpers/api.js';
+
+type World = Awaited<ReturnType<typeof apiWorld>>;
+
+async function call(w: World, creds: Partial<Creds> | null, method: string, url: string, body?: unknown) {
+  const headers: Record<string, string> = { ...(creds ?? {}) } as Record<string, string>;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const r = await w.app.inject({ method: method as 'GET', url, headers, payload: body === undefined ? undefined : JSON.stringify(body) });
+  return { status: r.statusCode, body: r.json() as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+const FEED = { connector: 'hl7v2', timezone: 'America/Chicago', config: { sendingApplication: 'EPIC', sendingFacility: 'NORTH', allowFrom: ['10.1.0.0/16'], statusMap: { Arrived: 'checked-in' } } };
+
+describe('api: hl7v2 connections', () => {
+  it('creates one without a base URL; its settings show HL7 table 0278 codes and its own', async (t) => {
+    const w = await apiWorld(t);
+    const created = await call(w, w.alice, 'POST', '/v1/connections', FEED);
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.connection.connector, 'hl7v2');
+    const settings = await call(w, { ...w.alice, access_token: created.body.access_token as string }, 'GET', '/v1/settings');
+    const codes = new Map((settings.body.data.visit_statuses as { code: string; description: string }[]).map((s) => [s.code, s.description]));
+    assert.equal(codes.get('Noshow'), 'no-show');
+    assert.equal(codes.get('Arrived'), 'checked-in');
+  });
+
+  it('refuses bad settings by name, and a second connection for the same sender', async (t) => {
+    const w = await apiWorld(t);
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ ...FEED, config: {} }, /config\.sendingApplication is required/],
+      [{ ...FEED, config: { sendingApplication: 'X', allowFrom: ['not-an-ip'] } }, /config\.allowFrom/],
+      [{ ...FEED, config: { sendingApplication: 'X', defaultCharset: 'EBCDIC' } }, /config\.defaultCharset/],
+      [{ ...FEED, config: { sendingApplication: 'X', baseUrl: 'https://x.example' } }, /base_url does not apply to an hl7v2 connection/],
+      [{ ...FEED, base_url: 'https://ehr.example/fhir' }, /base_url does not apply/],
+    ];
+    for (const [body, message] of cases) {
+      const r = await call(w, w.alice, 'POST', '/v1/connections', body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.match(String(r.body.error?.message ?? r.body.message ?? JSON.stringify(r.body)), message);
+    }
+    assert.equal((await call(w, w.alice, 'POST', '/v1/connections', FEED)).status, 201);
+    const again = await call(w, w.bob, 'POST', '/v1/connections', { ...FEED, config: { sendingApplication: 'epic', sendingFacility: 'north' } });
+    assert.equal(again.status, 400, 'the sender is matched case-insensitively, across accounts: a message must route to one connection');
+    assert.match(JSON.stringify(again.body), /already receives this sender's messages/);
+    assert.equal((await call(w, w.bob, 'POST', '/v1/connections', { ...FEED, config: { sendingApplication: 'EPIC', sendingFacility: 'SOUTH' } })).status, 201);
+  });
+
+  it('refuses sync now and writes on a pushed feed, saying why', async (t) => {
+    const w = await apiWorld(t, { syncNow: async () => null });
+    const created = await call(w, w.alice, 'POST', '/v1/connections', FEED);
+    const token = { ...w.alice, access_token: created.body.access_token as string };
+    const sync = await call(w, token, 'POST', '/v1/sync');
+    assert.equal(sync.status, 400);
+    assert.match(JSON.stringify(sync.body), /pushes each change/);
+    const write = await call(w, token, 'POST', '/v1/patients', { first_name: 'A', last_name: 'B', dob: '1990-01-01', sex: 'female' });
+    assert.equal(write.status, 400);
+    assert.match(JSON.stringify(write.body), /cannot write to the EHR/);
+  });
+});
