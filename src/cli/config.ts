@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../domain/errors.js';
 import { SecretBox } from '../domain/secrets.js';
 import { isPostgresUrl } from '../store/open.js';
+import { parseAllowList } from '../connectors/hl7v2/allow-list.js';
 
 /** Process roles: any combination runs in one process. */
 export const ROLES = ['api', 'sync', 'delivery'] as const;
@@ -45,6 +46,8 @@ export interface Config {
   hl7TlsKeyFile: string | null;
   /** Largest HL7 message accepted, bytes. */
   hl7MaxMessageBytes: number;
+  /** Source addresses (IPs, CIDR ranges) the HL7 listener accepts connections from; empty: any. */
+  hl7AllowFrom: string[];
 }
 
 /** Settings as they arrive from a source, before validation. */
@@ -92,6 +95,7 @@ export const ENV: Record<string, keyof RawConfig> = {
   EHRSYNC_HL7_TLS_CERT_FILE: 'hl7TlsCertFile',
   EHRSYNC_HL7_TLS_KEY_FILE: 'hl7TlsKeyFile',
   EHRSYNC_HL7_MAX_MESSAGE_BYTES: 'hl7MaxMessageBytes',
+  EHRSYNC_HL7_ALLOW_FROM: 'hl7AllowFrom',
   EHRSYNC_CONFIG: 'config',
 };
 
@@ -174,6 +178,13 @@ function encryptionKey(raw: RawConfig, database: string): { key: string; source:
   return { key: readFileSync(file, 'utf8').trim(), source: file };
 }
 
+/** The HL7 listener's allow-list, checked now so a bad entry stops the start naming the setting. */
+function hl7AllowFrom(v: unknown): string[] {
+  const entries = list(v) ?? [];
+  if (entries.length > 0) parseAllowList(entries, 'hl7AllowFrom (EHRSYNC_HL7_ALLOW_FROM)');
+  return entries;
+}
+
 /** Merges sources (later wins) and validates. */
 export function resolveConfig(...sources: RawConfig[]): Config {
   return resolveMerged(sources, {});
@@ -225,6 +236,7 @@ function resolveMerged(sources: RawConfig[], options: { existingDatabase?: boole
     hl7TlsCertFile,
     hl7TlsKeyFile,
     hl7MaxMessageBytes: int('hl7MaxMessageBytes', raw.hl7MaxMessageBytes, 1024, 16 * 1024 * 1024, DEFAULTS.hl7MaxMessageBytes),
+    hl7AllowFrom: hl7AllowFrom(raw.hl7AllowFrom),
   };
 }
 

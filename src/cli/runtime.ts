@@ -191,6 +191,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       port: config.hl7Port,
       tls: config.hl7TlsCertFile !== null && config.hl7TlsKeyFile !== null ? { certFile: config.hl7TlsCertFile, keyFile: config.hl7TlsKeyFile } : undefined,
       maxBytes: config.hl7MaxMessageBytes,
+      allowFrom: config.hl7AllowFrom.length > 0 ? config.hl7AllowFrom : undefined,
       logger,
     });
   }

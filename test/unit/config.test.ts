@@ -51,3 +51,13 @@ it('with SQLite and no key configured, a key file is created next to the databas
   assert.equal(first.encryptionKey, readFileSync(keyFile, 'utf8').trim());
   assert.equal(resolveConfig({ database: join(dir, 'data', 'ehrsync.db') }).encryptionKey, first.encryptionKey);
 });
+
+it('the HL7 listener is off unless a port is set, binds 127.0.0.1, and its settings are checked by name', () => {
+  const off = resolveConfig({ encryptionKey: KEY });
+  assert.equal(off.hl7Port, null, 'no network port opens that was not asked for');
+  const on = resolveConfig(fromEnv({ EHRSYNC_HL7_PORT: '2575', EHRSYNC_HL7_ALLOW_FROM: '10.1.0.0/16, 192.168.1.7', EHRSYNC_ENCRYPTION_KEY: KEY }));
+  assert.deepEqual([on.hl7Port, on.hl7Host, on.hl7AllowFrom], [2575, '127.0.0.1', ['10.1.0.0/16', '192.168.1.7']]);
+  assert.throws(() => resolveConfig({ encryptionKey: KEY, hl7Port: 70000 }), /hl7Port must be a whole number from 0 to 65535/);
+  assert.throws(() => resolveConfig({ encryptionKey: KEY, hl7TlsCertFile: 'cert.pem' }), /hl7TlsCertFile and hl7TlsKeyFile go together/);
+  assert.throws(() => resolveConfig({ encryptionKey: KEY, hl7AllowFrom: 'clinic-router' }), /hl7AllowFrom .*is not an IP address or CIDR range/);
+});
