@@ -174,7 +174,8 @@ export function planPush(input: PushInput): PushPlan {
   for (const e of events) counts[e.type] = (counts[e.type] ?? 0) + 1;
   const times: PushPlan['recordTimes'] = [];
   if (input.messageTimeMs !== null) {
-    if (appointmentId !== null && !deleting) times.push({ kind: 'appointment', ehrId: appointmentId, ms: input.messageTimeMs });
+    // A deletion's time is kept too: a late message about the deleted appointment must not bring it back.
+    if (appointmentId !== null) times.push({ kind: 'appointment', ehrId: appointmentId, ms: input.messageTimeMs });
     if (patientId !== null) times.push({ kind: 'patient', ehrId: patientId, ms: input.messageTimeMs });
   }
   return {

@@ -140,10 +140,11 @@ describe('hl7 feed', () => {
     const w = await world(t);
     assert.equal((await w.send(fixture('map-siu-s17-delete.hl7'))).code, 'AA');
     assert.deepEqual(await w.events(), []);
-    // The booking of the appointment the S17 deletes (58002), sent before it.
-    await w.send(withControlId(fixture('map-siu-s12-epic.hl7').replaceAll('58001', '58002'), 'BOOK-2', '20260101000000'));
-    // The same deletion again, as a new message (a re-send of the first would be answered from the log).
-    assert.equal((await w.send(withControlId(fixture('map-siu-s17-delete.hl7'), 'DEL-2'))).code, 'AA');
+    // A booking of the appointment the S17 deleted (58002), stamped after it: one stamped before it
+    // would be a late message about a deleted appointment, and stale.
+    await w.send(withControlId(fixture('map-siu-s12-epic.hl7').replaceAll('58001', '58002'), 'BOOK-2', '20260113130000'));
+    // The deletion again, as a new message (a re-send of the first would be answered from the log).
+    assert.equal((await w.send(withControlId(fixture('map-siu-s17-delete.hl7'), 'DEL-2', '20260113140000'))).code, 'AA');
     assert.deepEqual((await w.events()).map((e) => e.type), ['appointment.created', 'appointment.deleted']);
     assert.equal(await w.store.getAppointment(w.connectionId, '58002'), null);
   });
