@@ -697,6 +697,48 @@ export function storeContract(name: string, open: OpenStore): void {
       await emit(store, connection.id, ['x']);
       assert.equal(woke, 1);
     });
+
+    it('pushed feeds: one commit per batch, a re-sent message is a duplicate, message times never go back, merges retire', async (t) => {
+      const store = await open(t);
+      const { account, connection } = await setup(store);
+      const ep = await store.createEndpoint({ accountId: account.id, url: 'https://a.example/hook', secret: 's', now: T0 });
+      const feed = await store.createConnection({ accountId: account.id, connector: 'hl7v2', config: { sendingApplication: 'EPIC' }, now: T0 });
+      assert.deepEqual((await store.claimDueConnections(T0 + 86_400_000, 10, T0 + 86_460_000, 'w1')).map((c) => c.id), [connection.id], 'a pushed feed is never leased for polling');
+      const message = (controlId: string) => ({ connectionId: feed.id, sender: 'EPIC|NORTH', controlId, messageType: 'SIU^S12', messageTimeMs: T0, outcome: 'applied' as const, ackCode: 'AA' as const, errorText: null, receivedAt: T0 });
+      const slice0 = await store.loadPushSlice(feed.id, { appointmentEhrIds: ['A1'], patientEhrIds: ['P1'] });
+      const first = plan(feed.id, { appointmentReads: [[appointment({ ehr_appointment_id: 'A1', patient_ehr_id: 'P1' })]], patientReads: [[patient({ ehr_patient_id: 'P1', mrn: '100' })]] });
+      const second = plan(feed.id, { appointmentReads: [[appointment({ ehr_appointment_id: 'A2', patient_ehr_id: 'P1' })]] });
+      const results = await store.commitPushes([
+        { message: message('M1'), plan: first, retirePatientEhrIds: [], recordTimes: [{ kind: 'appointment', ehrId: 'A1', ms: T0 + 10 }], projectionVersion: slice0.projection.version },
+        { message: message('M2'), plan: second, retirePatientEhrIds: [], recordTimes: [{ kind: 'appointment', ehrId: 'A1', ms: T0 + 5 }] },
+      ]);
+      assert.deepEqual(results, ['committed', 'committed']);
+      assert.equal((await store.listEvents({ accountId: account.id, limit: 100 })).length, first.events.length + second.events.length);
+      const created = (await store.listEvents({ accountId: account.id, limit: 100, type: 'appointment.created' }))[0]!;
+      assert.equal((await store.listDeliveries(created.id))[0]?.endpointId, ep.id, 'deliveries are fanned out in the same commit');
+      assert.deepEqual(await store.findFeedMessage(feed.id, 'EPIC|NORTH', 'M1'), message('M1'));
+      assert.equal(await store.findFeedMessage(feed.id, 'EPIC|NORTH', 'M3'), null);
+
+      const slice = await store.loadPushSlice(feed.id, { appointmentEhrIds: ['A1', 'A2', 'A9'], patientEhrIds: [], patientMrns: ['100'] });
+      assert.deepEqual([...slice.projection.appointments.keys()].sort(), ['A1', 'A2']);
+      assert.deepEqual([...slice.projection.patients.keys()], ['P1'], 'patients are found by MRN too (merges)');
+      assert.equal(slice.recordTimes.get('appointment:A1'), T0 + 10, 'an older time never replaces a newer one');
+      assert.equal(slice.projection.version, slice0.projection.version! + 1);
+
+      const again = await store.commitPushes([{ message: message('M2'), plan: second, retirePatientEhrIds: ['P1'], recordTimes: [] }]);
+      assert.deepEqual(again, ['duplicate'], 'a message already logged is skipped whole');
+      assert.equal((await store.loadPushSlice(feed.id, { appointmentEhrIds: [], patientEhrIds: ['P1'] })).projection.patients.size, 1);
+
+      await assert.rejects(
+        store.commitPushes([{ message: message('M4'), plan: plan(feed.id), retirePatientEhrIds: [], recordTimes: [], projectionVersion: slice0.projection.version }]),
+        (e: Error) => e.name === 'ConflictError',
+        'a batch planned on an old version is refused whole',
+      );
+      assert.equal(await store.findFeedMessage(feed.id, 'EPIC|NORTH', 'M4'), null);
+      assert.deepEqual(await store.commitPushes([{ message: message('M5'), plan: plan(feed.id), retirePatientEhrIds: ['P1'], recordTimes: [] }]), ['committed']);
+      assert.equal((await store.loadPushSlice(feed.id, { appointmentEhrIds: [], patientEhrIds: ['P1'] })).projection.patients.size, 0, 'a merged patient leaves the projection');
+    });
+
   });
 }
 
