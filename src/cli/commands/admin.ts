@@ -249,5 +249,5 @@ function connectorConfig(o: ConnectionFlags): Record<string, unknown> {
     if (o.sendingApplication === undefined) throw new BadRequestError('--sending-application is required for an hl7v2 connection: the MSH-3 its interface engine sends, e.g. --sending-application EPIC.');
     return config;
   }
-  return o.token ? { auth: 'bearer', token: o.token } : {};
+  return o.token ? { auth: { type: 'bearer', token: o.token } } : {};
 }
