@@ -102,8 +102,9 @@ export class Hl7Feed {
       msg = Hl7Message.parse(payload, { maxBytes: this.deps.maxBytes, defaultCharset: route?.config.defaultCharset ?? '' });
     } catch (err) {
       if (!(err instanceof Hl7ParseError)) throw err;
-      // Unreadable: rejected, and set aside under its connection when the sender is known.
-      if (route) await this.quarantineUnreadable(route, payload, err, now);
+      // Unreadable: rejected, and set aside under its connection when the sender is known and the
+      // connection takes its messages (a refused sender must not write to it at all).
+      if (route && route.connection.enabled && (!route.allow || isAllowed(route.allow, ctx.remoteAddress))) await this.quarantineUnreadable(route, payload, err, now);
       return reply(null, 'AR', { ...senderFields, connection_id: route?.connection.id, error_code: err.code }, { code: PARSE_ERROR_CODES[err.code] ?? '100', text: `the message cannot be read: ${err.message}` });
     }
     const h = msg.header;
