@@ -53,3 +53,14 @@ export async function apiWorld(t: TestContext, over: Partial<ApiDeps> = {}) {
   const bob = await make('bob');
   return { app, store, clock, deps, secretBox, metrics, alice, bob };
 }
+
+/** What `apiWorld` returns. */
+export type ApiWorld = Awaited<ReturnType<typeof apiWorld>>;
+
+/** One request to the API with these credentials as headers; the status and the parsed JSON body. */
+export async function call(w: Pick<ApiWorld, 'app'>, creds: Partial<Creds> | null, method: string, url: string, body?: unknown) {
+  const headers: Record<string, string> = { ...(creds ?? {}) } as Record<string, string>;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const r = await w.app.inject({ method: method as 'GET', url, headers, payload: body === undefined ? undefined : JSON.stringify(body) });
+  return { status: r.statusCode, body: r.json() as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+}

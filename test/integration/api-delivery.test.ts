@@ -5,18 +5,8 @@ import { MemoryConnector } from '../../src/connectors/memory.js';
 import type { SendRequest } from '../../src/delivery/http-sender.js';
 import { Dispatcher } from '../../src/delivery/dispatcher.js';
 import { syncConnection } from '../../src/sync/sync-engine.js';
-import { apiWorld } from '../helpers/api.js';
-import type { Creds } from '../helpers/api.js';
+import { apiWorld, call } from '../helpers/api.js';
 import { appointment, patient } from '../helpers/fixtures.js';
-
-type World = Awaited<ReturnType<typeof apiWorld>>;
-
-async function call(w: World, creds: Partial<Creds> | null, method: string, url: string, body?: unknown) {
-  const headers: Record<string, string> = { ...(creds ?? {}) } as Record<string, string>;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const r = await w.app.inject({ method: method as 'GET', url, headers, payload: body === undefined ? undefined : JSON.stringify(body) });
-  return { status: r.statusCode, body: r.json() as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
 
 it('API delivery routes: attempts, health, redeliver, disable/enable, recover; other tenants see nothing', async (t) => {
   const w = await apiWorld(t);

@@ -5,17 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Creds } from '../helpers/api.js';
-import { apiWorld } from '../helpers/api.js';
+import { apiWorld, call } from '../helpers/api.js';
 
-type World = Awaited<ReturnType<typeof apiWorld>>;
-
-async function call(w: World, creds: Partial<Creds> | null, method: string, url: string, body?: unknown) {
-  const headers: Record<string, string> = { ...(creds ?? {}) } as Record<string, string>;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const r = await w.app.inject({ method: method as 'GET', url, headers, payload: body === undefined ? undefined : JSON.stringify(body) });
-  return { status: r.statusCode, body: r.json() as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
 
 const FEED = { connector: 'hl7v2', timezone: 'America/Chicago', config: { sendingApplication: 'EPIC', sendingFacility: 'NORTH', allowFrom: ['10.1.0.0/16'], statusMap: { Arrived: 'checked-in' } } };
 

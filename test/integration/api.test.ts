@@ -4,18 +4,9 @@ import { describe, it } from 'node:test';
 import type { TestContext } from 'node:test';
 import { MemoryConnector } from '../../src/connectors/memory.js';
 import { syncConnection } from '../../src/sync/sync-engine.js';
-import { apiWorld, API_NOW } from '../helpers/api.js';
+import { apiWorld, API_NOW, call } from '../helpers/api.js';
 import type { Creds } from '../helpers/api.js';
 import { appointment, patient } from '../helpers/fixtures.js';
-
-type World = Awaited<ReturnType<typeof apiWorld>>;
-
-async function call(w: World, creds: Partial<Creds> | null, method: string, url: string, body?: unknown) {
-  const headers: Record<string, string> = { ...(creds ?? {}) } as Record<string, string>;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const r = await w.app.inject({ method: method as 'GET', url, headers, payload: body === undefined ? undefined : JSON.stringify(body) });
-  return { status: r.statusCode, body: r.json() as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
 
 /** Fills alice's clinic: a baseline, then a check-in and a new booking. */
 async function withClinic(t: TestContext) {
