@@ -179,7 +179,7 @@ async function route(clinic: DemoClinic, opts: FhirApiOptions, req: IncomingMess
     return send(res, 200, stored, { etag: `W/"${v}"` });
   }
   if (seg.length === 2 && method === 'DELETE') {
-    if (opts.quirks?.hardDelete) store.purge(type, id);
+    if (opts.quirks?.hardDelete) store.purge(type, id, now());
     else store.delete(type, id, now());
     res.writeHead(204).end();
     return;

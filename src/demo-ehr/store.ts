@@ -1,6 +1,7 @@
 /**
  * @module demo-ehr/store — the demo EHR's persistent storage: one SQLite file of FHIR resources
- * (current version, tombstones for deletions) with the columns its searches need.
+ * (current version, tombstones for deletions) with the columns its searches need, and a write hook
+ * (`onWrite`) that hears of every change inside the change's own transaction.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,9 +32,25 @@ export interface StoreQuery {
 
 const OPS: Record<string, string> = { ge: '>=', gt: '>', le: '<=', lt: '<', eq: '=' };
 
+/** One write to the store, as its `onWrite` listeners hear of it. */
+export interface StoreWrite {
+  type: DemoType;
+  id: string;
+  /** The resource before the write; null when it did not exist or was deleted. */
+  before: FhirResource | null;
+  /** The resource as stored; null for a deletion. */
+  after: FhirResource | null;
+  /** When it was written (ISO 8601 UTC: `meta.lastUpdated`, or the deletion's time). */
+  at: string;
+}
+
+/** Hears of writes; called inside the write's transaction (see `DemoStore.onWrite`). */
+export type StoreWriteListener = (write: StoreWrite) => void;
+
 /** The demo EHR's store. */
 export class DemoStore {
   readonly db: Database.Database;
+  private readonly listeners: StoreWriteListener[] = [];
 
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -77,43 +94,80 @@ export class DemoStore {
   }
 
   /**
+   * Registers a listener told of every write that changes a resource (put, delete, purge), called
+   * synchronously inside the write's transaction: what it writes to this database commits or rolls
+   * back with the change itself (the demo's HL7 feed keeps its outbox that way), and an exception
+   * it throws undoes the write. Returns a function that removes it.
+   */
+  onWrite(listener: StoreWriteListener): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  private tell(write: StoreWrite): void {
+    for (const l of this.listeners) l(write);
+  }
+
+  /** The current resource (not a tombstone) as stored, for `StoreWrite.before`. */
+  private current(type: DemoType, id: string): FhirResource | null {
+    const row = this.db.prepare('SELECT json FROM resources WHERE type = ? AND id = ? AND deleted = 0').get(type, id) as { json: string } | undefined;
+    return row ? (JSON.parse(row.json) as FhirResource) : null;
+  }
+
+  /**
    * Stores a resource as its next version (meta.versionId and meta.lastUpdated set here).
    * Returns the stored resource.
    */
   put(resource: FhirResource, lastUpdated: string): FhirResource {
-    const type = resource.resourceType as DemoType;
-    const prior = this.db.prepare('SELECT version FROM resources WHERE type = ? AND id = ?').get(type, resource.id) as { version: number } | undefined;
-    const version = (prior?.version ?? 0) + 1;
-    const stored: FhirResource = { ...resource, meta: { ...(resource.meta as object | undefined), versionId: String(version), lastUpdated } };
-    const parts = Array.isArray(resource.participant) ? (resource.participant as { actor?: { reference?: string } }[]) : [];
-    const ref = (t: string) => parts.map((p) => p.actor?.reference ?? '').filter((r) => r.startsWith(`${t}/`)).map((r) => r.slice(t.length + 1));
-    const start = typeof resource.start === 'string' ? new Date(Date.parse(resource.start)).toISOString() : null;
-    this.db
-      .prepare(
-        `INSERT INTO resources (type, id, version, last_updated, start, status, patient, practitioner, deleted, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
-         ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, last_updated = excluded.last_updated, start = excluded.start, status = excluded.status,
-           patient = excluded.patient, practitioner = excluded.practitioner, deleted = 0, json = excluded.json`,
-      )
-      .run(type, resource.id, version, lastUpdated, start, typeof resource.status === 'string' ? resource.status : null, ref('Patient')[0] ?? null, ref('Practitioner').join(',') || null, JSON.stringify(stored));
-    this.db.prepare('DELETE FROM identifiers WHERE type = ? AND id = ?').run(type, resource.id);
-    const ins = this.db.prepare('INSERT OR IGNORE INTO identifiers (type, system, value, id) VALUES (?, ?, ?, ?)');
-    for (const i of Array.isArray(resource.identifier) ? (resource.identifier as { system?: unknown; value?: unknown }[]) : []) {
-      if (typeof i.value === 'string') ins.run(type, typeof i.system === 'string' ? i.system : '', i.value, resource.id);
-    }
-    return stored;
+    return this.transaction(() => {
+      const type = resource.resourceType as DemoType;
+      const before = this.listeners.length > 0 ? this.current(type, resource.id) : null;
+      const prior = this.db.prepare('SELECT version FROM resources WHERE type = ? AND id = ?').get(type, resource.id) as { version: number } | undefined;
+      const version = (prior?.version ?? 0) + 1;
+      const stored: FhirResource = { ...resource, meta: { ...(resource.meta as object | undefined), versionId: String(version), lastUpdated } };
+      const parts = Array.isArray(resource.participant) ? (resource.participant as { actor?: { reference?: string } }[]) : [];
+      const ref = (t: string) => parts.map((p) => p.actor?.reference ?? '').filter((r) => r.startsWith(`${t}/`)).map((r) => r.slice(t.length + 1));
+      const start = typeof resource.start === 'string' ? new Date(Date.parse(resource.start)).toISOString() : null;
+      this.db
+        .prepare(
+          `INSERT INTO resources (type, id, version, last_updated, start, status, patient, practitioner, deleted, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
+           ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, last_updated = excluded.last_updated, start = excluded.start, status = excluded.status,
+             patient = excluded.patient, practitioner = excluded.practitioner, deleted = 0, json = excluded.json`,
+        )
+        .run(type, resource.id, version, lastUpdated, start, typeof resource.status === 'string' ? resource.status : null, ref('Patient')[0] ?? null, ref('Practitioner').join(',') || null, JSON.stringify(stored));
+      this.db.prepare('DELETE FROM identifiers WHERE type = ? AND id = ?').run(type, resource.id);
+      const ins = this.db.prepare('INSERT OR IGNORE INTO identifiers (type, system, value, id) VALUES (?, ?, ?, ?)');
+      for (const i of Array.isArray(resource.identifier) ? (resource.identifier as { system?: unknown; value?: unknown }[]) : []) {
+        if (typeof i.value === 'string') ins.run(type, typeof i.system === 'string' ? i.system : '', i.value, resource.id);
+      }
+      this.tell({ type, id: resource.id, before, after: stored, at: lastUpdated });
+      return stored;
+    });
   }
 
   /** Deletes a resource, keeping a tombstone so a read answers 410 Gone. */
   delete(type: DemoType, id: string, lastUpdated: string): boolean {
-    const r = this.db.prepare('UPDATE resources SET deleted = 1, version = version + 1, last_updated = ? WHERE type = ? AND id = ? AND deleted = 0').run(lastUpdated, type, id);
-    this.db.prepare('DELETE FROM identifiers WHERE type = ? AND id = ?').run(type, id);
-    return r.changes > 0;
+    return this.transaction(() => {
+      const before = this.current(type, id);
+      const r = this.db.prepare('UPDATE resources SET deleted = 1, version = version + 1, last_updated = ? WHERE type = ? AND id = ? AND deleted = 0').run(lastUpdated, type, id);
+      this.db.prepare('DELETE FROM identifiers WHERE type = ? AND id = ?').run(type, id);
+      if (r.changes > 0 && before) this.tell({ type, id, before, after: null, at: lastUpdated });
+      return r.changes > 0;
+    });
   }
 
-  /** Removes a resource without a trace (hard delete: reads answer 404). */
-  purge(type: DemoType, id: string): boolean {
-    this.db.prepare('DELETE FROM identifiers WHERE type = ? AND id = ?').run(type, id);
-    return this.db.prepare('DELETE FROM resources WHERE type = ? AND id = ?').run(type, id).changes > 0;
+  /** Removes a resource without a trace (hard delete: reads answer 404). `at` (default now) is the time listeners are told. */
+  purge(type: DemoType, id: string, at: string = new Date().toISOString()): boolean {
+    return this.transaction(() => {
+      const before = this.current(type, id);
+      this.db.prepare('DELETE FROM identifiers WHERE type = ? AND id = ?').run(type, id);
+      const gone = this.db.prepare('DELETE FROM resources WHERE type = ? AND id = ?').run(type, id).changes > 0;
+      if (before) this.tell({ type, id, before, after: null, at });
+      return gone;
+    });
   }
 
   /** Runs a search: one page of matches and the total. */
