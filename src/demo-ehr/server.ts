@@ -1,7 +1,7 @@
 /**
  * @module demo-ehr/server — `startDemoEhr`: the demo EHR that ships with ehrsync. A small clinic
  * system with its own SQLite file (seeded once, survives restarts), a FHIR R4 API at `<url>/fhir`,
- * a front-desk web page at `<url>/`, and an optional staff simulator.
+ * a front-desk web page at `<url>/`, an optional staff simulator and an optional HL7 v2 feed.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +10,8 @@ import { silentLogger } from '../domain/logger.js';
 import { DemoClinic } from './clinic.js';
 import type { DemoQuirks } from './fhir-api.js';
 import { handleFhir } from './fhir-api.js';
+import type { DemoHl7FeedOptions } from './hl7-feed.js';
+import { DemoHl7Feed } from './hl7-feed.js';
 import type { ClinicSize } from './seed.js';
 import { DEFAULT_CLINIC_SIZE, seedClinic, seededRandom } from './seed.js';
 import type { SimulatedChange, StaffSimulator } from './simulator.js';
@@ -43,6 +45,11 @@ export interface DemoEhrOptions {
   random?: () => number;
   /** Told about each simulated change (ids only). */
   onChange?: (c: SimulatedChange) => void;
+  /**
+   * An HL7 v2 feed of the EHR's changes (SIU and ADT messages, hl7-feed.ts): every change from
+   * this start on is recorded in its outbox; `hl7Feed.start()` begins sending. Default none.
+   */
+  hl7Feed?: DemoHl7FeedOptions;
   logger?: Logger;
 }
 
@@ -59,7 +66,9 @@ export interface DemoEhr {
   clinic: DemoClinic;
   /** Whether this start seeded a new clinic (false: reopened an existing data directory). */
   seeded: boolean;
-  /** Stops the simulator and the server, closes the database. */
+  /** The HL7 v2 feed, when `hl7Feed` was given (recording; `start()` it to send). */
+  hl7Feed: DemoHl7Feed | null;
+  /** Stops the simulator, the HL7 feed and the server, closes the database. */
   close(): Promise<void>;
 }
 
@@ -77,6 +86,8 @@ export async function startDemoEhr(options: DemoEhrOptions): Promise<DemoEhr> {
   const clinic = new DemoClinic(store, { now, nativeStatuses: options.nativeStatuses ?? false, timezone });
   const seed = options.seed ?? 1;
   const seeded = seedClinic(clinic, seed, { ...DEFAULT_CLINIC_SIZE, ...options.clinicSize });
+  // After the seeding: the clinic's past is no feed's business; what staff change from now on is.
+  const hl7Feed = options.hl7Feed ? new DemoHl7Feed(clinic, { logger: options.logger, ...options.hl7Feed }) : null;
   let fhirUrl = '';
   const server = createServer((req, res) => {
     const u = new URL(req.url ?? '/', 'http://demo.invalid');
@@ -93,6 +104,11 @@ export async function startDemoEhr(options: DemoEhrOptions): Promise<DemoEhr> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 4010, host, () => resolve());
+  }).catch(async (err: unknown) => {
+    // e.g. the port is taken: nothing stays open behind the error.
+    await hl7Feed?.stop();
+    store.close();
+    throw err;
   });
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -109,10 +125,12 @@ export async function startDemoEhr(options: DemoEhrOptions): Promise<DemoEhr> {
     simulator,
     clinic,
     seeded,
+    hl7Feed,
     async close() {
       if (closed) return;
       closed = true;
       simulator.stop();
+      await hl7Feed?.stop();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       store.close();
