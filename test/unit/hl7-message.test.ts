@@ -311,11 +311,17 @@ describe('escape sequences', () => {
     fc.assert(
       fc.property(delims, fc.string({ unit: 'grapheme', maxLength: 40 }), (d, s) => {
         const escaped = escapeValue(s, d);
-        for (const sep of [d.field, d.component, d.repetition, d.subcomponent, '\r', '\n']) assert.ok(!escaped.includes(sep));
+        for (const sep of [d.field, d.component, d.repetition, d.subcomponent, '\r', '\n', '\x0b', '\x1c']) assert.ok(!escaped.includes(sep));
         assert.equal(unescapeValue(escaped, d, (b) => b.toString('utf8')), s);
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('escapeValue hex-escapes control characters, so a value cannot end an MLLP frame inside the message', () => {
+    const text = 'a\x0bb\x1cc\rd\x00e\tf';
+    assert.equal(escapeValue(text), 'a\\X0B\\b\\X1C\\c\\X0D\\d\\X00\\e\tf');
+    assert.equal(unescapeValue(escapeValue(text), DEFAULT_DELIMITERS, (b) => b.toString('latin1')), text);
   });
 
   it('a segment built from escaped values reads back every value at its position', () => {

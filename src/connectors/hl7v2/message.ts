@@ -235,7 +235,11 @@ function decodeSequence(body: string, d: Hl7Delimiters, hex: (bytes: Buffer) => 
   return null;
 }
 
-/** Escapes text for one primitive value: the inverse of `unescapeValue` for the delimiters (and CR/LF as \X0D\ \X0A\). */
+/**
+ * Escapes text for one primitive value: the inverse of `unescapeValue` for the delimiters, and
+ * every C0 control character as a hex escape (CR as \X0D\, the MLLP block bytes 0x0B and 0x1C as
+ * \X0B\ \X1C\ — left raw, they would end the frame inside the message).
+ */
 export function escapeValue(text: string, d: Hl7Delimiters = DEFAULT_DELIMITERS): string {
   let out = '';
   for (const ch of text) {
@@ -245,8 +249,7 @@ export function escapeValue(text: string, d: Hl7Delimiters = DEFAULT_DELIMITERS)
     else if (ch === d.subcomponent) out += `${d.escape}T${d.escape}`;
     else if (ch === d.repetition) out += `${d.escape}R${d.escape}`;
     else if (d.truncation !== '' && ch === d.truncation) out += `${d.escape}P${d.escape}`;
-    else if (ch === '\r') out += `${d.escape}X0D${d.escape}`;
-    else if (ch === '\n') out += `${d.escape}X0A${d.escape}`;
+    else if (ch.charCodeAt(0) < 0x20 && ch !== '\t') out += `${d.escape}X${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}${d.escape}`;
     else out += ch;
   }
   return out;
