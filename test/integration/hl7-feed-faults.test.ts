@@ -1,6 +1,4 @@
-/**
- * The HL7 feed against bad and vendor-shaped input, through the real MLLP listener with Hl7Feed on a SQLite file: each fault gets its documented answer, nothing crashes, the next good message on a new connection is still AA, and no log line carries message content.
- */
+/** The HL7 feed against bad and vendor-shaped input, through the real MLLP listener with Hl7Feed on a SQLite file: each fault gets its documented answer, nothing crashes, the next good message on a new connection is still AA, and no log line carries message content. */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
