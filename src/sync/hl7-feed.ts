@@ -117,12 +117,7 @@ export class Hl7Feed {
     if (!route.connection.enabled) return reply(msg, 'AR', { ...fields, error_code: 'connection_disabled' }, { code: '207', text: 'the connection of this feed is disabled in ehrsync' });
     if (h.controlId.trim() === '') return reply(msg, 'AE', { ...fields, error_code: 'missing_control_id' }, { code: '101', text: 'MSH-10 (message control ID) is required: it is how a re-sent message is recognised', location: 'MSH-10' });
 
-    // 2. A re-send (a lost ACK, a crash before it): the same answer, nothing new.
-    const senderId = `${h.sendingApplication.trim()}|${h.sendingFacility.trim()}`.slice(0, 455);
-    const seen = await this.deps.store.findFeedMessage(route.connection.id, senderId, h.controlId);
-    if (seen) return reply(msg, seen.ackCode, { ...fields, outcome: 'duplicate' }, seen.ackCode === 'AA' ? undefined : { code: '207', text: seen.errorText ?? 'set aside' });
-
-    // 3. Map and apply.
+    // 2. Map (pure; a re-send maps the same, so its answer carries the same error code).
     const statusMap = hl7v2ConnectionStatusMap(route.connection);
     let change: PushedChange | null = null;
     const quarantine: QuarantineItem[] = [];
@@ -134,7 +129,15 @@ export class Hl7Feed {
       mappingCode = err.code === 'invalid_timezone' ? '207' : '101';
       quarantine.push({ kind: 'message', ehr_id: null, reason: `${h.messageType}^${h.triggerEvent} ${err.reason}`.slice(0, 500), raw: shapeOf(msg) });
     }
-    const timeIso = hl7DateTimeToIso(h.dateTime, route.connection.timezone, 'second');
+
+    // 3. A re-send (a lost ACK, a crash before it): the same answer, nothing new.
+    const senderId = `${h.sendingApplication.trim()}|${h.sendingFacility.trim()}`.slice(0, 455);
+    const seen = await this.deps.store.findFeedMessage(route.connection.id, senderId, h.controlId);
+    if (seen) return reply(msg, seen.ackCode, { ...fields, outcome: 'duplicate' }, seen.ackCode === 'AA' ? undefined : { code: mappingCode ?? '102', text: seen.errorText ?? 'set aside' });
+
+    // 4. Apply: committed with its events and deliveries before the answer.
+    // MSH-7 to the minute at least: many senders send no seconds, and their order must still count.
+    const timeIso = hl7DateTimeToIso(h.dateTime, route.connection.timezone, 'minute');
     const result = await this.deps.ingest.apply({
       connection: route.connection,
       statusMap,

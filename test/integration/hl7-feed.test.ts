@@ -128,6 +128,21 @@ describe('hl7 feed', () => {
     assert.equal(appt?.record.status, 'Cancelled');
   });
 
+  it('MSH-7 without seconds still orders messages; a re-sent AE gets the same error code', async (t) => {
+    const w = await world(t);
+    await w.send(withControlId(fixture('map-siu-s12-epic.hl7'), 'MIN-1', '202601100830'));
+    await w.send(withControlId(fixture('map-siu-s15-cancel.hl7'), 'MIN-2', '202601131100'));
+    assert.equal((await w.send(withControlId(fixture('map-siu-s12-epic.hl7'), 'MIN-3', '202601100830'))).code, 'AA');
+    assert.equal((await w.events()).length, 3, 'the late booking (to the minute) changed nothing');
+    const errCode = (r: { ack: Hl7Message }) => r.ack.segment('ERR')!.get(3);
+    const bad = fixture('map-siu-no-id.hl7');
+    const first = await w.send(bad);
+    const again = await w.send(bad);
+    assert.deepEqual([first.code, errCode(first)], ['AE', '101']);
+    assert.deepEqual([again.code, errCode(again)], ['AE', '101'], 'the re-send is answered as the first time');
+    assert.equal((await w.store.listQuarantine(w.connectionId, 10)).length, 1, 'and set aside once');
+  });
+
   it('the first message about an appointment never seen (S15) is an update, never a made-up created', async (t) => {
     const w = await world(t);
     assert.equal((await w.send(fixture('map-siu-s15-cancel.hl7'))).code, 'AA');

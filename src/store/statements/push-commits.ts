@@ -65,14 +65,13 @@ export function upsertRecordTimes(connectionId: string, times: PushCommit['recor
   );
 }
 
-/** Removes patients merged into another from the projection (their message times go with them). */
+/**
+ * Removes patients merged into another from the projection. Their message times stay: a message
+ * about a merged record that arrives late is then still recognised as older, and not learned again.
+ */
 export const deletePatients = (d: Dialect, connectionId: string, ehrIds: readonly string[]): Statement[] => [
   {
     sql: `DELETE FROM projection_patients WHERE connection_id = :connection_id AND ehr_id IN ${d.jsonTextList('ehr_ids')}`,
-    params: { connection_id: connectionId, ehr_ids: JSON.stringify(ehrIds) },
-  },
-  {
-    sql: `DELETE FROM hl7_record_times WHERE connection_id = :connection_id AND kind = 'patient' AND ehr_id IN ${d.jsonTextList('ehr_ids')}`,
     params: { connection_id: connectionId, ehr_ids: JSON.stringify(ehrIds) },
   },
 ];
