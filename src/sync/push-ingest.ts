@@ -126,6 +126,12 @@ export class PushIngest {
         return;
       } catch (err) {
         if (err instanceof ConflictError && attempt < retries) continue;
+        if (batch.length > 1) {
+          // A message that cannot be committed (a connection deleted meanwhile, a record the
+          // database refuses) must not fail the others sharing its commit: each goes alone, in order.
+          for (const p of batch) await this.commitBatch([p]);
+          return;
+        }
         this.log.warn({ messages: batch.length, error: err instanceof Error ? err.name : 'error' }, 'pushed messages not committed; their senders will resend');
         for (const p of batch) p.reject(err);
         return;
