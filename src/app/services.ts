@@ -100,7 +100,12 @@ export function sealConfig(config: Record<string, unknown>, box: SecretBox): Rec
 /** Creates a connection; the access token is returned once and stored only as a hash. */
 export async function createConnection(store: Connections, box: SecretBox, input: ConnectionInput, now: number): Promise<{ connection: Connection; accessToken: string }> {
   checkConnectionInput(input);
-  if (input.connector === 'hl7v2') await checkSenderFree(store, input.config ?? {});
+  if (input.connector === 'hl7v2') {
+    // Epic and most feeds send times without an offset: read in a defaulted UTC, every time would
+    // be off by the clinic's offset, silently.
+    if (input.timezone === undefined) throw new BadRequestError('timezone is required for an hl7v2 connection: times its messages send without an offset are the clinic\'s wall-clock time, e.g. America/Chicago.');
+    await checkSenderFree(store, input.accountId, input.config ?? {});
+  }
   const accessToken = newToken('at_', 24);
   const base = input.baseUrl ?? input.config?.baseUrl;
   const config = sealConfig(base === undefined ? { ...input.config } : { ...input.config, baseUrl: base }, box);
@@ -123,17 +128,34 @@ export async function createConnection(store: Connections, box: SecretBox, input
 
 /**
  * Refuses an hl7v2 connection whose sender (MSH-3/MSH-4) another hl7v2 connection already takes:
- * each message must route to exactly one connection. A connection for any facility of an
- * application and one for a single facility of it may coexist (the specific one wins).
+ * each message must route to exactly one connection, and never into another account. Within one
+ * account a connection for any facility of an application and one for a single facility of it may
+ * coexist (the specific one wins); across accounts any overlap is refused — otherwise an account
+ * naming a facility would take that facility's messages (PHI) from the account taking all of them.
+ * The other account's connection is not named.
  */
-export async function checkSenderFree(store: Connections, config: Record<string, unknown>, exceptId?: string): Promise<void> {
+export async function checkSenderFree(store: Connections, accountId: string, config: Record<string, unknown>, exceptId?: string): Promise<void> {
   const wanted = parseHl7v2Config(config);
-  const key = senderKey(wanted.sendingApplication, wanted.sendingFacility);
   for (const c of await store.listConnections()) {
     if (c.connector !== 'hl7v2' || c.id === exceptId) continue;
-    const other = parseHl7v2Config(c.config);
-    if (senderKey(other.sendingApplication, other.sendingFacility) === key) {
+    let other: ReturnType<typeof parseHl7v2Config>;
+    try {
+      other = parseHl7v2Config(c.config);
+    } catch {
+      continue; // an unusable stored config routes nothing (the listener logs it)
+    }
+    if (!sendersOverlap(wanted, other)) continue;
+    if (c.accountId !== accountId) {
+      throw new BadRequestError('config.sendingApplication/sendingFacility: another account already receives messages from this sender (MSH-3/MSH-4); a feed can belong to one account only. Give this feed its own sending application or facility.');
+    }
+    if (senderKey(wanted.sendingApplication, wanted.sendingFacility) === senderKey(other.sendingApplication, other.sendingFacility)) {
       throw new BadRequestError(`config.sendingApplication/sendingFacility: connection ${c.id} already receives this sender's messages; give this feed its own MSH-3/MSH-4 (or change that connection).`);
     }
   }
+}
+
+/** Two senders overlap when one application's messages could route to either: same application, and the same facility or either taking any. */
+function sendersOverlap(a: { sendingApplication: string; sendingFacility: string | null }, b: { sendingApplication: string; sendingFacility: string | null }): boolean {
+  if (a.sendingApplication.toUpperCase() !== b.sendingApplication.toUpperCase()) return false;
+  return a.sendingFacility === null || b.sendingFacility === null || a.sendingFacility.toUpperCase() === b.sendingFacility.toUpperCase();
 }

@@ -37,10 +37,22 @@ describe('api: hl7v2 connections', () => {
       assert.match(String(r.body.error?.message ?? r.body.message ?? JSON.stringify(r.body)), message);
     }
     assert.equal((await call(w, w.alice, 'POST', '/v1/connections', FEED)).status, 201);
-    const again = await call(w, w.bob, 'POST', '/v1/connections', { ...FEED, config: { sendingApplication: 'epic', sendingFacility: 'north' } });
-    assert.equal(again.status, 400, 'the sender is matched case-insensitively, across accounts: a message must route to one connection');
-    assert.match(JSON.stringify(again.body), /already receives this sender's messages/);
-    assert.equal((await call(w, w.bob, 'POST', '/v1/connections', { ...FEED, config: { sendingApplication: 'EPIC', sendingFacility: 'SOUTH' } })).status, 201);
+    const same = await call(w, w.alice, 'POST', '/v1/connections', { ...FEED, config: { sendingApplication: 'epic', sendingFacility: 'north' } });
+    assert.equal(same.status, 400, 'the sender is matched case-insensitively: a message must route to one connection');
+    assert.match(JSON.stringify(same.body), /already receives this sender's messages/);
+    assert.equal((await call(w, w.alice, 'POST', '/v1/connections', { ...FEED, config: { sendingApplication: 'EPIC' } })).status, 201, 'within an account, one connection may take the facilities no other names');
+    // Across accounts any overlap is refused: bob naming a facility of alice's "any facility"
+    // connection would take that clinic's messages (PHI) from her.
+    for (const config of [{ sendingApplication: 'EPIC', sendingFacility: 'SOUTH' }, { sendingApplication: 'Epic' }, { sendingApplication: 'EPIC', sendingFacility: 'NORTH' }]) {
+      const taken = await call(w, w.bob, 'POST', '/v1/connections', { ...FEED, config });
+      assert.equal(taken.status, 400, JSON.stringify(config));
+      assert.match(JSON.stringify(taken.body), /another account already receives messages from this sender/);
+      assert.ok(!JSON.stringify(taken.body).includes(w.alice.connectionId), 'the other account\'s connection is not named');
+    }
+    assert.equal((await call(w, w.bob, 'POST', '/v1/connections', { ...FEED, config: { sendingApplication: 'ATHENA' } })).status, 201);
+    const noZone = await call(w, w.bob, 'POST', '/v1/connections', { connector: 'hl7v2', config: { sendingApplication: 'NEXTGEN' } });
+    assert.equal(noZone.status, 400);
+    assert.match(JSON.stringify(noZone.body), /timezone is required for an hl7v2 connection/);
   });
 
   it('refuses sync now and writes on a pushed feed, saying why', async (t) => {

@@ -122,7 +122,7 @@ export function connectionRoutes(app: FastifyInstance, deps: ApiDeps): void {
       windowFutureDays: b.window_future_days,
       syncIntervalSeconds: b.sync_interval_seconds,
     });
-    if (current.connector === 'hl7v2' && config !== undefined) await checkSenderFree(deps.store, config, current.id);
+    if (current.connector === 'hl7v2' && config !== undefined) await checkSenderFree(deps.store, current.accountId, config, current.id);
     const updated = (await deps.store.updateConnection(current.id, {
       referenceId: b.reference_id,
       timezone: b.timezone,

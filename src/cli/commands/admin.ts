@@ -95,7 +95,7 @@ export function registerAdmin(program: Command): void {
     .option('--mrn-system <id>', 'hl7v2: assigning authority or type code of the MRN in PID-3 (default: the identifier typed MR)')
     .option('--default-charset <name>', 'hl7v2: character set of messages with an empty MSH-18, e.g. 8859/1 (default UTF-8)')
     .option('--reference-id <ref>', 'access_token_reference_id echoed in every event')
-    .option('--timezone <zone>', 'the clinic\'s IANA time zone', 'UTC')
+    .option('--timezone <zone>', 'the clinic\'s IANA time zone (default UTC; required for hl7v2)')
     .option('--interval <seconds>', 'seconds between syncs', '60')
     .option('--token <bearer>', 'a static bearer token for the EHR (stored encrypted)')
     .option('--database <db>', DB_HELP)
@@ -228,7 +228,7 @@ interface ConnectionFlags {
   connector: string;
   baseUrl?: string;
   referenceId?: string;
-  timezone: string;
+  timezone?: string;
   interval: string;
   token?: string;
   sendingApplication?: string;

@@ -44,6 +44,12 @@ export function parseHl7v2Config(raw: Record<string, unknown>): Hl7v2Config {
     if (k === 'baseUrl' && (raw.baseUrl === undefined || raw.baseUrl === null)) continue;
     if (!KEYS.includes(k)) fail(k, `is not a setting of an hl7v2 connection (known: ${KEYS.join(', ')}).`);
   }
+  for (const key of ['sendingApplication', 'sendingFacility']) {
+    const v = raw[key];
+    // Routing compares MSH-3.1/MSH-4.1: a value with delimiters is a whole field pasted ("EPIC^1.2.3^ISO") and would match nothing.
+    // eslint-disable-next-line no-control-regex -- control characters are what is refused
+    if (typeof v === 'string' && /[|^~\\&\u0000-\u001f]/.test(v)) fail(key, 'must not contain the HL7 delimiters | ^ ~ \\ & or control characters: give the first component as the messages send it, e.g. "EPIC".');
+  }
   const sendingApplication = optString(raw, 'sendingApplication') ?? fail('sendingApplication', 'is required: the MSH-3 the interface engine sends, e.g. "EPIC" (--sending-application).');
   let allowFrom: string[] | null = null;
   if (raw.allowFrom !== undefined && raw.allowFrom !== null) {
