@@ -112,10 +112,17 @@ export function planPush(input: PushInput): PushPlan {
   } else if (change.kind === 'patient') {
     announces = change.announces;
     if (fresh('patient', idOf(change.patient, 'ehr_patient_id'))) patient = change.patient;
-  } else if (fresh('patient', idOf(change.survivor, 'ehr_patient_id'))) {
-    patient = change.survivor;
+  } else {
+    // A merge: the survivor's snapshot counts if it is not older than the survivor's last message;
+    // the merged records are retired if this message is not older than theirs (a late A40 still
+    // merges what it names, without rolling the survivor back).
+    const survivorId = idOf(change.survivor, 'ehr_patient_id');
+    if (fresh('patient', survivorId)) patient = change.survivor;
     const { ehrIds, mrns } = change.merged;
-    retire = [...projection.patients.values()].filter((p) => ehrIds.includes(p.record.ehr_patient_id) || mrns.includes(p.record.mrn)).map((p) => p.record.ehr_patient_id);
+    retire = [...projection.patients.values()]
+      .filter((p) => p.record.ehr_patient_id !== survivorId && (ehrIds.includes(p.record.ehr_patient_id) || mrns.includes(p.record.mrn)))
+      .map((p) => p.record.ehr_patient_id)
+      .filter((id) => fresh('patient', id));
   }
   const appointmentId = idOf(appointment, 'ehr_appointment_id');
   const patientId = idOf(patient, 'ehr_patient_id');
@@ -123,7 +130,7 @@ export function planPush(input: PushInput): PushPlan {
   // known value — e.g. the status of an SIU S14 modification without SCH-25.
   if (appointment !== null && appointmentId !== null) appointment = withKnown(appointment, projection.appointments.get(appointmentId)?.record);
   if (patient !== null && patientId !== null) patient = withKnown(patient, projection.patients.get(patientId)?.record);
-  if (appointment === null && patient === null) return { plan: emptyPlan(), retirePatientEhrIds: [], recordTimes: [], stale: true };
+  if (appointment === null && patient === null && retire.length === 0) return { plan: emptyPlan(), retirePatientEhrIds: [], recordTimes: [], stale: true };
 
   // 2. Records first seen that the message does not announce as new: learned silently first.
   const deleting = change.kind === 'appointment' && announces === 'deleted';
@@ -177,6 +184,11 @@ export function planPush(input: PushInput): PushPlan {
     // A deletion's time is kept too: a late message about the deleted appointment must not bring it back.
     if (appointmentId !== null) times.push({ kind: 'appointment', ehrId: appointmentId, ms: input.messageTimeMs });
     if (patientId !== null) times.push({ kind: 'patient', ehrId: patientId, ms: input.messageTimeMs });
+    // The merged records keep this time: a late message about one of them is then recognised as
+    // older than the merge, and does not bring it back.
+    if (change.kind === 'merge' && planned.quarantined.length === 0) {
+      for (const id of new Set([...retire, ...change.merged.ehrIds])) if (id !== patientId && fresh('patient', id)) times.push({ kind: 'patient', ehrId: id, ms: input.messageTimeMs });
+    }
   }
   return {
     plan: {
@@ -190,7 +202,7 @@ export function planPush(input: PushInput): PushPlan {
       counts,
     },
     // A survivor that failed validation merges nothing: the records stay until the EHR resends it.
-    retirePatientEhrIds: planned.quarantined.length > 0 ? [] : retire.filter((id) => id !== patientId),
+    retirePatientEhrIds: planned.quarantined.length > 0 ? [] : retire,
     recordTimes: times,
     stale: false,
   };
@@ -207,13 +219,14 @@ function emptyPlan(): SyncPlan {
   return { events: [], upsertAppointments: [], deleteAppointmentIds: [], upsertPatients: [], upsertProviders: [], quarantined: [], counts: {} };
 }
 
-/** The projection with a plan's upserts applied (what the next step plans against). */
-export function overlay(projection: ProjectionSnapshot, plan: Pick<SyncPlan, 'upsertAppointments' | 'upsertPatients' | 'deleteAppointmentIds'>): ProjectionSnapshot {
+/** The projection with a plan's upserts and deletions applied, and merged patients retired (what the next step plans against). */
+export function overlay(projection: ProjectionSnapshot, plan: Pick<SyncPlan, 'upsertAppointments' | 'upsertPatients' | 'deleteAppointmentIds'>, retiredPatientEhrIds: readonly string[] = []): ProjectionSnapshot {
   const appointments = new Map(projection.appointments);
   const patients = new Map(projection.patients);
   for (const a of plan.upsertAppointments) appointments.set(a.record.ehr_appointment_id, a);
   for (const id of plan.deleteAppointmentIds) appointments.delete(id);
   for (const p of plan.upsertPatients) patients.set(p.record.ehr_patient_id, p);
+  for (const id of retiredPatientEhrIds) patients.delete(id);
   return { appointments, patients, version: projection.version };
 }
 

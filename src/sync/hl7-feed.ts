@@ -13,6 +13,7 @@ import { newId } from '../domain/ids.js';
 import type { Logger } from '../domain/logger.js';
 import { silentLogger } from '../domain/logger.js';
 import type { QuarantineItem } from '../domain/records.js';
+import type { StatusMap } from '../domain/status.js';
 import type { Announcement, PushedChange } from '../detection/push-plan.js';
 import type { AckCode, AckError } from '../connectors/hl7v2/ack.js';
 import { buildAck } from '../connectors/hl7v2/ack.js';
@@ -45,6 +46,8 @@ interface Route {
   connection: Connection;
   config: Hl7v2Config;
   allow: BlockList | null;
+  /** The connection's effective status map (built once per reload, not per message). */
+  statusMap: StatusMap;
 }
 
 /** What a message's trigger says about its record when ehrsync has never seen it (push-plan.ts). */
@@ -61,6 +64,9 @@ const ANNOUNCES: Readonly<Record<string, Announcement>> = {
   A08: 'any',
   A31: 'any',
 };
+
+/** How far ahead of ehrsync's clock an MSH-7 may be and still order messages (clock skew). */
+const FUTURE_TOLERANCE_MS = 5 * 60_000;
 
 /** HL7 table 0357 code for each parse error. */
 const PARSE_ERROR_CODES: Readonly<Record<string, string>> = { unsupported_version: '203', too_large: '104', bad_charset: '102' };
@@ -108,7 +114,8 @@ export class Hl7Feed {
       return reply(null, 'AR', { ...senderFields, connection_id: route?.connection.id, error_code: err.code }, { code: PARSE_ERROR_CODES[err.code] ?? '100', text: `the message cannot be read: ${err.message}` });
     }
     const h = msg.header;
-    const fields = { ...senderFields, control_id: h.controlId.slice(0, 40), type: `${h.messageType}^${h.triggerEvent}`.slice(0, 12), connection_id: route?.connection.id };
+    const messageType = `${printable(h.messageType)}^${printable(h.triggerEvent)}`;
+    const fields = { ...senderFields, control_id: printable(h.controlId, 40), type: messageType, connection_id: route?.connection.id };
     if (!route) return reply(msg, 'AR', { ...fields, error_code: 'unknown_sender' }, { code: '204', text: 'no hl7v2 connection of ehrsync takes messages from this sending application/facility (MSH-3/MSH-4)', location: 'MSH-3' });
     if (route.allow && !isAllowed(route.allow, ctx.remoteAddress)) {
       this.log.warn({ ...fields, remote_address: ctx.remoteAddress }, 'hl7 message from an address its connection does not allow');
@@ -116,9 +123,12 @@ export class Hl7Feed {
     }
     if (!route.connection.enabled) return reply(msg, 'AR', { ...fields, error_code: 'connection_disabled' }, { code: '207', text: 'the connection of this feed is disabled in ehrsync' });
     if (h.controlId.trim() === '') return reply(msg, 'AE', { ...fields, error_code: 'missing_control_id' }, { code: '101', text: 'MSH-10 (message control ID) is required: it is how a re-sent message is recognised', location: 'MSH-10' });
+    // Stored as the re-send key: a control character or an endless id would fail every try (no ACK,
+    // the sender stuck resending it), so it is refused, as the standard's 20 (ST 199) characters allow.
+    if (!CONTROL_ID.test(h.controlId)) return reply(msg, 'AR', { ...fields, error_code: 'bad_control_id' }, { code: '102', text: 'MSH-10 (message control ID) must be 1 to 199 characters without control characters', location: 'MSH-10' });
 
     // 2. Map (pure; a re-send maps the same, so its answer carries the same error code).
-    const statusMap = hl7v2ConnectionStatusMap(route.connection);
+    const { statusMap } = route;
     let change: PushedChange | null = null;
     const quarantine: QuarantineItem[] = [];
     let mappingCode: string | null = null;
@@ -127,25 +137,47 @@ export class Hl7Feed {
     } catch (err) {
       if (!(err instanceof MappingError)) throw err;
       mappingCode = err.code === 'invalid_timezone' ? '207' : '101';
-      quarantine.push({ kind: 'message', ehr_id: null, reason: `${h.messageType}^${h.triggerEvent} ${err.reason}`.slice(0, 500), raw: shapeOf(msg) });
+      quarantine.push({ kind: 'message', ehr_id: null, reason: `${messageType} ${err.reason}`.slice(0, 500), raw: shapeOf(msg) });
     }
 
-    // 3. A re-send (a lost ACK, a crash before it): the same answer, nothing new.
-    const senderId = `${h.sendingApplication.trim()}|${h.sendingFacility.trim()}`.slice(0, 455);
+    // 3. A re-send (a lost ACK, a crash before it): the same answer, nothing new. MSH-7 is read to
+    // the minute at least: many senders send no seconds, and their order must still count.
+    const senderId = `${printable(h.sendingApplication, 227)}|${printable(h.sendingFacility, 227)}`;
     const seen = await this.deps.store.findFeedMessage(route.connection.id, senderId, h.controlId);
+    const timeIso = hl7DateTimeToIso(h.dateTime, route.connection.timezone, 'minute');
+    let messageTimeMs = timeIso === null ? null : Date.parse(timeIso);
+    // A time in the future (a wrong clock or zone at the sender) would make every real change after
+    // it look older and be ignored: such a time does not count.
+    if (messageTimeMs !== null && messageTimeMs > now + FUTURE_TOLERANCE_MS) {
+      this.log.warn({ ...fields, error_code: 'message_time_in_future' }, 'hl7 message time (MSH-7) is ahead of ehrsync\'s clock: not used to order messages');
+      messageTimeMs = null;
+    }
+    if (seen && (seen.messageType !== messageType || seen.messageTimeMs !== messageTimeMs)) {
+      // The same MSH-10 on another message: a sender whose counter was reset. Taking it for a
+      // re-send would drop a change silently; the interface team must see it.
+      this.log.warn({ ...fields, error_code: 'control_id_reused' }, 'hl7 message reuses the MSH-10 of an earlier, different message');
+      return reply(msg, 'AE', { ...fields, error_code: 'control_id_reused' }, { code: '205', text: 'MSH-10 was already used by an earlier message of this sender with another type or time; send it with a new control ID', location: 'MSH-10' });
+    }
     if (seen) return reply(msg, seen.ackCode, { ...fields, outcome: 'duplicate' }, seen.ackCode === 'AA' ? undefined : { code: mappingCode ?? '102', text: seen.errorText ?? 'set aside' });
+    // A type ehrsync does not use changes nothing: acknowledged without a write (a feed may carry
+    // many ORU or ADT A01 messages; a re-send of one is answered the same).
+    if (change === null && quarantine.length === 0) return reply(msg, 'AA', { ...fields, outcome: 'unsupported' });
 
     // 4. Apply: committed with its events and deliveries before the answer.
-    // MSH-7 to the minute at least: many senders send no seconds, and their order must still count.
-    const timeIso = hl7DateTimeToIso(h.dateTime, route.connection.timezone, 'minute');
     const result = await this.deps.ingest.apply({
       connection: route.connection,
       statusMap,
       change,
       quarantine,
-      message: { sender: senderId, controlId: h.controlId, messageType: `${h.messageType}^${h.triggerEvent}`.slice(0, 16), messageTimeMs: timeIso === null ? null : Date.parse(timeIso), receivedAt: now },
+      message: { sender: senderId, controlId: h.controlId, messageType, messageTimeMs, receivedAt: now },
     });
-    const out = { ...fields, outcome: result.duplicate ? 'duplicate' : result.outcome, events: result.events };
+    if (result.duplicate) {
+      // Another process logged this message first: answer as it was answered.
+      const logged = await this.deps.store.findFeedMessage(route.connection.id, senderId, h.controlId);
+      const code = logged?.ackCode ?? result.ackCode;
+      return reply(msg, code, { ...fields, outcome: 'duplicate' }, code === 'AA' ? undefined : { code: mappingCode ?? '102', text: logged?.errorText ?? result.errorText ?? 'set aside' });
+    }
+    const out = { ...fields, outcome: result.outcome, events: result.events };
     if (result.ackCode === 'AA') return reply(msg, 'AA', out);
     return reply(msg, 'AE', out, { code: mappingCode ?? '102', text: result.errorText ?? 'set aside' });
   }
@@ -163,11 +195,21 @@ export class Hl7Feed {
     this.loading ??= (async () => {
       try {
         const routes = new Map<string, Route>();
+        const refused = new Set<string>();
         for (const connection of await this.deps.store.listConnections()) {
           if (connection.connector !== 'hl7v2') continue;
           try {
             const config = parseHl7v2Config(connection.config);
-            routes.set(senderKey(config.sendingApplication, config.sendingFacility), { connection, config, allow: config.allowFrom ? parseAllowList(config.allowFrom, 'config.allowFrom') : null });
+            const key = senderKey(config.sendingApplication, config.sendingFacility);
+            // Two connections for one sender (created at the same moment): neither gets its
+            // messages, rather than whichever the listing returns last.
+            if (routes.has(key) || refused.has(key)) {
+              refused.add(key);
+              routes.delete(key);
+              this.log.warn({ connection_id: connection.id }, 'two hl7v2 connections take the same sender; its messages are refused until one is changed');
+              continue;
+            }
+            routes.set(key, { connection, config, allow: config.allowFrom ? parseAllowList(config.allowFrom, 'config.allowFrom') : null, statusMap: hl7v2ConnectionStatusMap(connection) });
           } catch {
             this.log.warn({ connection_id: connection.id }, 'hl7v2 connection with an unusable config: its messages are refused until it is fixed');
           }
@@ -218,5 +260,15 @@ function toChange(m: MappedMessage): PushedChange | null {
 
 /** A message's shape for the quarantine: its type and segment names, never a value. */
 function shapeOf(msg: Hl7Message): string {
-  return `${msg.header.messageType}^${msg.header.triggerEvent} ${msg.segments.map((s) => s.name).join(' ')}`.slice(0, 500);
+  return `${printable(msg.header.messageType)}^${printable(msg.header.triggerEvent)} ${msg.segments.map((s) => s.name).join(' ')}`.slice(0, 500);
+}
+
+/** What MSH-10 may be to serve as a re-send key. */
+// eslint-disable-next-line no-control-regex -- control characters are what is refused
+const CONTROL_ID = /^[^\u0000-\u001f\u007f]{1,199}$/;
+
+/** A header value fit for the log and the database: trimmed, control characters dropped, clipped (MSH-9 parts to 8). */
+function printable(value: string, max = 8): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what is dropped
+  return value.replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, max);
 }

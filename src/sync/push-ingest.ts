@@ -19,6 +19,7 @@ import type { StatusMap } from '../domain/status.js';
 import type { PushedChange } from '../detection/push-plan.js';
 import { overlay, planPush, recordTimeKey } from '../detection/push-plan.js';
 import type { FeedMessage, PushCommit, PushCommits, PushSlice } from '../store/ports.js';
+import { isTransientDbError } from '../store/transient.js';
 
 /** One message to apply. */
 export interface PushRequest {
@@ -111,6 +112,10 @@ export class PushIngest {
 
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
+      // Let the event loop read the sockets first. The SQLite driver is synchronous, so without
+      // this turn every await here resolves at once and each commit carries a single message:
+      // messages that arrived meanwhile would never be grouped.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       const batch = this.queue.splice(0, this.deps.maxBatch ?? 256);
       await this.commitBatch(batch);
     }
@@ -126,13 +131,14 @@ export class PushIngest {
         return;
       } catch (err) {
         if (err instanceof ConflictError && attempt < retries) continue;
-        if (batch.length > 1) {
+        if (batch.length > 1 && !isTransientDbError(err)) {
           // A message that cannot be committed (a connection deleted meanwhile, a record the
           // database refuses) must not fail the others sharing its commit: each goes alone, in order.
+          // (The database down fails them all the same: no point trying each.)
           for (const p of batch) await this.commitBatch([p]);
           return;
         }
-        this.log.warn({ messages: batch.length, error: err instanceof Error ? err.name : 'error' }, 'pushed messages not committed; their senders will resend');
+        this.log.warn({ messages: batch.length, error: errorKind(err) }, 'pushed messages not committed; their senders will resend');
         for (const p of batch) p.reject(err);
         return;
       }
@@ -184,8 +190,7 @@ export class PushIngest {
         newId: this.newId,
       });
       // What the next message of this batch plans against.
-      slice.projection = overlay(slice.projection, pushed.plan);
-      for (const id of pushed.retirePatientEhrIds) (slice.projection.patients as Map<string, unknown>).delete(id);
+      slice.projection = overlay(slice.projection, pushed.plan, pushed.retirePatientEhrIds);
       for (const t of pushed.recordTimes) slice.recordTimes.set(recordTimeKey(t.kind, t.ehrId), Math.max(t.ms, slice.recordTimes.get(recordTimeKey(t.kind, t.ehrId)) ?? t.ms));
       for (const p of pushed.plan.upsertProviders) slice.providerMap.set(p.ehr_id, p);
       const plan = { ...pushed.plan, quarantined: [...req.quarantine, ...pushed.plan.quarantined] };
@@ -203,4 +208,11 @@ export class PushIngest {
 
 function resultFields(r: Pick<PushResult, 'outcome' | 'ackCode' | 'errorText'>): Pick<FeedMessage, 'outcome' | 'ackCode' | 'errorText'> {
   return { outcome: r.outcome, ackCode: r.ackCode, errorText: r.errorText };
+}
+
+/** What failed, for the log: a driver's error code (SQLSTATE, SQLITE_…) or the error's class, never its message (it may quote values). */
+function errorKind(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^[A-Z0-9_]{1,40}$/.test(code)) return code;
+  return err instanceof Error ? err.name : 'error';
 }

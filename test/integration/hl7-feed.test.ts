@@ -2,13 +2,14 @@
  * The HL7 v2 feed end to end on real sockets and a real SQLite file: messages sent over MLLP by
  * node-hl7-client (an independent sender) and by ehrsync's own client, routed by MSH-3/MSH-4,
  * applied through the push ingest, acknowledged only after commit; the events they produce are
- * read back from the store as the dispatcher would send them.
+ * read back from the store as the dispatcher would send them. On SQLite, and on PostgreSQL where
+ * it runs (skipped with a message where it does not).
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { TestContext } from 'node:test';
 import { Client, Message } from 'node-hl7-client';
 import { createConnection } from '../../src/app/services.js';
@@ -21,9 +22,11 @@ import type { Store } from '../../src/store/ports.js';
 import { Hl7Feed } from '../../src/sync/hl7-feed.js';
 import { PushIngest } from '../../src/sync/push-ingest.js';
 import { FakeClock } from '../helpers/clock.js';
+import { freshSchemaUrl, postgresUnavailable } from '../helpers/postgres.js';
 import { tempDir } from '../helpers/temp.js';
 
-const T0 = Date.parse('2026-01-10T14:00:00.000Z');
+// After every fixture's MSH-7: a message time ahead of ehrsync's clock does not count.
+const T0 = Date.parse('2026-01-20T14:00:00.000Z');
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'hl7');
 
 function fixture(name: string): string {
@@ -49,8 +52,14 @@ interface World {
   events(): Promise<{ type: string; data: Record<string, unknown> }[]>;
 }
 
+const pgUnavailable = await postgresUnavailable();
+
+/** Where the store lives: a SQLite file, or a fresh PostgreSQL schema. */
+type Backend = 'sqlite' | 'postgres';
+let backend: Backend = 'sqlite';
+
 async function world(t: TestContext, config: Record<string, unknown> = { sendingApplication: 'EPIC', sendingFacility: 'NORTHCLINIC' }): Promise<World> {
-  const store = await openStore(join(tempDir(t), 'ehrsync.db'));
+  const store = await openStore(backend === 'postgres' ? await freshSchemaUrl(t) : join(tempDir(t), 'ehrsync.db'));
   const clock = new FakeClock(T0);
   const account = await store.createAccount({ name: 'Acme', clientId: `ci_${Math.random()}`, clientSecretHash: 'h', now: T0 });
   const { connection } = await createConnection(store, new SecretBox(SecretBox.generateKey()), { accountId: account.id, connector: 'hl7v2', config, timezone: 'America/Chicago', referenceId: 'clinic_1' }, T0);
@@ -84,7 +93,11 @@ async function world(t: TestContext, config: Record<string, unknown> = { sending
   };
 }
 
-describe('hl7 feed', () => {
+for (const b of ['sqlite', 'postgres'] as const) describe(`hl7 feed (${b})`, { skip: b === 'postgres' ? (pgUnavailable ?? false) : false }, () => {
+  before(() => {
+    backend = b;
+  });
+
   it('a new booking (S12) creates the appointment; a re-sent S12 is acknowledged again and emits nothing', async (t) => {
     const w = await world(t);
     const s12 = fixture('map-siu-s12-epic.hl7');
@@ -141,6 +154,34 @@ describe('hl7 feed', () => {
     assert.deepEqual([first.code, errCode(first)], ['AE', '101']);
     assert.deepEqual([again.code, errCode(again)], ['AE', '101'], 'the re-send is answered as the first time');
     assert.equal((await w.store.listQuarantine(w.connectionId, 10)).length, 1, 'and set aside once');
+  });
+
+  it('an MSH-10 reused on a different message is answered AE 205, not taken for a re-send', async (t) => {
+    const w = await world(t);
+    await w.send(fixture('map-siu-s12-epic.hl7'));
+    // The cancellation under the booking's control id (a sender whose counter was reset).
+    const reused = await w.send(withControlId(fixture('map-siu-s15-cancel.hl7'), 'MSG00001'));
+    assert.equal(reused.code, 'AE');
+    assert.equal(reused.ack.segment('ERR')!.get(3), '205');
+    assert.deepEqual((await w.events()).map((e) => e.type), ['appointment.created'], 'nothing applied under a reused id');
+  });
+
+  it('an MSH-7 ahead of ehrsync\'s clock does not order messages (a wrong clock cannot freeze a record)', async (t) => {
+    const w = await world(t);
+    await w.send(withControlId(fixture('map-siu-s12-epic.hl7'), 'F-1', '20270101000000'));
+    assert.equal((await w.send(withControlId(fixture('map-siu-s15-cancel.hl7'), 'F-2', '20260113110000'))).code, 'AA');
+    assert.deepEqual((await w.events()).map((e) => e.type), ['appointment.created', 'appointment.updated', 'appointment.status_updated'], 'the cancellation applies');
+  });
+
+  it('an MSH-10 with a control character or over 199 characters is refused (AR 102), never stored, never stuck', async (t) => {
+    const w = await world(t);
+    for (const id of ['X\\X00\\Y', 'A'.repeat(4000)]) {
+      const r = await w.send(withControlId(fixture('map-siu-s12-epic.hl7'), id));
+      assert.equal(r.code, 'AR', id.slice(0, 12));
+      assert.equal(r.ack.segment('ERR')!.get(3), '102');
+    }
+    assert.deepEqual(await w.events(), []);
+    assert.equal((await w.send(fixture('map-siu-s12-epic.hl7'))).code, 'AA', 'the next message goes through');
   });
 
   it('the first message about an appointment never seen (S15) is an update, never a made-up created', async (t) => {

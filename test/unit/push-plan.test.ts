@@ -175,6 +175,38 @@ describe('planPush: feed rules', () => {
     assert.equal(plan.plan.quarantined[0]?.kind, 'patient');
   });
 
+  it('a merge remembers its time for the merged records: a late message about one does not bring it back', () => {
+    const survivor = patient({ ehr_patient_id: 'E9988', mrn: '4455667' });
+    const merge = planPush(input({ kind: 'merge', survivor, merged: { ehrIds: ['E7777'], mrns: [] } }, { patients: [survivor, patient({ ehr_patient_id: 'E7777', mrn: '111' })] }, T2));
+    assert.deepEqual(merge.retirePatientEhrIds, ['E7777']);
+    const remembered = merge.recordTimes.find((t) => t.ehrId === 'E7777');
+    assert.deepEqual(remembered, { kind: 'patient', ehrId: 'E7777', ms: T2 });
+    // A08 about E7777 stamped before the merge, arriving after it.
+    const late = planPush(input(adt('any', patient({ ehr_patient_id: 'E7777', mrn: '111', phone: '555-0199' })), { patients: [survivor], times: [['patient', 'E7777', T2]] }, T1));
+    assert.equal(late.stale, true);
+    assert.deepEqual(late.plan.upsertPatients, []);
+  });
+
+  it('a late merge (its survivor already newer) still retires the records it names, without rolling the survivor back', () => {
+    const survivor = patient({ ehr_patient_id: 'E9988', mrn: '4455667', phone: '555-0100' });
+    const known: Known = { patients: [survivor, patient({ ehr_patient_id: 'E7777', mrn: '111' })], times: [['patient', 'E9988', T2], ['patient', 'E7777', T1]] };
+    const plan = planPush(input({ kind: 'merge', survivor: { ...survivor, phone: '555-0000' }, merged: { ehrIds: ['E7777'], mrns: [] } }, known, T1 + 60_000));
+    assert.deepEqual(plan.retirePatientEhrIds, ['E7777']);
+    assert.deepEqual(plan.plan.upsertPatients, [], 'the survivor keeps its newer state');
+    assert.deepEqual(plan.plan.events, []);
+    assert.equal(plan.stale, false);
+  });
+
+  it('an SIU without a PID keeps the known patient of the appointment (not carried, not cleared)', () => {
+    const known: Known = { appointments: [appointment()], patients: [john()] };
+    // What mapping.ts gives for an SIU without PID: the patient fields undefined.
+    const withoutPid = { ...appointment({ status: 'cancelled' }), patient_ehr_id: undefined, patient_mrn: undefined, patient_name: undefined };
+    const plan = planPush(input(siu(['status'], withoutPid, null), known));
+    const updated = events(plan).find((e) => e.type === 'appointment.updated');
+    assert.deepEqual(updatedFields(updated), ['status']);
+    assert.equal(plan.plan.upsertAppointments[0]?.record.patient_ehr_id, 'p-804');
+  });
+
   it('same input, same plan', () => {
     const change = siu(['status'], appointment({ status: 'cancelled' }), john({ email: 'new@example.com' }));
     const known: Known = { patients: [john()], times: [['patient', 'p-804', T1]] };

@@ -546,9 +546,11 @@ function mapSiu(msg: Hl7Message, trigger: SiuTrigger, opts: Hl7MappingOptions): 
   const last = typeof patient?.last_name === 'string' ? patient.last_name : '';
   const appointment: Candidate<AppointmentRecord> = {
     ehr_appointment_id: id,
-    patient_ehr_id: typeof patient?.ehr_patient_id === 'string' ? patient.ehr_patient_id : null,
+    // Without a PID (optional in SIU) the message does not carry the patient: undefined, so an
+    // update keeps the known patient (a new appointment without one fails validation: no MRN).
+    patient_ehr_id: patient === null ? undefined : typeof patient.ehr_patient_id === 'string' ? patient.ehr_patient_id : null,
     patient_mrn: patient?.mrn,
-    patient_name: orNull(`${first} ${last}`.trim()),
+    patient_name: patient === null ? undefined : orNull(`${first} ${last}`.trim()),
     datetime,
     timezone: opts.timezone,
     duration,

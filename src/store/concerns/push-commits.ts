@@ -62,17 +62,20 @@ export class SqlPushCommits implements PushCommits {
 
   async loadPushSlice(connectionId: string, keys: { appointmentEhrIds: readonly string[]; patientEhrIds: readonly string[]; patientMrns?: readonly string[] }): Promise<PushSlice> {
     const { db, d } = this.ctx;
-    const [version, apptRows, patientRows, providers, times] = await Promise.all([
-      one<{ projection_version: number }>(db, selectProjectionVersion(connectionId)),
+    // The version first, then the rows (as loadProjection): rows read after it are at least as new,
+    // so a write committed in between fails the commit's version check instead of going unseen.
+    const version = await one<{ projection_version: number }>(db, selectProjectionVersion(connectionId));
+    const [apptRows, patientRows, mrnRows, providers, times] = await Promise.all([
       keys.appointmentEhrIds.length === 0 ? [] : all<ProjectedRow>(db, sql.selectAppointmentsByEhrId(d, connectionId, keys.appointmentEhrIds)),
-      keys.patientEhrIds.length === 0 && !keys.patientMrns?.length ? [] : all<ProjectedRow>(db, sql.selectPatientsByEhrIdOrMrn(d, connectionId, keys.patientEhrIds, keys.patientMrns ?? [])),
+      keys.patientEhrIds.length === 0 ? [] : all<ProjectedRow>(db, sql.selectPatientsByEhrId(d, connectionId, keys.patientEhrIds)),
+      keys.patientMrns?.length ? all<ProjectedRow>(db, sql.selectPatientsByMrn(d, connectionId, keys.patientMrns)) : [],
       all(db, selectProviders(connectionId)),
       all<{ kind: string; ehr_id: string; message_time_ms: number | string }>(db, sql.selectRecordTimes(d, connectionId, keys.appointmentEhrIds, keys.patientEhrIds)),
     ]);
     const appointments = new Map<string, Projected<AppointmentRecord>>();
     for (const r of apptRows) appointments.set(r.ehr_id, { id: r.id, record: JSON.parse(r.record) as AppointmentRecord });
     const patients = new Map<string, Projected<PatientRecord>>();
-    for (const r of patientRows) patients.set(r.ehr_id, { id: r.id, record: JSON.parse(r.record) as PatientRecord });
+    for (const r of [...patientRows, ...mrnRows]) patients.set(r.ehr_id, { id: r.id, record: JSON.parse(r.record) as PatientRecord });
     return {
       projection: { appointments, patients, version: Number(version?.projection_version ?? 0) },
       providers: providers.map(toProvider),

@@ -39,18 +39,28 @@ export const selectAppointmentsByEhrId = (d: Dialect, connectionId: string, ehrI
   params: { connection_id: connectionId, ehr_ids: JSON.stringify(ehrIds) },
 });
 
-/** Projected patients of a connection by EHR id or MRN (each given as a JSON list). */
-export const selectPatientsByEhrIdOrMrn = (d: Dialect, connectionId: string, ehrIds: readonly string[], mrns: readonly string[]): Statement => ({
-  sql: `SELECT ehr_id, id, record FROM projection_patients
-        WHERE connection_id = :connection_id AND (ehr_id IN ${d.jsonTextList('ehr_ids')} OR mrn IN ${d.jsonTextList('mrns')})`,
-  params: { connection_id: connectionId, ehr_ids: JSON.stringify(ehrIds), mrns: JSON.stringify(mrns) },
+/** Projected patients of a connection by EHR id (given as a JSON list). */
+export const selectPatientsByEhrId = (d: Dialect, connectionId: string, ehrIds: readonly string[]): Statement => ({
+  sql: `SELECT ehr_id, id, record FROM projection_patients WHERE connection_id = :connection_id AND ehr_id IN ${d.jsonTextList('ehr_ids')}`,
+  params: { connection_id: connectionId, ehr_ids: JSON.stringify(ehrIds) },
 });
 
-/** The message times of some appointments and patients of a connection. */
+/** Projected patients of a connection by MRN (given as a JSON list): the records a merge names by MRN. */
+export const selectPatientsByMrn = (d: Dialect, connectionId: string, mrns: readonly string[]): Statement => ({
+  sql: `SELECT ehr_id, id, record FROM projection_patients WHERE connection_id = :connection_id AND mrn IN ${d.jsonTextList('mrns')}`,
+  params: { connection_id: connectionId, mrns: JSON.stringify(mrns) },
+});
+
+/**
+ * The message times of some appointments and patients of a connection. One branch per kind, so
+ * each is a lookup on the primary key (an OR of the two made both dialects scan the connection).
+ */
 export const selectRecordTimes = (d: Dialect, connectionId: string, appointmentEhrIds: readonly string[], patientEhrIds: readonly string[]): Statement => ({
   sql: `SELECT kind, ehr_id, message_time_ms FROM hl7_record_times
-        WHERE connection_id = :connection_id
-          AND ((kind = 'appointment' AND ehr_id IN ${d.jsonTextList('appointment_ids')}) OR (kind = 'patient' AND ehr_id IN ${d.jsonTextList('patient_ids')}))`,
+        WHERE connection_id = :connection_id AND kind = 'appointment' AND ehr_id IN ${d.jsonTextList('appointment_ids')}
+        UNION ALL
+        SELECT kind, ehr_id, message_time_ms FROM hl7_record_times
+        WHERE connection_id = :connection_id AND kind = 'patient' AND ehr_id IN ${d.jsonTextList('patient_ids')}`,
   params: { connection_id: connectionId, appointment_ids: JSON.stringify(appointmentEhrIds), patient_ids: JSON.stringify(patientEhrIds) },
 });
 

@@ -16,21 +16,18 @@ export interface LeaseTerms {
 
 /**
  * Leases up to `limit` enabled connections whose sync is due and whose lease has expired, earliest
- * due first — never a pushed one (an hl7v2 feed has nothing to poll) — returning their rows. On PostgreSQL the candidates skip rows other workers are
- * leasing at the same moment.
+ * due first — never a pushed one (an hl7v2 feed has nothing to poll) — returning their rows. On
+ * PostgreSQL the candidates skip rows other workers are leasing at the same moment.
  */
-/** Connector kinds never polled (their EHR pushes), as an SQL list. */
-const PUSHED = `(${PUSH_CONNECTOR_KINDS.map((k) => `'${k}'`).join(', ')})`;
-
 export const claimDueConnections = (d: Dialect, t: LeaseTerms, limit: number): Statement => ({
   sql: `UPDATE connections SET sync_lease_until = :lease_until, sync_lease_owner = :owner
         WHERE id IN (
           SELECT id FROM connections
           WHERE enabled = 1 AND next_sync_at <= :now AND (sync_lease_until IS NULL OR sync_lease_until < :now)
-            AND connector NOT IN ${PUSHED}
+            AND connector NOT IN ${d.jsonTextList('pushed')}
           ORDER BY next_sync_at, id LIMIT :limit ${d.skipLocked})
         RETURNING *`,
-  params: { lease_until: t.leaseUntil, owner: t.owner, now: t.now, limit },
+  params: { lease_until: t.leaseUntil, owner: t.owner, now: t.now, limit, pushed: JSON.stringify(PUSH_CONNECTOR_KINDS) },
 });
 
 /** Leases one connection unless another owner's lease still holds (its own lease is renewed), returning its row. */
