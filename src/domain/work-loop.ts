@@ -11,6 +11,9 @@ import { describeError } from './errors.js';
 import type { Logger } from './logger.js';
 import { silentLogger } from './logger.js';
 
+/** The reason a wake aborts the sleep with: one value, not a new exception per wake. */
+const WOKEN = Object.freeze({ woken: true });
+
 /** Waits `ms`, or less when `wake` aborts (at once when it already has). Never rejects. */
 export type Sleep = (ms: number, wake: AbortSignal) => Promise<void>;
 
@@ -103,7 +106,9 @@ export class WorkLoop {
 
   /** Makes the loop run a pass now instead of finishing its sleep. Cheap: callers may wake it often. */
   wake(): void {
-    this.wakeSignal.abort();
+    // abort() builds a DOMException with a stack as its default reason even when the signal is
+    // already aborted; callers wake on every commit, so skip that work when nothing changes.
+    if (!this.wakeSignal.signal.aborted) this.wakeSignal.abort(WOKEN);
   }
 
   /** Stops the loop: no pass starts any more; resolves when the pass in progress (if any) has finished. */
