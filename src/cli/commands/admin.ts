@@ -57,7 +57,7 @@ export function registerAdmin(program: Command): void {
     .requiredOption('--name <name>', 'the account\'s name, e.g. "Acme Health"')
     .option('--database <db>', DB_HELP)
     .option('--config <file>', 'JSON config file')
-    .option('--json', 'print {"client_id","client_secret"} as JSON')
+    .option('--json', 'print {"client_id","client_secret","account_id"} as JSON')
     .addHelpText('after', '\nExample:\n  npx ehrsync accounts create --name "Acme Health" --json\n')
     .action(async (o: DbFlags & { name: string }) => {
       await withStore(o, async (store) => {

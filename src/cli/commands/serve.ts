@@ -82,6 +82,7 @@ Examples:
       process.stderr.write(
         `ehrsync ${config.roles.join(',')} running on ${describeDatabase(config.database)}${runtime.apiUrl ? `; API ${runtime.apiUrl} (docs ${runtime.apiUrl}/docs)` : ''}${hl7 ? `; HL7 listener ${hl7}` : ''}. Ctrl-C to stop.\n`,
       );
+      if (config.allowInsecureEndpoints) logger.warn({}, 'allowInsecureEndpoints is on (development only): webhook URLs and EHR addresses may be http:// and loopback');
       if (!hl7 && (await runtime.store.listConnections()).some((c) => c.connector === 'hl7v2')) {
         logger.warn({}, 'hl7v2 connections exist but no HL7 listener runs: start serve with --hl7-port (or EHRSYNC_HL7_PORT)');
       }
