@@ -1,9 +1,20 @@
 /** @module domain/ids — identifiers and secret tokens: random, unguessable, printable. */
 import { createHash, randomBytes } from 'node:crypto';
 
+/** Random bytes drawn 4 KiB at a time: one system call per 256 ids instead of one per id. */
+const POOL_BYTES = 4096;
+let pool = Buffer.alloc(0);
+let poolOffset = POOL_BYTES;
+
 /** A new random id: 32 lowercase hex characters (128 bits), the format of Cobalt's event ids. */
 export function newId(): string {
-  return randomBytes(16).toString('hex');
+  if (poolOffset + 16 > pool.length) {
+    pool = randomBytes(POOL_BYTES);
+    poolOffset = 0;
+  }
+  const id = pool.toString('hex', poolOffset, poolOffset + 16);
+  poolOffset += 16;
+  return id;
 }
 
 /**

@@ -100,11 +100,14 @@ export class SqlPushCommits implements PushCommits {
         if (c.projectionVersion !== undefined && bumped === 0) throw new ConflictError('The projection changed while pushed messages were planned; they are planned again.');
       }
       const out: ('committed' | 'duplicate')[] = [];
+      const fed = new Map<string, EpochMs>();
       for (const c of batch) {
         const result = await this.commitOne(tx, c, accounts.get(c.message.connectionId)!);
         if (result === 'committed' && c.plan.events.length > 0) queued = true;
+        if (result === 'committed') fed.set(c.message.connectionId, Math.max(c.message.receivedAt, fed.get(c.message.connectionId) ?? 0));
         out.push(result);
       }
+      for (const [connectionId, at] of fed) await run(tx, sql.markFed(connectionId, at));
       return out;
     });
     if (queued) this.ctx.queue.notifyDue();
@@ -129,7 +132,6 @@ export class SqlPushCommits implements PushCommits {
       for (const st of insertQuarantine(m.connectionId, `hl7v2:${m.controlId}`, plan.quarantined, plan.quarantined.map(() => newId()), at)) await run(tx, st);
     }
     await insertEventsWithDeliveries(tx, accountId, m.connectionId, plan.events);
-    await run(tx, sql.markFed(m.connectionId, at));
     return 'committed';
   }
 }
