@@ -4,6 +4,7 @@
  * connection at once), with progress on stderr and the result on stdout.
  */
 import type { Command } from 'commander';
+import { isPushConnector } from '../../domain/entities.js';
 import { createConnector } from '../../connectors/registry.js';
 import type { EhrConnector } from '../../connectors/connector.js';
 import { systemClock } from '../../domain/clock.js';
@@ -92,6 +93,7 @@ Examples:
         const found = await store.getConnection(o.connection);
         const where = describeDatabase(config.database);
         if (!found) throw new CliExit(`--connection ${o.connection}: no such connection in ${where}; list them with \`npx ehrsync connections list --database ${where}\`.`, 2);
+        if (isPushConnector(found.connector)) throw new CliExit(`--connection ${found.id} is an ${found.connector} connection: its EHR pushes each change to the HL7 listener (\`serve --hl7-port\`); there is nothing to sync.`, 2);
         const progress = new Progress(`sync ${found.id}:`, { quiet: o.quiet });
         const timeoutMs = config.syncTimeoutSeconds * 1000;
         const owner = `cli-${process.pid}-${newId().slice(0, 8)}`;
