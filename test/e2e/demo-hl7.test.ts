@@ -8,8 +8,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { openMllpConnection } from '../../src/connectors/hl7v2/mllp-client.js';
 import { buildAck } from '../../src/connectors/hl7v2/ack.js';
@@ -24,6 +22,8 @@ import { DEMO_HL7_STATUS_MAP } from '../../src/demo-ehr/hl7-feed.js';
 import type { DemoEhr } from '../../src/demo-ehr/server.js';
 import { startDemoEhr } from '../../src/demo-ehr/server.js';
 import { normalizeStatus } from '../../src/domain/status.js';
+import type { Demo, Received } from '../helpers/demo-process.js';
+import { startDemoProcess } from '../helpers/demo-process.js';
 import { tempDir } from '../helpers/temp.js';
 import { untilValue } from '../helpers/wait.js';
 
@@ -33,39 +33,10 @@ const until = <T>(what: string, fn: () => Promise<T | undefined> | T | undefined
 // ---------------------------------------------------------------------------------------------
 // The demo as a child process
 
-interface Received {
-  verified: boolean;
-  headers: Record<string, string>;
-  event: { id: string; type: string; data: Record<string, unknown> };
-}
 
-interface Demo {
-  ready: Record<string, string>;
-  events: Received[];
-  stop(): Promise<void>;
-}
 
-async function startDemo(dataDir: string): Promise<Demo> {
-  const args = ['bin/ehrsync.js', 'demo', '--connector', 'hl7v2', '--data-dir', dataDir, '--api-port', '0', '--ehr-port', '0', '--receiver-port', '0', '--hl7-port', '0', '--no-simulator', '--json'];
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const events: Received[] = [];
-  let onReady: (r: Record<string, string>) => void = () => {};
-  const ready = new Promise<Record<string, string>>((resolve) => (onReady = resolve));
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    const v = JSON.parse(line) as Record<string, unknown>;
-    if ('api_url' in v) onReady(v as Record<string, string>);
-    else events.push(v as unknown as Received);
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const r = await Promise.race([ready, exited.then(() => Promise.reject(new Error('demo exited before it was ready')))]);
-  return {
-    ready: r,
-    events,
-    async stop() {
-      child.kill('SIGINT');
-      await exited;
-    },
-  };
+function startDemo(dataDir: string): Promise<Demo> {
+  return startDemoProcess(['--connector', 'hl7v2', '--data-dir', dataDir, '--api-port', '0', '--ehr-port', '0', '--receiver-port', '0', '--hl7-port', '0', '--no-simulator']);
 }
 
 const FHIR = { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' };

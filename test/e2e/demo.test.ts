@@ -4,49 +4,16 @@
  * directory re-sends nothing and new changes still flow.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { test } from 'node:test';
+import type { Demo, Received } from '../helpers/demo-process.js';
+import { startDemoProcess } from '../helpers/demo-process.js';
 import { tempDir } from '../helpers/temp.js';
 import { untilValue } from '../helpers/wait.js';
 
-interface Received {
-  verified: boolean;
-  headers: Record<string, string>;
-  event: { id: string; type: string; data: Record<string, unknown> };
-}
 
-interface Demo {
-  child: ChildProcess;
-  ready: Record<string, string>;
-  events: Received[];
-  stop(): Promise<void>;
-}
 
-async function startDemo(dataDir: string): Promise<Demo> {
-  const child = spawn(process.execPath, ['bin/ehrsync.js', 'demo', '--data-dir', dataDir, '--api-port', '0', '--ehr-port', '0', '--receiver-port', '0', '--no-simulator', '--interval', '1', '--json'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const events: Received[] = [];
-  let onReady: (r: Record<string, string>) => void = () => {};
-  const ready = new Promise<Record<string, string>>((resolve) => (onReady = resolve));
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    const v = JSON.parse(line) as Record<string, unknown>;
-    if ('api_url' in v) onReady(v as Record<string, string>);
-    else events.push(v as unknown as Received);
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const r = await Promise.race([ready, exited.then(() => Promise.reject(new Error('demo exited before it was ready')))]);
-  return {
-    child,
-    ready: r,
-    events,
-    async stop() {
-      child.kill('SIGINT');
-      await exited;
-    },
-  };
+function startDemo(dataDir: string): Promise<Demo> {
+  return startDemoProcess(['--data-dir', dataDir, '--api-port', '0', '--ehr-port', '0', '--receiver-port', '0', '--no-simulator', '--interval', '1']);
 }
 
 const until = <T>(what: string, fn: () => Promise<T | undefined> | T | undefined, limitMs = 60_000): Promise<T> => untilValue(what, fn, limitMs, 200);
