@@ -10,7 +10,7 @@ import { hashSecret } from '../domain/secrets.js';
 import type { StatusMap } from '../domain/status.js';
 import { isTimeZone } from '../domain/clock.js';
 import { checkConnectorConfig } from '../connectors/registry.js';
-import { parseHl7v2Config, senderKey } from '../connectors/hl7v2/config.js';
+import { parseHl7v2Config, senderKey, sendersOverlap } from '../connectors/hl7v2/config.js';
 import type { Account, Connection } from '../domain/entities.js';
 import { isPushConnector } from '../domain/entities.js';
 import type { Accounts, Connections } from '../store/ports.js';
@@ -152,10 +152,4 @@ export async function checkSenderFree(store: Connections, accountId: string, con
       throw new BadRequestError(`config.sendingApplication/sendingFacility: connection ${c.id} already receives this sender's messages; give this feed its own MSH-3/MSH-4 (or change that connection).`);
     }
   }
-}
-
-/** Two senders overlap when one application's messages could route to either: same application, and the same facility or either taking any. */
-function sendersOverlap(a: { sendingApplication: string; sendingFacility: string | null }, b: { sendingApplication: string; sendingFacility: string | null }): boolean {
-  if (a.sendingApplication.toUpperCase() !== b.sendingApplication.toUpperCase()) return false;
-  return a.sendingFacility === null || b.sendingFacility === null || a.sendingFacility.toUpperCase() === b.sendingFacility.toUpperCase();
 }

@@ -24,6 +24,7 @@ import { appointmentKey, buildStoredEvent, patientKey } from './event-builder.js
 import { appointmentUpdatedData, patientUpdatedData } from './payloads.js';
 import type { PlanConnection } from './plan.js';
 import { planSync } from './plan.js';
+import { storableId } from './validate.js';
 
 /**
  * What a message says happened to its record: `created` (a new booking, a registration), `deleted`
@@ -75,10 +76,9 @@ export interface PushPlan {
   stale: boolean;
 }
 
-/** A candidate's EHR id, when it has a usable one. */
+/** A candidate's EHR id, when it has one the stores can key by (else the record fails validation). */
 function idOf(c: Candidate<AppointmentRecord> | Candidate<PatientRecord> | null, field: 'ehr_appointment_id' | 'ehr_patient_id'): string | null {
-  const v = c === null ? undefined : (c as Record<string, unknown>)[field];
-  return typeof v === 'string' && v.trim() !== '' ? v.trim() : null;
+  return storableId(c === null ? undefined : (c as Record<string, unknown>)[field]);
 }
 
 /** Tracked fields holding a value: what an `any` announcement about a record never seen reports. */
@@ -118,7 +118,8 @@ export function planPush(input: PushInput): PushPlan {
     // merges what it names, without rolling the survivor back).
     const survivorId = idOf(change.survivor, 'ehr_patient_id');
     if (fresh('patient', survivorId)) patient = change.survivor;
-    const { ehrIds, mrns } = change.merged;
+    const ehrIds = change.merged.ehrIds.filter((id) => storableId(id) === id);
+    const mrns = change.merged.mrns;
     retire = [...projection.patients.values()]
       .filter((p) => p.record.ehr_patient_id !== survivorId && (ehrIds.includes(p.record.ehr_patient_id) || mrns.includes(p.record.mrn)))
       .map((p) => p.record.ehr_patient_id)
@@ -130,7 +131,12 @@ export function planPush(input: PushInput): PushPlan {
   // known value — e.g. the status of an SIU S14 modification without SCH-25.
   if (appointment !== null && appointmentId !== null) appointment = withKnown(appointment, projection.appointments.get(appointmentId)?.record);
   if (patient !== null && patientId !== null) patient = withKnown(patient, projection.patients.get(patientId)?.record);
-  if (appointment === null && patient === null && retire.length === 0) return { plan: emptyPlan(), retirePatientEhrIds: [], recordTimes: [], stale: true };
+  if (appointment === null && patient === null && retire.length === 0) {
+    // Nothing to change; a merge still stamps the records it names, so a message about one of them
+    // older than the merge, arriving later, does not bring it back.
+    const stamped = change.kind === 'merge' && input.messageTimeMs !== null ? mergedTimes(change.merged.ehrIds, null, fresh, input.messageTimeMs) : [];
+    return { plan: emptyPlan(), retirePatientEhrIds: [], recordTimes: stamped, stale: true };
+  }
 
   // 2. Records first seen that the message does not announce as new: learned silently first.
   const deleting = change.kind === 'appointment' && announces === 'deleted';
@@ -187,7 +193,7 @@ export function planPush(input: PushInput): PushPlan {
     // The merged records keep this time: a late message about one of them is then recognised as
     // older than the merge, and does not bring it back.
     if (change.kind === 'merge' && planned.quarantined.length === 0) {
-      for (const id of new Set([...retire, ...change.merged.ehrIds])) if (id !== patientId && fresh('patient', id)) times.push({ kind: 'patient', ehrId: id, ms: input.messageTimeMs });
+      times.push(...mergedTimes([...retire, ...change.merged.ehrIds], patientId, fresh, input.messageTimeMs));
     }
   }
   return {
@@ -213,6 +219,11 @@ function withKnown<T extends object>(candidate: Candidate<T>, known: T | undefin
   const out: Record<string, unknown> = { ...candidate };
   for (const [k, v] of Object.entries(known)) if (out[k] === undefined) out[k] = v;
   return out as Candidate<T>;
+}
+
+/** The message time for each record a merge names (the survivor and unstorable ids excepted, and those with a newer time). */
+function mergedTimes(ids: readonly string[], survivorId: string | null, fresh: (kind: RecordKind, id: string | null) => boolean, ms: EpochMs): PushPlan['recordTimes'] {
+  return [...new Set(ids)].filter((id) => id !== survivorId && storableId(id) === id && fresh('patient', id)).map((id) => ({ kind: 'patient' as const, ehrId: id, ms }));
 }
 
 function emptyPlan(): SyncPlan {

@@ -44,13 +44,31 @@ class Problem {
   constructor(readonly reason: string) {}
 }
 
+/** Longest id (and MRN) kept: far above any EHR's, and small enough for the databases' indexes. */
+export const MAX_ID_LENGTH = 255;
+/** Longest other text value kept. */
+const MAX_TEXT_LENGTH = 2000;
+/** Fields holding ids: held to MAX_ID_LENGTH. */
+const ID_FIELDS = new Set(['ehr_appointment_id', 'ehr_patient_id', 'patient_ehr_id', 'patient_mrn', 'mrn', 'provider_ehr_id', 'secondary_provider_ehr_id']);
+
+/**
+ * A text value the stores can hold: no NUL character (PostgreSQL text refuses it) and not longer
+ * than its field allows. Reasons name the field, never the value.
+ */
+function storable(field: string, t: string): string | Problem {
+  if (t.includes('\u0000')) return new Problem(`${field} contains a NUL character`);
+  const max = ID_FIELDS.has(field) ? MAX_ID_LENGTH : MAX_TEXT_LENGTH;
+  if (t.length > max) return new Problem(`${field} is longer than ${max} characters`);
+  return t;
+}
+
 function requiredString(c: Record<string, unknown>, field: string): string | Problem {
   const v = c[field];
   if (v === undefined || v === null) return new Problem(`${field} is missing`);
   if (typeof v !== 'string') return new Problem(`${field} must be a string, got ${typeName(v)}`);
   const t = v.trim();
   if (t === '') return new Problem(`${field} is empty`);
-  return t;
+  return storable(field, t);
 }
 
 function optionalString(c: Record<string, unknown>, field: string): string | null | Problem {
@@ -58,7 +76,18 @@ function optionalString(c: Record<string, unknown>, field: string): string | nul
   if (v === undefined || v === null) return null;
   if (typeof v !== 'string') return new Problem(`${field} must be a string or null, got ${typeName(v)}`);
   const t = v.trim();
-  return t === '' ? null : t;
+  return t === '' ? null : storable(field, t);
+}
+
+/**
+ * An id as the stores can key by it (trimmed), or null: not a string, empty, with a NUL character
+ * or longer than MAX_ID_LENGTH. Such a record fails validation; callers that look records up by id
+ * before validating (a pushed message's slice) skip its id instead of sending it to the database.
+ */
+export function storableId(raw: unknown): string | null {
+  if (typeof raw !== 'string') return null;
+  const t = raw.trim();
+  return t === '' || t.includes('\u0000') || t.length > MAX_ID_LENGTH ? null : t;
 }
 
 function typeName(v: unknown): string {
@@ -219,7 +248,7 @@ export function validateBatch<T>(
     const v = validate(candidate as never);
     if (!v.ok) {
       const rawId = candidate !== null && typeof candidate === 'object' ? (candidate as Record<string, unknown>)[idField] : undefined;
-      const ehrId = typeof rawId === 'string' && rawId.trim() !== '' ? rawId.trim() : null;
+      const ehrId = storableId(rawId);
       if (ehrId !== null) unusableIds.add(ehrId);
       quarantined.push({ kind, ehr_id: ehrId, reason: v.reason, raw: rawExcerpt(candidate) });
       continue;

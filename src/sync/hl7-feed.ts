@@ -8,6 +8,7 @@
  */
 import type { BlockList } from 'node:net';
 import type { Clock } from '../domain/clock.js';
+import { ConflictError } from '../domain/errors.js';
 import type { Connection } from '../domain/entities.js';
 import { newId } from '../domain/ids.js';
 import type { Logger } from '../domain/logger.js';
@@ -19,15 +20,17 @@ import type { AckCode, AckError } from '../connectors/hl7v2/ack.js';
 import { buildAck } from '../connectors/hl7v2/ack.js';
 import { isAllowed, parseAllowList } from '../connectors/hl7v2/allow-list.js';
 import type { Hl7v2Config } from '../connectors/hl7v2/config.js';
-import { parseHl7v2Config, senderKey } from '../connectors/hl7v2/config.js';
+import { parseHl7v2Config, senderKey, sendersOverlap } from '../connectors/hl7v2/config.js';
 import { hl7DateTimeToIso } from '../connectors/hl7v2/hl7-time.js';
 import type { MappedMessage } from '../connectors/hl7v2/mapping.js';
 import { mapMessage, MappingError } from '../connectors/hl7v2/mapping.js';
 import { encodeText, Hl7Message, Hl7ParseError, peekSender } from '../connectors/hl7v2/message.js';
 import type { MllpMessageContext } from '../connectors/hl7v2/mllp-server.js';
 import { hl7v2ConnectionStatusMap } from '../connectors/hl7v2/status-map.js';
-import type { Connections, PushCommits } from '../store/ports.js';
-import type { PushIngest } from './push-ingest.js';
+import type { Connections, FeedMessage, PushCommits } from '../store/ports.js';
+import { isTransientDbError } from '../store/transient.js';
+import type { PushIngest, PushResult } from './push-ingest.js';
+import { errorKind } from './push-ingest.js';
 
 /** What the feed needs. */
 export interface Hl7FeedDeps {
@@ -74,6 +77,8 @@ const PARSE_ERROR_CODES: Readonly<Record<string, string>> = { unsupported_versio
 /** The listener's message handler over the store and the ingest. */
 export class Hl7Feed {
   private routes: Map<string, Route> = new Map();
+  /** Sender keys that route nothing (two connections, or two accounts, claim them). */
+  private refused: Set<string> = new Set();
   private routesAt = -Infinity;
   private loading: Promise<void> | null = null;
   private readonly log: Logger;
@@ -140,42 +145,61 @@ export class Hl7Feed {
       quarantine.push({ kind: 'message', ehr_id: null, reason: `${messageType} ${err.reason}`.slice(0, 500), raw: shapeOf(msg) });
     }
 
-    // 3. A re-send (a lost ACK, a crash before it): the same answer, nothing new. MSH-7 is read to
-    // the minute at least: many senders send no seconds, and their order must still count.
+    // 3. A re-send (a lost ACK, a crash before it): the same answer, nothing new. It is the same
+    // sender, MSH-10, type and MSH-7 as written (read as UTC: the identity must not move when the
+    // connection's zone is changed or the clock catches up with a future time).
     const senderId = `${printable(h.sendingApplication, 227)}|${printable(h.sendingFacility, 227)}`;
+    const asWritten = hl7DateTimeToIso(h.dateTime, 'UTC', 'minute');
+    const identity = { messageType, messageTimeMs: asWritten === null ? null : Date.parse(asWritten) };
+    const reused = (logged: FeedMessage) => logged.messageType !== identity.messageType || logged.messageTimeMs !== identity.messageTimeMs;
+    const answerLogged = (logged: FeedMessage) => {
+      if (reused(logged)) {
+        // The same MSH-10 on another message: a sender whose counter was reset. Taking it for a
+        // re-send would drop a change silently; the interface team must see it.
+        this.log.warn({ ...fields, error_code: 'control_id_reused' }, 'hl7 message reuses the MSH-10 of an earlier, different message');
+        return reply(msg, 'AE', { ...fields, error_code: 'control_id_reused' }, { code: '205', text: 'MSH-10 was already used by an earlier message of this sender with another type or time; send it with a new control ID', location: 'MSH-10' });
+      }
+      return reply(msg, logged.ackCode, { ...fields, outcome: 'duplicate' }, logged.ackCode === 'AA' ? undefined : { code: mappingCode ?? '102', text: logged.errorText ?? 'set aside' });
+    };
     const seen = await this.deps.store.findFeedMessage(route.connection.id, senderId, h.controlId);
-    const timeIso = hl7DateTimeToIso(h.dateTime, route.connection.timezone, 'minute');
-    let messageTimeMs = timeIso === null ? null : Date.parse(timeIso);
-    // A time in the future (a wrong clock or zone at the sender) would make every real change after
-    // it look older and be ignored: such a time does not count.
-    if (messageTimeMs !== null && messageTimeMs > now + FUTURE_TOLERANCE_MS) {
-      this.log.warn({ ...fields, error_code: 'message_time_in_future' }, 'hl7 message time (MSH-7) is ahead of ehrsync\'s clock: not used to order messages');
-      messageTimeMs = null;
-    }
-    if (seen && (seen.messageType !== messageType || seen.messageTimeMs !== messageTimeMs)) {
-      // The same MSH-10 on another message: a sender whose counter was reset. Taking it for a
-      // re-send would drop a change silently; the interface team must see it.
-      this.log.warn({ ...fields, error_code: 'control_id_reused' }, 'hl7 message reuses the MSH-10 of an earlier, different message');
-      return reply(msg, 'AE', { ...fields, error_code: 'control_id_reused' }, { code: '205', text: 'MSH-10 was already used by an earlier message of this sender with another type or time; send it with a new control ID', location: 'MSH-10' });
-    }
-    if (seen) return reply(msg, seen.ackCode, { ...fields, outcome: 'duplicate' }, seen.ackCode === 'AA' ? undefined : { code: mappingCode ?? '102', text: seen.errorText ?? 'set aside' });
+    if (seen) return answerLogged(seen);
     // A type ehrsync does not use changes nothing: acknowledged without a write (a feed may carry
     // many ORU or ADT A01 messages; a re-send of one is answered the same).
     if (change === null && quarantine.length === 0) return reply(msg, 'AA', { ...fields, outcome: 'unsupported' });
 
-    // 4. Apply: committed with its events and deliveries before the answer.
-    const result = await this.deps.ingest.apply({
-      connection: route.connection,
-      statusMap,
-      change,
-      quarantine,
-      message: { sender: senderId, controlId: h.controlId, messageType, messageTimeMs, receivedAt: now },
-    });
+    // 4. The time that orders messages: MSH-7 in the connection's zone, to the minute at least
+    // (many senders send no seconds). A time in the future (a wrong clock or zone at the sender)
+    // would make every real change after it look older and be ignored: such a time does not count.
+    const zoned = hl7DateTimeToIso(h.dateTime, route.connection.timezone, 'minute');
+    let orderTimeMs = zoned === null ? null : Date.parse(zoned);
+    if (orderTimeMs !== null && orderTimeMs > now + FUTURE_TOLERANCE_MS) {
+      this.log.warn({ ...fields, error_code: 'message_time_in_future' }, 'hl7 message time (MSH-7) is ahead of ehrsync\'s clock: not used to order messages');
+      orderTimeMs = null;
+    }
+
+    // 5. Apply: committed with its events and deliveries before the answer.
+    let result: PushResult;
+    try {
+      result = await this.deps.ingest.apply({
+        connection: route.connection,
+        statusMap,
+        change,
+        quarantine,
+        orderTimeMs,
+        message: { sender: senderId, controlId: h.controlId, ...identity, receivedAt: now },
+      });
+    } catch (err) {
+      // The database down (or busy): no ACK, the sender resends. Anything else fails this message
+      // every time (a value the database refuses): answered AE so the sender's queue moves on and
+      // its team sees it, instead of the feed stalling on it forever.
+      if (isTransientDbError(err) || err instanceof ConflictError) throw err;
+      this.log.error({ ...fields, error_code: 'not_stored', error: errorKind(err) }, 'hl7 message could not be stored; answered AE');
+      return reply(msg, 'AE', { ...fields, error_code: 'not_stored' }, { code: '207', text: 'the message could not be stored by ehrsync (application internal error); see ehrsync\'s log for this MSH-10' });
+    }
     if (result.duplicate) {
       // Another process logged this message first: answer as it was answered.
       const logged = await this.deps.store.findFeedMessage(route.connection.id, senderId, h.controlId);
-      const code = logged?.ackCode ?? result.ackCode;
-      return reply(msg, code, { ...fields, outcome: 'duplicate' }, code === 'AA' ? undefined : { code: mappingCode ?? '102', text: logged?.errorText ?? result.errorText ?? 'set aside' });
+      if (logged) return answerLogged(logged);
     }
     const out = { ...fields, outcome: result.outcome, events: result.events };
     if (result.ackCode === 'AA') return reply(msg, 'AA', out);
@@ -184,7 +208,13 @@ export class Hl7Feed {
 
   /** The connection taking this sender's messages: its own facility's, else its application's for any facility. */
   private async route(application: string, facility: string): Promise<Route | null> {
-    const find = () => this.routes.get(senderKey(application, facility)) ?? this.routes.get(senderKey(application, null)) ?? null;
+    const find = (): Route | null => {
+      const own = senderKey(application, facility);
+      const any = senderKey(application, null);
+      // A refused key routes nothing: its messages must not fall through to another connection.
+      if (this.refused.has(own)) return null;
+      return this.routes.get(own) ?? (this.refused.has(any) ? null : (this.routes.get(any) ?? null));
+    };
     const age = this.deps.clock.now() - this.routesAt;
     // Reloaded when stale, and at most once a second on a miss (a connection created just now).
     if (age > (this.deps.routesTtlMs ?? 5000) || (find() === null && age > 1000)) await this.reload();
@@ -194,27 +224,38 @@ export class Hl7Feed {
   private async reload(): Promise<void> {
     this.loading ??= (async () => {
       try {
-        const routes = new Map<string, Route>();
-        const refused = new Set<string>();
+        const usable: Route[] = [];
         for (const connection of await this.deps.store.listConnections()) {
           if (connection.connector !== 'hl7v2') continue;
           try {
             const config = parseHl7v2Config(connection.config);
-            const key = senderKey(config.sendingApplication, config.sendingFacility);
-            // Two connections for one sender (created at the same moment): neither gets its
-            // messages, rather than whichever the listing returns last.
-            if (routes.has(key) || refused.has(key)) {
-              refused.add(key);
-              routes.delete(key);
-              this.log.warn({ connection_id: connection.id }, 'two hl7v2 connections take the same sender; its messages are refused until one is changed');
-              continue;
-            }
-            routes.set(key, { connection, config, allow: config.allowFrom ? parseAllowList(config.allowFrom, 'config.allowFrom') : null, statusMap: hl7v2ConnectionStatusMap(connection) });
+            usable.push({ connection, config, allow: config.allowFrom ? parseAllowList(config.allowFrom, 'config.allowFrom') : null, statusMap: hl7v2ConnectionStatusMap(connection) });
           } catch {
             this.log.warn({ connection_id: connection.id }, 'hl7v2 connection with an unusable config: its messages are refused until it is fixed');
           }
         }
+        // Creation refuses these; a race between two creations (or data from before the rule) can
+        // still leave them. Two connections for one sender, or senders of two accounts that overlap
+        // (a facility of one, every facility of the other): neither gets messages, rather than
+        // whichever the listing returns last, or another account's clinic.
+        const refused = new Set<string>();
+        for (const a of usable) {
+          for (const b of usable) {
+            if (a === b || !sendersOverlap(a.config, b.config)) continue;
+            const ka = senderKey(a.config.sendingApplication, a.config.sendingFacility);
+            const kb = senderKey(b.config.sendingApplication, b.config.sendingFacility);
+            if (ka !== kb && a.connection.accountId === b.connection.accountId) continue;
+            if (!refused.has(ka)) this.log.warn({ connection_id: a.connection.id, other_connection_id: b.connection.id }, 'hl7v2 connections overlap on one sender; its messages are refused until one is changed');
+            refused.add(ka);
+          }
+        }
+        const routes = new Map<string, Route>();
+        for (const r of usable) {
+          const key = senderKey(r.config.sendingApplication, r.config.sendingFacility);
+          if (!refused.has(key)) routes.set(key, r);
+        }
         this.routes = routes;
+        this.refused = refused;
         this.routesAt = this.deps.clock.now();
       } finally {
         this.loading = null;
@@ -231,6 +272,7 @@ export class Hl7Feed {
       change: null,
       quarantine: [{ kind: 'message', ehr_id: null, reason: `unreadable message (${err.code}): ${err.message}`.slice(0, 500), raw: `${payload.length} bytes` }],
       // An unreadable message has no MSH-10 to recognise a re-send by: each copy is logged apart.
+      orderTimeMs: null,
       message: { sender: 'unreadable', controlId: newId(), messageType: 'unreadable', messageTimeMs: null, receivedAt: now },
     });
   }

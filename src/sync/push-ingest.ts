@@ -18,6 +18,7 @@ import type { QuarantineItem, ProviderRecord } from '../domain/records.js';
 import type { StatusMap } from '../domain/status.js';
 import type { PushedChange } from '../detection/push-plan.js';
 import { overlay, planPush, recordTimeKey } from '../detection/push-plan.js';
+import { storableId } from '../detection/validate.js';
 import type { FeedMessage, PushCommit, PushCommits, PushSlice } from '../store/ports.js';
 import { isTransientDbError } from '../store/transient.js';
 
@@ -30,8 +31,10 @@ export interface PushRequest {
   change: PushedChange | null;
   /** Set aside before planning (a message that could not be mapped), with the reason. */
   quarantine: readonly QuarantineItem[];
-  /** The log entry's identity; its outcome and acknowledgment are decided here. */
+  /** The log entry's identity (its `messageTimeMs` is MSH-7 as written, for recognising a re-send); its outcome and acknowledgment are decided here. */
   message: Pick<FeedMessage, 'sender' | 'controlId' | 'messageType' | 'messageTimeMs' | 'receivedAt'>;
+  /** The time that orders this message against others about the same records (MSH-7 in the connection's zone), or null: applied as the newest. */
+  orderTimeMs: EpochMs | null;
 }
 
 /** What became of a message. */
@@ -54,7 +57,7 @@ export interface PushIngestDeps {
   newId?: () => string;
   /** Most messages committed in one transaction. Default 256. */
   maxBatch?: number;
-  /** Times a batch is planned again after a concurrent write, before its messages fail. Default 5. */
+  /** Times a batch is planned again after a concurrent write or a transient database error, before its messages fail. Default 5. */
   maxConflictRetries?: number;
 }
 
@@ -66,11 +69,15 @@ interface Pending {
 
 /** The keys of a change's records in the projection. */
 function keysOf(change: PushedChange | null): { appointmentEhrIds: string[]; patientEhrIds: string[]; patientMrns: string[] } {
-  const id = (v: unknown): string[] => (typeof v === 'string' && v.trim() !== '' ? [v.trim()] : []);
+  // Only ids the stores can hold are looked up: a record with another fails validation anyway.
+  const id = (v: unknown): string[] => {
+    const ok = storableId(v);
+    return ok === null ? [] : [ok];
+  };
   if (change === null) return { appointmentEhrIds: [], patientEhrIds: [], patientMrns: [] };
   if (change.kind === 'appointment') return { appointmentEhrIds: id(change.appointment.ehr_appointment_id), patientEhrIds: id(change.patient?.ehr_patient_id), patientMrns: [] };
   if (change.kind === 'patient') return { appointmentEhrIds: [], patientEhrIds: id(change.patient.ehr_patient_id), patientMrns: [] };
-  return { appointmentEhrIds: [], patientEhrIds: [...id(change.survivor.ehr_patient_id), ...change.merged.ehrIds], patientMrns: [...change.merged.mrns] };
+  return { appointmentEhrIds: [], patientEhrIds: [...id(change.survivor.ehr_patient_id), ...change.merged.ehrIds.flatMap(id)], patientMrns: change.merged.mrns.flatMap(id) };
 }
 
 /**
@@ -130,7 +137,9 @@ export class PushIngest {
         batch.forEach((p, i) => p.resolve({ ...planned[i]!.result, duplicate: results[i] === 'duplicate' }));
         return;
       } catch (err) {
-        if (err instanceof ConflictError && attempt < retries) continue;
+        // Planned on a projection another writer changed, or a deadlock / serialization failure
+        // between processes (transient): plan and commit again from fresh reads.
+        if ((err instanceof ConflictError || isTransientDbError(err)) && attempt < retries) continue;
         if (batch.length > 1 && !isTransientDbError(err)) {
           // A message that cannot be committed (a connection deleted meanwhile, a record the
           // database refuses) must not fail the others sharing its commit: each goes alone, in order.
@@ -185,7 +194,7 @@ export class PushIngest {
         projection: slice.projection,
         providers: slice.providerMap,
         change: req.change,
-        messageTimeMs: req.message.messageTimeMs,
+        messageTimeMs: req.orderTimeMs,
         recordTimes: slice.recordTimes,
         newId: this.newId,
       });
@@ -211,7 +220,7 @@ function resultFields(r: Pick<PushResult, 'outcome' | 'ackCode' | 'errorText'>):
 }
 
 /** What failed, for the log: a driver's error code (SQLSTATE, SQLITE_…) or the error's class, never its message (it may quote values). */
-function errorKind(err: unknown): string {
+export function errorKind(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && /^[A-Z0-9_]{1,40}$/.test(code)) return code;
   return err instanceof Error ? err.name : 'error';

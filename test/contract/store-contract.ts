@@ -725,6 +725,9 @@ export function storeContract(name: string, open: OpenStore): void {
       assert.equal(slice.recordTimes.get('appointment:A1'), T0 + 10, 'an older time never replaces a newer one');
       assert.equal(slice.projection.version, slice0.projection.version! + 1);
 
+      assert.deepEqual(await store.commitPushes([{ message: message('M2b'), plan: plan(feed.id), retirePatientEhrIds: [], recordTimes: [{ kind: 'patient', ehrId: 'P1', ms: T0 + 7 }] }]), ['committed']);
+      const byMrn = await store.loadPushSlice(feed.id, { appointmentEhrIds: [], patientEhrIds: [], patientMrns: ['100'] });
+      assert.equal(byMrn.recordTimes.get('patient:P1'), T0 + 7, 'a patient found by MRN comes with its message time (a late merge must see it)');
       const again = await store.commitPushes([{ message: message('M2'), plan: second, retirePatientEhrIds: ['P1'], recordTimes: [] }]);
       assert.deepEqual(again, ['duplicate'], 'a message already logged is skipped whole');
       assert.equal((await store.loadPushSlice(feed.id, { appointmentEhrIds: [], patientEhrIds: ['P1'] })).projection.patients.size, 1);

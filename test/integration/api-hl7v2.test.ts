@@ -30,6 +30,8 @@ describe('api: hl7v2 connections', () => {
       [{ ...FEED, config: { sendingApplication: 'X', defaultCharset: 'EBCDIC' } }, /config\.defaultCharset/],
       [{ ...FEED, config: { sendingApplication: 'X', baseUrl: 'https://x.example' } }, /base_url does not apply to an hl7v2 connection/],
       [{ ...FEED, base_url: 'https://ehr.example/fhir' }, /base_url does not apply/],
+      [{ ...FEED, config: { sendingApplication: 'EPIC', sendingFacility: '*' } }, /config\.sendingFacility must be a facility name/],
+      [{ ...FEED, config: { sendingApplication: 'EPIC^1.2.3^ISO' } }, /config\.sendingApplication must not contain the HL7 delimiters/],
     ];
     for (const [body, message] of cases) {
       const r = await call(w, w.alice, 'POST', '/v1/connections', body);

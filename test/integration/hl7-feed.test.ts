@@ -184,6 +184,53 @@ for (const b of ['sqlite', 'postgres'] as const) describe(`hl7 feed (${b})`, { s
     assert.equal((await w.send(fixture('map-siu-s12-epic.hl7'))).code, 'AA', 'the next message goes through');
   });
 
+  it('a re-send is recognised by MSH-7 as written, even after the clock caught up with a future MSH-7', async (t) => {
+    const w = await world(t);
+    // 10 minutes ahead of the clock (America/Chicago wall time): too far to order by, as sent.
+    const ahead = withControlId(fixture('map-siu-s12-epic.hl7'), 'AHEAD-1', '20260120081000');
+    assert.equal((await w.send(ahead)).code, 'AA');
+    // The re-send comes when the time is within the tolerance: it now orders, but is the same message.
+    w.accessClock.advance(6 * 60_000);
+    const again = await w.send(ahead);
+    assert.equal(again.code, 'AA', 'the lost ACK\'s re-send is answered the same, not as a reused MSH-10');
+    assert.equal((await w.events()).length, 1);
+  });
+
+  it('an id the databases cannot hold (a NUL in SCH-2, a 6,000-character SCH-2) is quarantined with AE, never stalls the feed', async (t) => {
+    const w = await world(t);
+    const s12 = fixture('map-siu-s12-epic.hl7');
+    const nul = await w.send(withControlId(s12.replace('58001^EPIC', '58\\X00\\001^EPIC'), 'NUL-1'));
+    assert.deepEqual([nul.code, nul.ack.segment('ERR')!.get(3)], ['AE', '102']);
+    const long = await w.send(withControlId(s12.replace('58001^EPIC', `${'9'.repeat(6000)}^EPIC`), 'LONG-1'));
+    assert.equal(long.code, 'AE');
+    const reasons = (await w.store.listQuarantine(w.connectionId, 10)).map((q) => q.reason).join(' | ');
+    assert.match(reasons, /ehr_appointment_id contains a NUL character/);
+    assert.match(reasons, /ehr_appointment_id is longer than 255 characters/);
+    assert.equal((await w.send(s12)).code, 'AA', 'the next message goes through');
+  });
+
+  it('a message the database refuses for good is answered AE 207 (the sender moves on); the next one applies', async (t) => {
+    const w = await world(t);
+    const commitPushes = w.store.commitPushes.bind(w.store);
+    w.store.commitPushes = async (batch) => {
+      if (batch.some((c) => c.message.controlId === 'REFUSED')) throw new Error('refused');
+      return commitPushes(batch);
+    };
+    const r = await w.send(withControlId(fixture('map-siu-s12-epic.hl7'), 'REFUSED'));
+    assert.deepEqual([r.code, r.ack.segment('ERR')!.get(3)], ['AE', '207']);
+    assert.equal((await w.send(fixture('map-siu-s15-cancel.hl7'))).code, 'AA');
+  });
+
+  it('two accounts whose connections overlap on one sender (left by a race): their messages route nowhere', async (t) => {
+    const w = await world(t, { sendingApplication: 'EPIC' });
+    // Written around the creation check, as two simultaneous creations could.
+    const other = await w.store.createAccount({ name: 'Other', clientId: `ci_${Math.random()}`, clientSecretHash: 'h', now: T0 });
+    await w.store.createConnection({ accountId: other.id, connector: 'hl7v2', config: { sendingApplication: 'EPIC', sendingFacility: 'NORTHCLINIC' }, timezone: 'America/Chicago', now: T0 });
+    const r = await w.send(fixture('map-siu-s12-epic.hl7'));
+    assert.equal(r.code, 'AR');
+    assert.deepEqual(await w.events(), [], 'neither account received the clinic\'s message');
+  });
+
   it('the first message about an appointment never seen (S15) is an update, never a made-up created', async (t) => {
     const w = await world(t);
     assert.equal((await w.send(fixture('map-siu-s15-cancel.hl7'))).code, 'AA');

@@ -36,6 +36,7 @@ it('group commit: a message the store refuses fails alone; the others of its bat
     statusMap: DEFAULT_STATUS_MAP,
     change: { kind: 'appointment', announces: 'created', appointment: appointment({ ehr_appointment_id: `A${n}`, patient_ehr_id: 'P1' }), patient: patient({ ehr_patient_id: 'P1' }) },
     quarantine: [],
+    orderTimeMs: T0,
     message: { sender: 'EPIC|', controlId, messageType: 'SIU^S12', messageTimeMs: T0, receivedAt: T0 },
   });
   const results = await Promise.allSettled([ingest.apply(request('M0', 0)), ingest.apply(request('M1', 1)), ingest.apply(request('POISON', 2)), ingest.apply(request('M3', 3))]);

@@ -197,6 +197,13 @@ describe('planPush: feed rules', () => {
     assert.equal(plan.stale, false);
   });
 
+  it('a late merge whose survivor is newer still stamps the merged ids it names, known or not', () => {
+    const survivor = patient({ ehr_patient_id: 'E9988', mrn: '4455667' });
+    const plan = planPush(input({ kind: 'merge', survivor, merged: { ehrIds: ['P2'], mrns: [] } }, { patients: [survivor], times: [['patient', 'E9988', T2]] }, T1));
+    assert.equal(plan.stale, true);
+    assert.deepEqual(plan.recordTimes, [{ kind: 'patient', ehrId: 'P2', ms: T1 }], 'an A04 for P2 older than the merge will be stale');
+  });
+
   it('an SIU without a PID keeps the known patient of the appointment (not carried, not cleared)', () => {
     const known: Known = { appointments: [appointment()], patients: [john()] };
     // What mapping.ts gives for an SIU without PID: the patient fields undefined.

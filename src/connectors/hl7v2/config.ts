@@ -50,6 +50,9 @@ export function parseHl7v2Config(raw: Record<string, unknown>): Hl7v2Config {
     // eslint-disable-next-line no-control-regex -- control characters are what is refused
     if (typeof v === 'string' && /[|^~\\&\u0000-\u001f]/.test(v)) fail(key, 'must not contain the HL7 delimiters | ^ ~ \\ & or control characters: give the first component as the messages send it, e.g. "EPIC".');
   }
+  // `*` is how routing spells "any facility": as a name it would take every facility unnoticed.
+  if (typeof raw.sendingFacility === 'string' && raw.sendingFacility.trim() === '*') fail('sendingFacility', 'must be a facility name; omit it to take every facility of the application.');
+  if (typeof raw.sendingApplication === 'string' && raw.sendingApplication.trim() === '*') fail('sendingApplication', 'must be the application name its messages send in MSH-3.');
   const sendingApplication = optString(raw, 'sendingApplication') ?? fail('sendingApplication', 'is required: the MSH-3 the interface engine sends, e.g. "EPIC" (--sending-application).');
   let allowFrom: string[] | null = null;
   if (raw.allowFrom !== undefined && raw.allowFrom !== null) {
@@ -83,4 +86,14 @@ export function parseHl7v2Config(raw: Record<string, unknown>): Hl7v2Config {
 /** The routing key of a sender: application and facility, upper case (`EPIC|CLINIC1`; `EPIC|*` for any facility). */
 export function senderKey(application: string, facility: string | null): string {
   return `${application.trim().toUpperCase()}|${facility === null ? '*' : facility.trim().toUpperCase()}`;
+}
+
+/**
+ * Two senders overlap when one message could route to either: the same application, and the same
+ * facility or either taking any. Compared as routing compares them, by their routing keys.
+ */
+export function sendersOverlap(a: Pick<Hl7v2Config, 'sendingApplication' | 'sendingFacility'>, b: Pick<Hl7v2Config, 'sendingApplication' | 'sendingFacility'>): boolean {
+  const [appA, facA] = senderKey(a.sendingApplication, a.sendingFacility).split('|') as [string, string];
+  const [appB, facB] = senderKey(b.sendingApplication, b.sendingFacility).split('|') as [string, string];
+  return appA === appB && (facA === '*' || facB === '*' || facA === facB);
 }

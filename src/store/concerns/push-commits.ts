@@ -72,6 +72,10 @@ export class SqlPushCommits implements PushCommits {
       all(db, selectProviders(connectionId)),
       all<{ kind: string; ehr_id: string; message_time_ms: number | string }>(db, sql.selectRecordTimes(d, connectionId, keys.appointmentEhrIds, keys.patientEhrIds)),
     ]);
+    // Patients found by MRN (a merge naming them so) need their message times too: a late merge
+    // must not retire a record that changed after it.
+    const extra = mrnRows.map((r) => r.ehr_id).filter((id) => !keys.patientEhrIds.includes(id));
+    if (extra.length > 0) times.push(...(await all<{ kind: string; ehr_id: string; message_time_ms: number | string }>(db, sql.selectRecordTimes(d, connectionId, [], extra))));
     const appointments = new Map<string, Projected<AppointmentRecord>>();
     for (const r of apptRows) appointments.set(r.ehr_id, { id: r.id, record: JSON.parse(r.record) as AppointmentRecord });
     const patients = new Map<string, Projected<PatientRecord>>();
@@ -88,9 +92,12 @@ export class SqlPushCommits implements PushCommits {
     let queued = false;
     const results = await this.ctx.db.transaction(async (tx) => {
       const accounts = new Map<string, string>();
-      for (const c of batch) {
+      // The connections' rows are locked (the version bump) in id order, whatever the order of the
+      // messages: two processes committing batches of the same clinics cannot deadlock.
+      const first = new Map<string, PushCommit>();
+      for (const c of batch) if (!first.has(c.message.connectionId)) first.set(c.message.connectionId, c);
+      for (const c of [...first.values()].sort((a, b) => (a.message.connectionId < b.message.connectionId ? -1 : 1))) {
         const connectionId = c.message.connectionId;
-        if (accounts.has(connectionId)) continue;
         const conn = await one<{ account_id: string }>(tx, selectCommitConnection(connectionId));
         if (!conn) throw new Error(`connection ${connectionId} does not exist`);
         accounts.set(connectionId, conn.account_id);
