@@ -24,7 +24,7 @@ import { parseHl7v2Config, senderKey, sendersOverlap } from '../connectors/hl7v2
 import { hl7DateTimeToIso } from '../connectors/hl7v2/hl7-time.js';
 import type { MappedMessage } from '../connectors/hl7v2/mapping.js';
 import { mapMessage, MappingError } from '../connectors/hl7v2/mapping.js';
-import { encodeText, Hl7Message, Hl7ParseError, peekSender } from '../connectors/hl7v2/message.js';
+import { encodeText, Hl7Message, Hl7ParseError, peekHeader } from '../connectors/hl7v2/message.js';
 import type { MllpMessageContext } from '../connectors/hl7v2/mllp-server.js';
 import { hl7v2ConnectionStatusMap } from '../connectors/hl7v2/status-map.js';
 import type { Connections, FeedMessage, PushCommits } from '../store/ports.js';
@@ -97,15 +97,16 @@ export class Hl7Feed {
 
   private async answer(payload: Buffer, ctx: MllpMessageContext): Promise<{ code: AckCode; text: string; charset: string; fields: Record<string, unknown> }> {
     const now = this.deps.clock.now();
+    const sender = peekHeader(payload);
     const reply = (msg: Hl7Message | null, code: AckCode, fields: Record<string, unknown>, error?: AckError) => ({
       code,
-      text: buildAck(msg, code, { now, controlId: newId().slice(0, 20), error }),
+      // An unreadable message's answer still names its MSH-10 when it could be read (printable, ≤ 199).
+      text: buildAck(msg, code, { now, controlId: newId().slice(0, 20), error, originalControlId: msg === null && sender !== null ? printable(sender.controlId, 199) : undefined }),
       charset: msg?.header.charset ?? '',
       fields,
     });
 
     // 1. Whose message is it? The sender decides the connection, and so how the message is read.
-    const sender = peekSender(payload);
     const route = sender ? await this.route(sender.application, sender.facility) : null;
     const senderFields = sender ? { sending_application: sender.application.slice(0, 40), sending_facility: sender.facility.slice(0, 40) } : {};
     let msg: Hl7Message;

@@ -184,6 +184,7 @@ describe('hl7 feed: bad input, row by row (each answered as documented, then a g
     const r = await w.send(withMsh(fixture('map-siu-s12-epic.hl7'), 12, '3.0'));
     assert.equal(r.code, 'AR');
     assert.equal(r.errorCode, '203', 'table 0357: unsupported version id');
+    assert.equal(r.ack.segment('MSA')!.get(2), 'MSG00001', 'the rejection names the message (MSA-2), so the sender can match it');
     assert.deepEqual(await w.events(), []);
     const q = await w.store.listQuarantine(w.connectionId, 10);
     assert.equal(q.length, 1, 'the sender is known: the unreadable message is listed under its connection');

@@ -238,6 +238,11 @@ describe('no usable MSH', () => {
     assert.equal(m.segment('MSH')!.get(2), '^~\\&');
     assert.match(ack, /^MSH\|\^~\\&\|EHRSYNC\|CLINIC42\|\|\|20261206151530\+0000\|\|ACK\^\^ACK\|ACK-0001\|P\|2\.5\rMSA\|AR\|\rERR\|/);
   });
+  it('names the MSH-10 read from the unparsable message in MSA-2 when given (escaped)', () => {
+    const ack = buildAck(null, 'AR', { ...base, originalControlId: 'MSG|77', error: { code: '203', text: 'unsupported version' } });
+    assert.equal(Hl7Message.parse(ack).segment('MSA')!.get(2), 'MSG|77');
+    assert.match(ack, /\rMSA\|AR\|MSG\\F\\77\r/);
+  });
 });
 
 describe('hl7DateTime', () => {

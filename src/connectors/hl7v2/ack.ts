@@ -61,6 +61,11 @@ export interface AckOptions {
   now: string | number;
   /** The ACK's own MSH-10 (not the original's, which goes in MSA-2). */
   controlId: string;
+  /**
+   * MSA-2 when `original` is null: the MSH-10 read from a message that could not be parsed as a
+   * whole (`peekHeader`), so its sender can still match the answer. Ignored when `original` is given.
+   */
+  originalControlId?: string;
   /** Why the message was not accepted; used for AE and AR (ignored for AA). Default for AE/AR without one: 207. */
   error?: AckError;
   /** Our MSH-3; default: the original's MSH-5 (the application it was sent to). */
@@ -79,8 +84,8 @@ const MAX_TEXT = 200;
  * message structure) answering `original`: MSA-2 echoes its MSH-10,
  * sending and receiving application/facility are swapped, version, processing ID, character set
  * and encoding characters are the original's. AE and AR carry an ERR segment. For a message so
- * broken it has no usable MSH, pass `original` null: the ACK says version 2.5 and has an empty
- * MSA-2. Segments end with CR (the last one too). Throws RangeError for a malformed `now` or
+ * broken it has no usable MSH, pass `original` null: the ACK says version 2.5 and its MSA-2 is
+ * `originalControlId` (empty when not given). Segments end with CR (the last one too). Throws RangeError for a malformed `now` or
  * `location` (both come from code, never from the message).
  */
 export function buildAck(original: Hl7Message | null, code: AckCode, opts: AckOptions): string {
@@ -113,7 +118,7 @@ export function buildAck(original: Hl7Message | null, code: AckCode, opts: AckOp
   const old = isBefore25(versionId);
   const error = code === 'AA' ? undefined : opts.error ?? { code: '207', text: HL7_ERROR_CODES['207'] as string };
   const text = error ? clipText(error.text) : '';
-  const msa = ['MSA', code, original ? raw(10) : ''];
+  const msa = ['MSA', code, original ? raw(10) : esc(opts.originalControlId ?? '')];
   if (old && text !== '') msa.push(esc(text)); // MSA-3 text message, the pre-2.5 place for the reason
 
   const segments = [`MSH${d.field}${mshFields.join(d.field)}`, msa.join(d.field)];

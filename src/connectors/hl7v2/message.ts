@@ -459,11 +459,12 @@ function utf8OrLatin1(bytes: Buffer): string {
 }
 
 /**
- * The sender of a message (MSH-3.1, MSH-4.1), read before the message is parsed: it says which
- * connection the message is for, and so which settings (e.g. `defaultCharset`) parse it. Null when
- * there is no readable MSH line. Only ASCII matters here: the line is read as latin1.
+ * What routing and an answer need from a message before it is parsed (MSH-3.1, MSH-4.1, MSH-10):
+ * the sender says which connection the message is for, and so which settings (e.g.
+ * `defaultCharset`) parse it; the control ID lets even an unreadable message's rejection name it.
+ * Null when there is no readable MSH line. Only ASCII matters here: the line is read as latin1.
  */
-export function peekSender(bytes: Buffer): { application: string; facility: string } | null {
+export function peekHeader(bytes: Buffer): { application: string; facility: string; controlId: string } | null {
   const text = bytes.subarray(0, 4096).toString('latin1');
   const start = text.indexOf('MSH');
   if (start < 0 || text.slice(0, start).trim() !== '') return null;
@@ -476,7 +477,7 @@ export function peekSender(bytes: Buffer): { application: string; facility: stri
   }
   const fields = line.split(d.field);
   const first = (f: string | undefined) => unescapeValue((f ?? '').split(d.repetition)[0]?.split(d.component)[0] ?? '', d).trim();
-  return { application: first(fields[2]), facility: first(fields[3]) };
+  return { application: first(fields[2]), facility: first(fields[3]), controlId: first(fields[9]) };
 }
 
 /**
