@@ -23,7 +23,7 @@ import type { Hl7v2Config } from '../connectors/hl7v2/config.js';
 import { parseHl7v2Config, senderKey, sendersOverlap } from '../connectors/hl7v2/config.js';
 import { hl7DateTimeToIso } from '../connectors/hl7v2/hl7-time.js';
 import type { MappedMessage } from '../connectors/hl7v2/mapping.js';
-import { mapMessage, MappingError } from '../connectors/hl7v2/mapping.js';
+import { HL7_SOURCE_FIELDS, mapMessage, MappingError } from '../connectors/hl7v2/mapping.js';
 import { encodeText, Hl7Message, Hl7ParseError, peekHeader } from '../connectors/hl7v2/message.js';
 import type { MllpMessageContext } from '../connectors/hl7v2/mllp-server.js';
 import { hl7v2ConnectionStatusMap } from '../connectors/hl7v2/status-map.js';
@@ -186,6 +186,7 @@ export class Hl7Feed {
         statusMap,
         change,
         quarantine,
+        sourceFields: HL7_SOURCE_FIELDS,
         orderTimeMs,
         message: { sender: senderId, controlId: h.controlId, ...identity, receivedAt: now },
       });

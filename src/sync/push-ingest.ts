@@ -31,6 +31,8 @@ export interface PushRequest {
   change: PushedChange | null;
   /** Set aside before planning (a message that could not be mapped), with the reason. */
   quarantine: readonly QuarantineItem[];
+  /** Where each record field comes from in the pushed message (e.g. `datetime` → `SCH-11.4 …`): named in quarantine reasons. */
+  sourceFields?: Readonly<Record<string, string>>;
   /** The log entry's identity (its `messageTimeMs` is MSH-7 as written, for recognising a re-send); its outcome and acknowledgment are decided here. */
   message: Pick<FeedMessage, 'sender' | 'controlId' | 'messageType' | 'messageTimeMs' | 'receivedAt'>;
   /** The time that orders this message against others about the same records (MSH-7 in the connection's zone), or null: applied as the newest. */
@@ -202,7 +204,8 @@ export class PushIngest {
       slice.projection = overlay(slice.projection, pushed.plan, pushed.retirePatientEhrIds);
       for (const t of pushed.recordTimes) slice.recordTimes.set(recordTimeKey(t.kind, t.ehrId), Math.max(t.ms, slice.recordTimes.get(recordTimeKey(t.kind, t.ehrId)) ?? t.ms));
       for (const p of pushed.plan.upsertProviders) slice.providerMap.set(p.ehr_id, p);
-      const plan = { ...pushed.plan, quarantined: [...req.quarantine, ...pushed.plan.quarantined] };
+      const named = pushed.plan.quarantined.map((q) => (req.sourceFields ? { ...q, reason: withSources(q.reason, req.sourceFields) } : q));
+      const plan = { ...pushed.plan, quarantined: [...req.quarantine, ...named] };
       const result: Omit<PushResult, 'duplicate'> =
         plan.quarantined.length > 0
           ? { outcome: 'quarantined', ackCode: 'AE', errorText: quarantineText(plan.quarantined), events: plan.events.length }
@@ -217,6 +220,21 @@ export class PushIngest {
 
 function resultFields(r: Pick<PushResult, 'outcome' | 'ackCode' | 'errorText'>): Pick<FeedMessage, 'outcome' | 'ackCode' | 'errorText'> {
   return { outcome: r.outcome, ackCode: r.ackCode, errorText: r.errorText };
+}
+
+/**
+ * A validation reason with each problem's source in the message: "datetime is not … [SCH-11.4,
+ * TQ1-7 or AIS-4, an HL7 DTM]". Each problem starts with its field's name (detection/validate.ts).
+ */
+export function withSources(reason: string, sources: Readonly<Record<string, string>>): string {
+  return reason
+    .split('; ')
+    .map((problem) => {
+      const source = sources[problem.split(' ')[0] ?? ''];
+      return source === undefined ? problem : `${problem} [${source}]`;
+    })
+    .join('; ')
+    .slice(0, 1000);
 }
 
 /** What failed, for the log: a driver's error code (SQLSTATE, SQLITE_…) or the error's class, never its message (it may quote values). */

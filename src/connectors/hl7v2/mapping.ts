@@ -55,6 +55,39 @@ import { isTimeZone } from '../../domain/clock.js';
 import { hl7DateTimeToIso, hl7DateToIso } from './hl7-time.js';
 import type { Hl7Message, Hl7Segment } from './message.js';
 
+/**
+ * Where each record field comes from in a message, for the quarantine: a reason such as "datetime
+ * is not an ISO 8601 date-time" then also names the HL7 field an interface team can look at.
+ */
+export const HL7_SOURCE_FIELDS: Readonly<Record<string, string>> = Object.freeze({
+  ehr_appointment_id: 'SCH-2, else SCH-1',
+  patient_mrn: 'PID-3',
+  patient_ehr_id: 'PID-3',
+  patient_name: 'PID-5',
+  datetime: 'SCH-11.4, TQ1-7 or AIS-4, an HL7 DTM',
+  duration: 'SCH-9/SCH-10, TQ1-6 or AIS-7/AIS-8',
+  location: 'AIL-3',
+  status: 'SCH-25',
+  provider_ehr_id: 'AIP-3, else AIG-3',
+  provider_name: 'AIP-3, else AIG-3',
+  secondary_provider_ehr_id: 'the second AIP-3',
+  appointment_type: 'AIS-3, else SCH-7',
+  ehr_patient_id: 'PID-3 (its PI, else the MRN)',
+  mrn: 'PID-3',
+  first_name: 'PID-5.2',
+  last_name: 'PID-5.1',
+  dob: 'PID-7',
+  sex: 'PID-8',
+  phone: 'PID-13',
+  cell_phone: 'PID-13',
+  email: 'PID-13',
+  address_street: 'PID-11',
+  address_line2: 'PID-11',
+  address_city: 'PID-11',
+  address_state: 'PID-11',
+  address_zip: 'PID-11',
+});
+
 /** SIU trigger events ehrsync maps to an appointment. */
 export const SIU_TRIGGERS = ['S12', 'S13', 'S14', 'S15', 'S16', 'S17', 'S26'] as const;
 /** A supported SIU trigger: S12 new, S13 rescheduled, S14 modified, S15 cancelled, S16 discontinued, S17 deleted, S26 no-show. */
