@@ -9,10 +9,10 @@ import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify from 'fastify';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { EhrsyncError } from '../domain/errors.js';
 import type { ApiDeps } from './context.js';
-import { installErrorHandling } from './http-errors.js';
+import { frameworkErrorReply, installErrorHandling } from './http-errors.js';
 import { RateLimiter } from './rate-limit.js';
 import { clinicRoutes } from './routes/clinic.js';
 import { connectionRoutes } from './routes/connections.js';
@@ -29,8 +29,17 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
     bodyLimit: deps.bodyLimit ?? 1024 * 1024,
-    routerOptions: { ignoreTrailingSlash: true },
+    // Ids stored are at most 255 characters (detection/validate.ts): every one can be addressed.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+    // Router errors (a bad percent-encoding, an over-long path parameter) in the API's own shape.
+    frameworkErrors: (err, _request, reply) => {
+      const { status, body } = frameworkErrorReply(err);
+      void (reply as FastifyReply).status(status).send(body);
+    },
   });
+  // Bodies are JSON: a text/plain body is refused as such (415), not parsed as a string and then
+  // reported as a field of the wrong type.
+  app.removeContentTypeParser('text/plain');
   // Two validators: query strings and path parameters are text, so they are coerced ("2" → 2);
   // JSON bodies are typed, so they are not (42 is not a URL string, "true" is not a boolean).
   // Neither removes unknown fields: `additionalProperties: false` rejects them with a message.

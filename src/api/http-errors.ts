@@ -35,6 +35,29 @@ export function validationMessage(context: string | undefined, errors: readonly 
   return `${name} ${e.message ?? 'is invalid'}`;
 }
 
+/** Longest message an error body carries: inputs are never echoed at length. */
+const MAX_MESSAGE = 300;
+
+/** A message bounded in length (the caller's input may be in it). */
+function bounded(message: string): string {
+  return message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message;
+}
+
+/**
+ * Fastify's router errors, raised before any route or hook runs (`frameworkErrors`): a URL that is
+ * not valid percent-encoding, a path parameter over `maxParamLength`. Answered in the API's shape,
+ * without echoing the URL.
+ */
+export function frameworkErrorReply(err: FastifyError): { status: number; body: ErrorBody } {
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return { status: 414, body: { success: false, message: 'A path parameter is too long (at most 256 characters).', code: 'bad_request' } };
+  }
+  if (err.code === 'FST_ERR_BAD_URL') {
+    return { status: 400, body: { success: false, message: 'The URL is not valid: its path has a bad percent-encoding (e.g. %zz or an encoded byte that is not UTF-8).', code: 'bad_request' } };
+  }
+  return { status: typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400, body: { success: false, message: 'The request cannot be routed.', code: 'bad_request' } };
+}
+
 /** Installs the error and not-found handlers. */
 export function installErrorHandling(app: FastifyInstance, log: Logger): void {
   app.setErrorHandler((err: FastifyError & { validationContext?: string }, request, reply) => {
@@ -63,9 +86,9 @@ export function installErrorHandling(app: FastifyInstance, log: Logger): void {
       body = { success: false, message: 'Internal error. It has been logged; please report it.', code: 'internal' };
       log.error({ route: request.routeOptions.url, error: err.message, stack: err.stack }, 'unhandled API error');
     }
-    void reply.status(status).send(body);
+    void reply.status(status).send({ ...body, message: bounded(body.message) });
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send({ success: false, message: `No route ${request.method} ${request.url.split('?')[0]}.`, code: 'not_found' } satisfies ErrorBody);
+    void reply.status(404).send({ success: false, message: bounded(`No route ${request.method} ${request.url.split('?')[0]}.`), code: 'not_found' } satisfies ErrorBody);
   });
 }

@@ -60,6 +60,32 @@ it('malformed requests get a 4xx with {success:false, message} naming the proble
   }
 });
 
+it('router-level errors (bad URL encoding, over-long parameters, media types, methods) answer in the API\'s shape, bounded, never echoing the input', async (t) => {
+  const w = await apiWorld(t);
+  const long = 'x'.repeat(5000);
+  const cases: { name: string; method: string; url: string; headers?: Record<string, string>; payload?: string; status: number; message: RegExp }[] = [
+    { name: 'a NUL and a non-UTF-8 byte percent-encoded in the path', method: 'DELETE', url: '/v1/webhook/%00%ff', status: 400, message: /bad percent-encoding/ },
+    { name: 'a broken percent-encoding', method: 'GET', url: '/v1/%zz', status: 400, message: /bad percent-encoding/ },
+    { name: 'a 5,000-character id', method: 'GET', url: `/v1/appointment/${long}`, status: 414, message: /path parameter is too long/ },
+    { name: 'a 5,000-character unknown route', method: 'GET', url: `/v1/${long}`, status: 404, message: /^No route GET \/v1\/x+…$/ },
+    { name: 'a text/plain body', method: 'POST', url: '/v1/webhook', headers: { 'content-type': 'text/plain' }, payload: 'https://hooks.example/a', status: 415, message: /application\/json/ },
+    { name: 'a method the route does not have', method: 'PUT', url: '/v1/webhook', status: 404, message: /No route PUT \/v1\/webhook/ },
+  ];
+  for (const c of cases) {
+    const r = await w.app.inject({ method: c.method as 'GET', url: c.url, headers: { ...w.alice, ...c.headers }, payload: c.payload });
+    assert.equal(r.statusCode, c.status, `${c.name}: ${r.body.slice(0, 200)}`);
+    const body = r.json() as { success: boolean; message: string; code: string };
+    assert.equal(body.success, false, c.name);
+    assert.match(body.message, c.message, c.name);
+    assert.equal(typeof body.code, 'string', c.name);
+    assert.ok(r.body.length < 500, `${c.name}: the answer is short (${r.body.length} bytes), the input not echoed`);
+  }
+  // The longest id ehrsync stores (255 characters) is addressable: its route answers (not found), not the router or the schema.
+  const r = await w.app.inject({ method: 'GET', url: `/v1/appointment/${'a'.repeat(255)}`, headers: { ...w.alice } });
+  assert.equal(r.statusCode, 404, r.body.slice(0, 200));
+  assert.doesNotMatch((r.json() as { message: string }).message, /^No route/, 'the route itself answered');
+});
+
 it('rate limit: a client over its limit gets 429; requests sent with its client_id from another address do not use up its limit', async (t) => {
   const w = await apiWorld(t, { rateLimitPerSecond: 2 }); // bursts of 4
   const forged = { client_id: w.alice.client_id, client_secret: 'cs_guess' };

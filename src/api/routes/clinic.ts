@@ -25,15 +25,15 @@ const SettingsBody = Strict({ access_token_reference_id: Type.String({ minLength
 const AppointmentsQuery = Strict({
   start_date: Type.Optional(Type.String({ description: 'YYYY-MM-DD, the clinic\'s day (required).' })),
   end_date: Type.Optional(Type.String({ description: 'YYYY-MM-DD, inclusive (required).' })),
-  patient_mrn: Type.Optional(Type.String({ maxLength: 128 })),
+  patient_mrn: Type.Optional(Type.String({ maxLength: 255 })),
   patient_name: Type.Optional(Type.String({ maxLength: 256, description: 'Case-insensitive partial match.' })),
   appointment_mode: Type.Optional(Type.String({ maxLength: 64 })),
   include_note: Type.Optional(Type.String({ description: 'Accepted for compatibility; notes are not synced.' })),
 });
 
 const PatientsQuery = Strict({
-  mrn: Type.Optional(Type.String({ maxLength: 128 })),
-  ehr_id: Type.Optional(Type.String({ maxLength: 128 })),
+  mrn: Type.Optional(Type.String({ maxLength: 255 })),
+  ehr_id: Type.Optional(Type.String({ maxLength: 255 })),
   first_name: Type.Optional(Type.String({ maxLength: 128 })),
   last_name: Type.Optional(Type.String({ maxLength: 128 })),
   dob: Type.Optional(Type.String({ maxLength: 10 })),
@@ -89,7 +89,7 @@ export function clinicRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return { success: true, appointments: rows.map((r) => appointmentView(r, providerIds, connection.timezone)) };
   });
 
-  app.get('/v1/appointment/:id', { schema: { tags: ['clinic'], summary: 'One appointment by ehrsync id or EHR id', params: Strict({ id: Type.String({ minLength: 1, maxLength: 128 }) }) } }, async (req) => {
+  app.get('/v1/appointment/:id', { schema: { tags: ['clinic'], summary: 'One appointment by ehrsync id or EHR id', params: Strict({ id: Type.String({ minLength: 1, maxLength: 255 }) }) } }, async (req) => {
     const { connection } = await authenticateConnection(deps, req);
     const { id } = req.params as { id: string };
     const row = await deps.store.getAppointment(connection.id, id);
@@ -137,13 +137,13 @@ export function clinicRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return { success: true, message: 'Provider status updated successfully.', provider_id: provider.id };
   };
 
-  app.patch('/v1/providers/:id', { schema: { tags: ['clinic'], summary: 'Activate or deactivate syncing a provider\'s schedule', params: Strict({ id: Type.String({ minLength: 1, maxLength: 128 }) }), body: ProviderBody } }, async (req) => {
+  app.patch('/v1/providers/:id', { schema: { tags: ['clinic'], summary: 'Activate or deactivate syncing a provider\'s schedule', params: Strict({ id: Type.String({ minLength: 1, maxLength: 255 }) }), body: ProviderBody } }, async (req) => {
     const { connection } = await authenticateConnection(deps, req);
     const { id } = req.params as { id: string };
     return patchProvider(connection, (p) => p.id === id, req.body as { status?: string });
   });
 
-  app.patch('/v1/providers/ehr/:ehr_id', { schema: { tags: ['clinic'], summary: 'Same, addressing the provider by its EHR id', params: Strict({ ehr_id: Type.String({ minLength: 1, maxLength: 128 }) }), body: ProviderBody } }, async (req) => {
+  app.patch('/v1/providers/ehr/:ehr_id', { schema: { tags: ['clinic'], summary: 'Same, addressing the provider by its EHR id', params: Strict({ ehr_id: Type.String({ minLength: 1, maxLength: 255 }) }), body: ProviderBody } }, async (req) => {
     const { connection } = await authenticateConnection(deps, req);
     const { ehr_id } = req.params as { ehr_id: string };
     return patchProvider(connection, (p) => p.ehr_id === ehr_id, req.body as { status?: string });
