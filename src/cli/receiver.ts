@@ -122,24 +122,35 @@ export async function startReceiver(o: ReceiverOptions): Promise<{ url: string; 
           ['content-type', 'webhook-id', 'webhook-timestamp', 'webhook-attempt', 'webhook-signature', 'cobalt-verification'].flatMap((h) => (req.headers[h] ? [[h, header(req.headers, h)]] : [])),
         );
         const id = header(req.headers, 'webhook-id') ?? '';
-        // A webhook-id already received (a retry after a lost answer, a redelivery): receivers deduplicate on it.
+        // A webhook-id already received (a retry after a lost answer, a redelivery): receivers
+        // deduplicate on it. With --forward an id counts as received only once the app accepted it
+        // (2xx): a retry after the app refused it must reach the app, not be answered "duplicate".
         const duplicate = v.verified && seen.has(id);
-        if (v.verified) seen.add(id);
-        if (o.json) o.write(JSON.stringify({ verified: v.verified, duplicate, headers, event }));
-        else if (event && typeof event === 'object' && 'type' in event) o.write(`${describeEvent(event, header(req.headers, 'webhook-attempt'), v, o.color)}${duplicate ? '  (duplicate: webhook-id seen before)' : ''}`);
-        else o.write(`received a body that is not an event (${body.length} bytes)  ${v.verified ? '✓' : '✗'}`);
+        let forwarded: { status: number } | { error: string } | null = null;
+        if (v.verified && o.forward && !duplicate) {
+          try {
+            const fwd = await request(o.forward, { method: 'POST', body, headers: { ...headers } as Record<string, string> });
+            await fwd.body.dump();
+            forwarded = { status: fwd.statusCode };
+          } catch (e) {
+            forwarded = { error: (e as Error).message.slice(0, 200) };
+          }
+        }
+        const accepted = forwarded === null || ('status' in forwarded && forwarded.status >= 200 && forwarded.status < 300);
+        if (v.verified && accepted) seen.add(id);
+        const outcome =
+          forwarded === null ? '' : 'status' in forwarded ? `  → app ${forwarded.status}${accepted ? '' : ' (not accepted: ehrsync will retry)'}` : `  → app unreachable (${forwarded.error}; ehrsync will retry)`;
+        if (o.json) o.write(JSON.stringify({ verified: v.verified, duplicate, headers, event, ...(forwarded === null ? {} : { forwarded }) }));
+        else if (event && typeof event === 'object' && 'type' in event) o.write(`${describeEvent(event, header(req.headers, 'webhook-attempt'), v, o.color)}${duplicate ? '  (duplicate: webhook-id seen before)' : ''}${outcome}`);
+        else o.write(`received a body that is not an event (${body.length} bytes)  ${v.verified ? '✓' : '✗'}${outcome}`);
         if (!v.verified) {
           res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"signature verification failed"}');
           return;
         }
-        if (o.forward && !duplicate) {
-          try {
-            const fwd = await request(o.forward, { method: 'POST', body, headers: { ...headers } as Record<string, string> });
-            await fwd.body.dump();
-            res.writeHead(fwd.statusCode, { 'content-type': 'application/json' }).end(JSON.stringify({ forwarded: fwd.statusCode }));
-          } catch (e) {
-            res.writeHead(502, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `forward failed: ${(e as Error).message}` }));
-          }
+        if (forwarded !== null) {
+          // The app's answer is ehrsync's: a refusal is retried by ehrsync, as it would be without us.
+          if ('status' in forwarded) res.writeHead(forwarded.status, { 'content-type': 'application/json' }).end(JSON.stringify({ forwarded: forwarded.status }));
+          else res.writeHead(502, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `forward failed: ${forwarded.error}` }));
           return;
         }
         res.writeHead(200, { 'content-type': 'application/json' }).end(duplicate ? '{"received":true,"duplicate":true}' : '{"received":true}');

@@ -15,7 +15,7 @@ export function registerListen(program: Command): void {
     .requiredOption('--secret <secret>', 'the endpoint\'s signing secret (repeat for a rotation: the old and the new)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--port <n>', 'port to listen on (0 = any free port)', '4000')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--forward <url>', 'forward each verified request (same body and headers) to this URL')
+    .option('--forward <url>', 'forward each verified request (same body and headers) to this URL; the app\'s answer is passed back, and an event counts as received once the app answered 2xx')
     .option('--json', 'print one JSON line per request: {"verified","headers","event"}')
     .addHelpText(
       'after',
