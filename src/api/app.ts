@@ -10,7 +10,7 @@ import addFormats from 'ajv-formats';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { EhrsyncError } from '../domain/errors.js';
+import { BadRequestError, EhrsyncError } from '../domain/errors.js';
 import type { ApiDeps } from './context.js';
 import { frameworkErrorReply, installErrorHandling } from './http-errors.js';
 import { RateLimiter } from './rate-limit.js';
@@ -40,6 +40,19 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   // Bodies are JSON: a text/plain body is refused as such (415), not parsed as a string and then
   // reported as a field of the wrong type.
   app.removeContentTypeParser('text/plain');
+  // Fastify's JSON parser (prototype poisoning refused), with an error that says where the JSON
+  // breaks — once, and without quoting the body (it may hold patient data).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    parseJson(req, body as string, (err: Error | null, value?: unknown) => {
+      if (err && (err as { code?: string }).code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+        const place = jsonErrorPlace(body as string);
+        // Valid JSON refused all the same: it sets __proto__ or constructor.prototype.
+        done(new BadRequestError(place === null ? 'Request body is refused: it sets __proto__ or constructor.prototype.' : `Request body is not valid JSON ${place}.`), undefined);
+      } else done(err, value);
+    });
+  });
   // Two validators: query strings and path parameters are text, so they are coerced ("2" → 2);
   // JSON bodies are typed, so they are not (42 is not a URL string, "true" is not a boolean).
   // Neither removes unknown fields: `additionalProperties: false` rejects them with a message.
@@ -103,4 +116,18 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     return deps.metrics.render();
   });
   return app;
+}
+
+/** Where a body stops being JSON, without quoting it: "at character 12", or "(it ends too early)"; null when it is JSON. */
+function jsonErrorPlace(body: string): string | null {
+  try {
+    JSON.parse(body);
+    return null;
+  } catch (e) {
+    const message = (e as Error).message;
+    const at = /position (\d+)/.exec(message);
+    if (at) return `at character ${Number(at[1]) + 1}`;
+    if (/end of JSON input/.test(message)) return '(it ends too early)';
+    return '(a value or punctuation is out of place)';
+  }
 }

@@ -70,6 +70,9 @@ it('router-level errors (bad URL encoding, over-long parameters, media types, me
     { name: 'a 5,000-character unknown route', method: 'GET', url: `/v1/${long}`, status: 404, message: /^No route GET \/v1\/x+…$/ },
     { name: 'a text/plain body', method: 'POST', url: '/v1/webhook', headers: { 'content-type': 'text/plain' }, payload: 'https://hooks.example/a', status: 415, message: /application\/json/ },
     { name: 'a method the route does not have', method: 'PUT', url: '/v1/webhook', status: 404, message: /No route PUT \/v1\/webhook/ },
+    { name: 'broken JSON: where it breaks, once, without quoting it', method: 'POST', url: '/v1/webhook', headers: { 'content-type': 'application/json' }, payload: '{"webhook_url": "https://hooks.example/a", oops}', status: 400, message: /^Request body is not valid JSON at character 44\.$/ },
+    { name: 'JSON cut short', method: 'POST', url: '/v1/webhook', headers: { 'content-type': 'application/json; charset=utf-8' }, payload: '{"webhook_url": ', status: 400, message: /^Request body is not valid JSON \(it ends too early\)\.$/ },
+    { name: 'prototype poisoning', method: 'POST', url: '/v1/webhook', headers: { 'content-type': 'application/json' }, payload: '{"webhook_url":"https://hooks.example/a","__proto__":{"admin":true}}', status: 400, message: /sets __proto__/ },
   ];
   for (const c of cases) {
     const r = await w.app.inject({ method: c.method as 'GET', url: c.url, headers: { ...w.alice, ...c.headers }, payload: c.payload });
