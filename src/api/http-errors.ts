@@ -30,6 +30,8 @@ export function validationMessage(context: string | undefined, errors: readonly 
   if (missing.length > 0) return `Missing required ${where}${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`;
   const e = errors[0];
   if (!e) return 'Invalid request.';
+  // No body, or a body that is not an object: say what is expected instead of "field must be object".
+  if (context === 'body' && (e.instancePath ?? '') === '' && e.keyword === 'type') return 'Request body must be a JSON object (content-type: application/json); see the route in /docs for its fields.';
   const name = (e.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.') || where;
   if (e.keyword === 'enum') return `${name} must be one of: ${(e.params?.allowedValues as unknown[] | undefined)?.join(', ')}`;
   return `${name} ${e.message ?? 'is invalid'}`;

@@ -52,7 +52,7 @@ it('API delivery routes: attempts, health, redeliver, disable/enable, recover; o
   assert.equal((await call(w, w.alice, 'GET', `/v1/webhook/${good.webhook_id}/health?since=yesterday`)).status, 400);
 
   const redo = await call(w, w.alice, 'POST', `/v1/webhook-events/${eventId}/redeliver`, { webhook_id: good.webhook_id });
-  assert.deepEqual([redo.status, redo.body.queued], [200, 1]);
+  assert.deepEqual([redo.status, redo.body.queued, redo.body.message], [200, 1, '1 delivery queued.']);
   await d.drain();
   assert.equal((await call(w, w.alice, 'POST', `/v1/webhook-events/${eventId}/redeliver`)).body.queued, 2, 'no body: every subscribed endpoint (the bad one\'s delivery, waiting for its retry, is made due now)');
   assert.equal((await call(w, w.alice, 'POST', '/v1/webhook-events/nope/redeliver', {})).status, 404);

@@ -137,7 +137,7 @@ export function eventRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const queued = (await deps.store.redeliverEvent(event.id, deps.clock.now(), webhookId)) ?? 0;
     // Nothing to queue is not an error: its deliveries are pending and go on their own (due, in
     // flight, or held behind an earlier event of the same appointment or patient).
-    const message = queued > 0 ? `${queued} deliveries queued.` : '0 deliveries queued: its deliveries are already pending (due, in flight, or waiting for an earlier event of the same record) and go on their own.';
+    const message = queued > 0 ? `${queued} ${queued === 1 ? 'delivery' : 'deliveries'} queued.` : '0 deliveries queued: its deliveries are already pending (due, in flight, or waiting for an earlier event of the same record) and go on their own.';
     return { success: true, message, queued };
   });
 }

@@ -183,7 +183,7 @@ export function webhookRoutes(app: FastifyInstance, deps: ApiDeps): void {
     const e = await ownEndpoint(deps, account, id);
     if (!e.enabled) throw new EndpointDisabledError(`Webhook ${id} is disabled (${e.disabledReason ?? 'no reason recorded'}); enable it first with POST /v1/webhook/${id}/enable.`);
     const queued = await deps.store.recoverEndpointDeliveries(id, from, deps.clock.now());
-    return { success: true, message: `${queued} deliveries queued again.`, queued };
+    return { success: true, message: `${queued} ${queued === 1 ? 'delivery' : 'deliveries'} queued again.`, queued };
   });
 
   app.delete('/v1/webhook/:id', { schema: { tags: ['webhooks'], summary: 'Remove a webhook endpoint', params: IdParams } }, async (req) => {
