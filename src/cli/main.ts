@@ -65,7 +65,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
     if (e?.code === 'EADDRINUSE') {
-      process.stderr.write(`ehrsync: port ${e.port ?? ''} on ${e.address ?? 'this machine'} is already in use: stop what uses it (another demo or serve?), or pick another port: --port for serve and demo-ehr; --api-port, --ehr-port or --receiver-port for demo (0 = any free port).\n`);
+      process.stderr.write(
+        `ehrsync: port ${e.port ?? ''} on ${e.address ?? 'this machine'} is already in use: stop what uses it (another demo or serve?), or pick another port: --port (and --hl7-port) for serve, --port for demo-ehr; --api-port, --ehr-port, --receiver-port or --hl7-port for demo (0 = any free port). Through npm, flags go after --: npm start -- --api-port 8081.\n`,
+      );
       return 2;
     }
     process.stderr.write(`ehrsync: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -114,8 +114,6 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     );
     // Writes go to the EHR, so they run where syncs run (same credentials, same rate limits).
     operations = new OperationRunner({ store, connectorFor, clock, logger, owner });
-    scheduler.start();
-    operations.start();
   }
   const urlPolicy = { allowInsecure: config.allowInsecureEndpoints, allowHosts: config.endpointAllowHosts };
   if (has('delivery')) {
@@ -130,7 +128,6 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       maxInFlight: config.deliveryConcurrency,
       disableAfterDays: config.endpointDisableAfterDays,
     });
-    dispatcher.start();
   }
   if (has('delivery') && config.retentionDays > 0) {
     // One purge at start, then one every PURGE_EVERY_MS (fixed rate, like an interval), never two
@@ -150,7 +147,6 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       keepAlive: false,
       onError: (err) => logger.warn({ error_code: describeError(err).code }, 'purge failed; retrying later'),
     });
-    retention.start();
   }
 
   let api: FastifyInstance | null = null;
@@ -213,10 +209,15 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     if (api) apiUrl = await api.listen({ host: config.host, port: config.port });
     if (hl7) hl7Address = await hl7.listen();
   } catch (err) {
-    // e.g. a port is taken: stop the roles already running, or the process would work on silently.
+    // e.g. a port is taken: close what was opened. Nothing has run yet (no sync, no delivery): the
+    // background roles start only once every listener is bound.
     await teardown();
     throw err;
   }
+  scheduler?.start();
+  operations?.start();
+  dispatcher?.start();
+  retention?.start();
 
   return {
     store,
