@@ -160,6 +160,27 @@ export function registerAdmin(program: Command): void {
       });
     });
 
+  for (const [verb, enabled, what] of [
+    ['disable', false, 'stop syncing a connection (and receiving its HL7 feed: messages are answered AR) until it is enabled again; its data stays'],
+    ['enable', true, 'sync a disabled connection again (an HL7 feed\'s messages are accepted again)'],
+  ] as const) {
+    connections
+      .command(verb)
+      .description(what)
+      .requiredOption('--connection <id>', 'the connection id (`npx ehrsync connections list`)')
+      .option('--database <db>', DB_HELP)
+      .option('--config <file>', 'JSON config file')
+      .option('--json', 'print JSON')
+      .addHelpText('after', `\nExample:\n  npx ehrsync connections ${verb} --connection 3f2a9c…\n`)
+      .action(async (o: DbFlags & { connection: string }) => {
+        await withStore(o, async (store) => {
+          const updated = await store.updateConnection(o.connection, { enabled });
+          if (!updated) throw new ConfigError(`--connection ${o.connection}: no such connection; list them with \`npx ehrsync connections list\`.`);
+          print(o.json, { connection_id: updated.id, enabled: updated.enabled }, `connection ${updated.id} ${enabled ? 'enabled' : 'disabled'}`);
+        });
+      });
+  }
+
   program
     .command('purge')
     .description('delete events older than N days whose deliveries are all final (the retention job serve also runs every 6 hours)')
