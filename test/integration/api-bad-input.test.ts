@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import fc from 'fast-check';
+import { Webhook } from 'standardwebhooks';
 import { API_NOW, apiWorld } from '../helpers/api.js';
 import { appointment } from '../helpers/fixtures.js';
 import { emptyPlan } from '../helpers/outbox.js';
@@ -88,6 +89,21 @@ it('router-level errors (bad URL encoding, over-long parameters, media types, me
   const r = await w.app.inject({ method: 'GET', url: `/v1/appointment/${'a'.repeat(255)}`, headers: { ...w.alice } });
   assert.equal(r.statusCode, 404, r.body.slice(0, 200));
   assert.doesNotMatch((r.json() as { message: string }).message, /^No route/, 'the route itself answered');
+});
+
+it('a webhook registered with the caller\'s own secret signs with it; a malformed one is refused by name', async (t) => {
+  const w = await apiWorld(t);
+  const json = { ...w.alice, 'content-type': 'application/json' };
+  const mine = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`;
+  const ok = await w.app.inject({ method: 'POST', url: '/v1/webhook', headers: json, payload: { webhook_url: 'https://hooks.example/own', webhook_secret: mine } });
+  assert.equal(ok.statusCode, 200, ok.body);
+  assert.equal((ok.json() as { webhook_secret: string }).webhook_secret, mine, 'the receiver started with it verifies the first delivery');
+  assert.doesNotThrow(() => new Webhook(mine), 'a valid Standard Webhooks key');
+  for (const bad of ['hunter2', 'whsec_', 'whsec_c2hvcnQ=', `whsec_${'A'.repeat(200)}`, 'whsec_not base64!!']) {
+    const r = await w.app.inject({ method: 'POST', url: '/v1/webhook', headers: json, payload: { webhook_url: 'https://hooks.example/bad', webhook_secret: bad } });
+    assert.equal(r.statusCode, 400, bad);
+    assert.match((r.json() as { message: string }).message, /webhook_secret/, bad);
+  }
 });
 
 it('rate limit: a client over its limit gets 429; requests sent with its client_id from another address do not use up its limit', async (t) => {

@@ -71,8 +71,21 @@ function healthView(e: Endpoint, h: NonNullable<Awaited<ReturnType<ApiDeps['stor
 const CreateBody = Strict({
   webhook_url: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
   url: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'Alias of webhook_url (Cobalt\'s OpenAPI spelling).' })),
+  webhook_secret: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 200, description: 'Your own signing secret, `whsec_` + base64 of 24 to 64 random bytes (e.g. `whsec_$(openssl rand -base64 32)`): a receiver can then run before the endpoint exists. Default: a new random one.' }),
+  ),
   ...EndpointOptions,
 });
+
+/** A signing secret the caller supplies: `whsec_` + base64 of 24–64 bytes (as Standard Webhooks keys are). */
+function suppliedSecret(value: string): string {
+  const b64 = value.startsWith('whsec_') ? value.slice(6) : '';
+  const bytes = /^[A-Za-z0-9+/]+={0,2}$/.test(b64) ? Buffer.from(b64, 'base64') : Buffer.alloc(0);
+  if (bytes.length < 24 || bytes.length > 64 || bytes.toString('base64').replace(/=+$/, '') !== b64.replace(/=+$/, '')) {
+    throw new BadRequestError('webhook_secret must be whsec_ followed by the base64 of 24 to 64 random bytes, e.g. whsec_$(openssl rand -base64 32).');
+  }
+  return value;
+}
 
 const PatchBody = Strict({
   webhook_url: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
@@ -102,11 +115,13 @@ export function webhookRoutes(app: FastifyInstance, deps: ApiDeps): void {
     { schema: { tags: ['webhooks'], summary: 'Register a webhook endpoint', body: CreateBody } },
     async (req) => {
       const account = await authenticateAccount(deps, req);
-      const body = req.body as { webhook_url?: string; url?: string } & EndpointOptionsBody;
+      const body = req.body as { webhook_url?: string; url?: string; webhook_secret?: string } & EndpointOptionsBody;
       const url = body.webhook_url ?? body.url;
       if (!url) throw new BadRequestError('Missing required field: webhook_url');
       await checkUrl(deps, url);
-      const secret = newSigningSecret();
+      // A caller's own secret lets its receiver verify the very first delivery: no race between
+      // registering and starting the receiver with the answered secret.
+      const secret = body.webhook_secret === undefined ? newSigningSecret() : suppliedSecret(body.webhook_secret);
       const e = await deps.store.createEndpoint({
         accountId: account.id,
         url,
