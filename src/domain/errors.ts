@@ -115,3 +115,16 @@ export function describeError(err: unknown): { code: ErrorCode; message: string;
   if (e.name === 'AbortError' || e.name === 'TimeoutError') return { code: 'ehr_timeout', message: 'The EHR did not answer in time.', retryable: true };
   return { code: 'internal', message: e.message.slice(0, 500), retryable: true };
 }
+
+/**
+ * An error's code or name when it looks like an identifier (a driver's `SQLITE_BUSY`, `22P05`,
+ * `ECONNRESET`; else its class), for a log line; never its message, which may quote content.
+ */
+export function safeErrorCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  for (const key of ['code', 'name'] as const) {
+    const v = (err as Record<string, unknown>)[key];
+    if (typeof v === 'string' && /^[A-Za-z0-9_.:-]{1,64}$/.test(v)) return v;
+  }
+  return undefined;
+}

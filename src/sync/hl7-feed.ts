@@ -8,7 +8,7 @@
  */
 import type { BlockList } from 'node:net';
 import type { Clock } from '../domain/clock.js';
-import { ConflictError } from '../domain/errors.js';
+import { ConflictError, safeErrorCode } from '../domain/errors.js';
 import type { Connection } from '../domain/entities.js';
 import { newId } from '../domain/ids.js';
 import type { Logger } from '../domain/logger.js';
@@ -30,7 +30,6 @@ import { hl7v2ConnectionStatusMap } from '../connectors/hl7v2/status-map.js';
 import type { Connections, FeedMessage, PushCommits } from '../store/ports.js';
 import { isTransientDbError } from '../store/transient.js';
 import type { PushIngest, PushResult } from './push-ingest.js';
-import { errorKind } from './push-ingest.js';
 
 /** What the feed needs. */
 export interface Hl7FeedDeps {
@@ -195,7 +194,7 @@ export class Hl7Feed {
       // every time (a value the database refuses): answered AE so the sender's queue moves on and
       // its team sees it, instead of the feed stalling on it forever.
       if (isTransientDbError(err) || err instanceof ConflictError) throw err;
-      this.log.error({ ...fields, error_code: 'not_stored', error: errorKind(err) }, 'hl7 message could not be stored; answered AE');
+      this.log.error({ ...fields, error_code: 'not_stored', error: safeErrorCode(err) ?? 'error' }, 'hl7 message could not be stored; answered AE');
       return reply(msg, 'AE', { ...fields, error_code: 'not_stored' }, { code: '207', text: 'the message could not be stored by ehrsync (application internal error); see ehrsync\'s log for this MSH-10' });
     }
     if (result.duplicate) {

@@ -9,7 +9,7 @@
  * A batch that meets a concurrent write (ConflictError) is planned again from fresh reads.
  */
 import type { Clock, EpochMs } from '../domain/clock.js';
-import { ConflictError } from '../domain/errors.js';
+import { ConflictError, safeErrorCode } from '../domain/errors.js';
 import { newId as defaultNewId } from '../domain/ids.js';
 import type { Logger } from '../domain/logger.js';
 import { silentLogger } from '../domain/logger.js';
@@ -149,7 +149,7 @@ export class PushIngest {
           for (const p of batch) await this.commitBatch([p]);
           return;
         }
-        this.log.warn({ messages: batch.length, error: errorKind(err) }, 'pushed messages not committed; their senders will resend');
+        this.log.warn({ messages: batch.length, error: safeErrorCode(err) ?? 'error' }, 'pushed messages not committed; their senders will resend');
         for (const p of batch) p.reject(err);
         return;
       }
@@ -235,11 +235,4 @@ export function withSources(reason: string, sources: Readonly<Record<string, str
     })
     .join('; ')
     .slice(0, 1000);
-}
-
-/** What failed, for the log: a driver's error code (SQLSTATE, SQLITE_…) or the error's class, never its message (it may quote values). */
-export function errorKind(err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && /^[A-Z0-9_]{1,40}$/.test(code)) return code;
-  return err instanceof Error ? err.name : 'error';
 }

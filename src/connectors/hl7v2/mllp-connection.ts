@@ -6,6 +6,7 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { SecureContext } from 'node:tls';
+import { safeErrorCode } from '../../domain/errors.js';
 import { newId } from '../../domain/ids.js';
 import type { Logger } from '../../domain/logger.js';
 import { encodeMllpFrame, MllpFramer } from './mllp-framer.js';
@@ -217,8 +218,8 @@ export class MllpConnection {
   }
 
   private onError(err: NodeJS.ErrnoException): void {
-    if (!this.handshakeDone) this.logger.warn({ ...this.ids, code: 'tls_handshake_failed', errorCode: safeCode(err) }, 'mllp TLS handshake failed; closing connection');
-    else this.logger.debug({ ...this.ids, errorCode: safeCode(err) }, 'mllp socket error');
+    if (!this.handshakeDone) this.logger.warn({ ...this.ids, code: 'tls_handshake_failed', errorCode: safeErrorCode(err) }, 'mllp TLS handshake failed; closing connection');
+    else this.logger.debug({ ...this.ids, errorCode: safeErrorCode(err) }, 'mllp socket error');
     // The socket destroys itself after an error; 'close' follows.
   }
 
@@ -238,7 +239,7 @@ export class MllpConnection {
     this.clearIdle();
     this.drain()
       .catch((err: unknown) => {
-        this.logger.error({ ...this.ids, code: 'internal', errorCode: safeCode(err) }, 'mllp connection failed');
+        this.logger.error({ ...this.ids, code: 'internal', errorCode: safeErrorCode(err) }, 'mllp connection failed');
         this.destroy();
       })
       .finally(() => {
@@ -299,7 +300,7 @@ export class MllpConnection {
       this.abort.abort();
       return null;
     } catch (err) {
-      this.fail('handler_failed', { handlerError: safeCode(err) });
+      this.fail('handler_failed', { handlerError: safeErrorCode(err) });
       return null;
     } finally {
       clearTimeout(timer);
@@ -427,14 +428,4 @@ export function toAckFrame(answer: unknown): Buffer | null {
   } catch {
     return null;
   }
-}
-
-/** An error's code or name when it looks like an identifier; never its message (which may quote content). */
-export function safeCode(err: unknown): string | undefined {
-  if (typeof err !== 'object' || err === null) return undefined;
-  for (const key of ['code', 'name'] as const) {
-    const v = (err as Record<string, unknown>)[key];
-    if (typeof v === 'string' && /^[A-Za-z0-9_.:-]{1,64}$/.test(v)) return v;
-  }
-  return undefined;
 }

@@ -29,11 +29,11 @@ import { isAllowed, parseAllowList } from './allow-list.js';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
-import { ConfigError } from '../../domain/errors.js';
+import { ConfigError, safeErrorCode } from '../../domain/errors.js';
 import type { Logger } from '../../domain/logger.js';
 import { silentLogger } from '../../domain/logger.js';
 import { unmapIpv4 } from '../../domain/network.js';
-import { MllpConnection, safeCode } from './mllp-connection.js';
+import { MllpConnection } from './mllp-connection.js';
 import type { MllpMessageHandler } from './mllp-connection.js';
 import { DEFAULT_MAX_FRAME_BYTES, MllpError } from './mllp-framer.js';
 
@@ -191,7 +191,7 @@ export class MllpServer {
     }
     this.server = server;
     // After binding, errors are accept failures (EMFILE, ...): log them, keep listening.
-    server.on('error', (err: NodeJS.ErrnoException) => this.logger.error({ code: 'internal', errorCode: safeCode(err) }, 'mllp server error'));
+    server.on('error', (err: NodeJS.ErrnoException) => this.logger.error({ code: 'internal', errorCode: safeErrorCode(err) }, 'mllp server error'));
     const info = server.address() as AddressInfo;
     this.bound = { host: info.address, port: info.port, family: info.family === 'IPv6' ? 'IPv6' : 'IPv4' };
     const everywhere = info.address === '0.0.0.0' || info.address === '::';
@@ -317,11 +317,11 @@ async function loadSecureContext(files: { certFile: string; keyFile: string }): 
   try {
     [cert, key] = await Promise.all([readFile(files.certFile), readFile(files.keyFile)]);
   } catch (err) {
-    throw new ConfigError(`tls: cannot read certFile or keyFile (${safeCode(err) ?? 'error'}); check the paths and permissions.`);
+    throw new ConfigError(`tls: cannot read certFile or keyFile (${safeErrorCode(err) ?? 'error'}); check the paths and permissions.`);
   }
   try {
     return createSecureContext({ cert, key, minVersion: 'TLSv1.2' });
   } catch (err) {
-    throw new ConfigError(`tls: certFile/keyFile are not a usable PEM certificate and key (${safeCode(err) ?? 'error'}).`);
+    throw new ConfigError(`tls: certFile/keyFile are not a usable PEM certificate and key (${safeErrorCode(err) ?? 'error'}).`);
   }
 }
