@@ -10,7 +10,7 @@ import { hashSecret } from '../domain/secrets.js';
 import type { StatusMap } from '../domain/status.js';
 import { isTimeZone } from '../domain/clock.js';
 import { checkConnectorConfig } from '../connectors/registry.js';
-import { parseHl7v2Config, senderKey, sendersOverlap } from '../connectors/hl7v2/config.js';
+import { parseHl7v2Config, senderConflict } from '../connectors/hl7v2/config.js';
 import type { Account, Connection } from '../domain/entities.js';
 import { isPushConnector } from '../domain/entities.js';
 import type { Accounts, Connections } from '../store/ports.js';
@@ -144,11 +144,11 @@ export async function checkSenderFree(store: Connections, accountId: string, con
     } catch {
       continue; // an unusable stored config routes nothing (the listener logs it)
     }
-    if (!sendersOverlap(wanted, other)) continue;
-    if (c.accountId !== accountId) {
+    const conflict = senderConflict({ accountId, config: wanted }, { accountId: c.accountId, config: other });
+    if (conflict === 'other_account') {
       throw new BadRequestError('config.sendingApplication/sendingFacility: another account already receives messages from this sender (MSH-3/MSH-4); a feed can belong to one account only. Give this feed its own sending application or facility.');
     }
-    if (senderKey(wanted.sendingApplication, wanted.sendingFacility) === senderKey(other.sendingApplication, other.sendingFacility)) {
+    if (conflict === 'same_sender') {
       throw new BadRequestError(`config.sendingApplication/sendingFacility: connection ${c.id} already receives this sender's messages; give this feed its own MSH-3/MSH-4 (or change that connection).`);
     }
   }

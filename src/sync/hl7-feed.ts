@@ -20,7 +20,7 @@ import type { AckCode, AckError } from '../connectors/hl7v2/ack.js';
 import { buildAck } from '../connectors/hl7v2/ack.js';
 import { isAllowed, parseAllowList } from '../connectors/hl7v2/allow-list.js';
 import type { Hl7v2Config } from '../connectors/hl7v2/config.js';
-import { parseHl7v2Config, senderKey, sendersOverlap } from '../connectors/hl7v2/config.js';
+import { parseHl7v2Config, senderConflict, senderKey } from '../connectors/hl7v2/config.js';
 import { hl7DateTimeToIso } from '../connectors/hl7v2/hl7-time.js';
 import type { MappedMessage } from '../connectors/hl7v2/mapping.js';
 import { HL7_SOURCE_FIELDS, mapMessage, MappingError } from '../connectors/hl7v2/mapping.js';
@@ -242,10 +242,8 @@ export class Hl7Feed {
         const refused = new Set<string>();
         for (const a of usable) {
           for (const b of usable) {
-            if (a === b || !sendersOverlap(a.config, b.config)) continue;
+            if (a === b || senderConflict({ accountId: a.connection.accountId, config: a.config }, { accountId: b.connection.accountId, config: b.config }) === null) continue;
             const ka = senderKey(a.config.sendingApplication, a.config.sendingFacility);
-            const kb = senderKey(b.config.sendingApplication, b.config.sendingFacility);
-            if (ka !== kb && a.connection.accountId === b.connection.accountId) continue;
             if (!refused.has(ka)) this.log.warn({ connection_id: a.connection.id, other_connection_id: b.connection.id }, 'hl7v2 connections overlap on one sender; its messages are refused until one is changed');
             refused.add(ka);
           }

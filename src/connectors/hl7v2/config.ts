@@ -92,8 +92,27 @@ export function senderKey(application: string, facility: string | null): string 
  * Two senders overlap when one message could route to either: the same application, and the same
  * facility or either taking any. Compared as routing compares them, by their routing keys.
  */
-export function sendersOverlap(a: Pick<Hl7v2Config, 'sendingApplication' | 'sendingFacility'>, b: Pick<Hl7v2Config, 'sendingApplication' | 'sendingFacility'>): boolean {
+function sendersOverlap(a: Pick<Hl7v2Config, 'sendingApplication' | 'sendingFacility'>, b: Pick<Hl7v2Config, 'sendingApplication' | 'sendingFacility'>): boolean {
   const [appA, facA] = senderKey(a.sendingApplication, a.sendingFacility).split('|') as [string, string];
   const [appB, facB] = senderKey(b.sendingApplication, b.sendingFacility).split('|') as [string, string];
   return appA === appB && (facA === '*' || facB === '*' || facA === facB);
+}
+
+/** An hl7v2 connection's sender, with the account it belongs to. */
+export interface SenderClaim {
+  accountId: string;
+  config: Pick<Hl7v2Config, 'sendingApplication' | 'sendingFacility'>;
+}
+
+/**
+ * Why two hl7v2 connections cannot both take their senders, or null when they can: `same_sender`
+ * (one account, the same MSH-3/MSH-4), `other_account` (two accounts whose senders overlap — a
+ * facility of one and every facility of the other would hand that clinic's messages to the wrong
+ * account). Within one account, one facility and every facility of the same application coexist
+ * (the one naming the facility wins). Creation refuses a conflict; the listener routes neither side.
+ */
+export function senderConflict(a: SenderClaim, b: SenderClaim): 'same_sender' | 'other_account' | null {
+  if (!sendersOverlap(a.config, b.config)) return null;
+  if (a.accountId !== b.accountId) return 'other_account';
+  return senderKey(a.config.sendingApplication, a.config.sendingFacility) === senderKey(b.config.sendingApplication, b.config.sendingFacility) ? 'same_sender' : null;
 }
