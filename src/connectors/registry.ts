@@ -15,7 +15,7 @@ import type { FhirConfig } from './fhir/config.js';
 import { parseFhirConfig } from './fhir/config.js';
 import { FhirConnector } from './fhir/fhir-connector.js';
 import { parseHl7v2Config } from './hl7v2/config.js';
-import { hl7v2ConnectionStatusMap } from './hl7v2/status-map.js';
+import { HL7_FILLER_STATUS_MAP } from './hl7v2/status-map.js';
 
 /** The parts of a stored connection a connector is built from. */
 export interface ConnectionLike {
@@ -70,12 +70,12 @@ export function checkConnectorConfig(kind: string, config: Record<string, unknow
 
 /**
  * Every status code a connection accepts, raw code → normalized status: the defaults, the
- * connector's own codes (a profile's native codes, the fhir config's `statusMap`), then the
+ * connector's own codes (a profile's native codes, HL7 table 0278 for a feed, the config's `statusMap`), then the
  * connection's `statusMap` — the same layers a sync reads through — without building the connector.
  */
 export function connectionStatusMap(connection: ConnectionLike & { statusMap: StatusMap | null }): StatusMap {
-  if (connection.connector === 'hl7v2') return hl7v2ConnectionStatusMap(connection);
-  const own = connection.connector === 'demo' ? DEMO_NATIVE_STATUS_MAP : {};
+  // The kind's own codes: the demo EHR's native ones; for an HL7 v2 feed, table 0278 (SCH-25).
+  const own = connection.connector === 'demo' ? DEMO_NATIVE_STATUS_MAP : connection.connector === 'hl7v2' ? HL7_FILLER_STATUS_MAP : {};
   const configured = connection.config.statusMap;
   const fromConfig = typeof configured === 'object' && configured !== null && !Array.isArray(configured) ? (configured as StatusMap) : {};
   return effectiveStatusMap({ ...own, ...fromConfig, ...connection.statusMap });

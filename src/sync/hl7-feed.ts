@@ -26,7 +26,7 @@ import type { MappedMessage } from '../connectors/hl7v2/mapping.js';
 import { HL7_SOURCE_FIELDS, mapMessage, MappingError } from '../connectors/hl7v2/mapping.js';
 import { encodeText, Hl7Message, Hl7ParseError, peekHeader } from '../connectors/hl7v2/message.js';
 import type { MllpMessageContext } from '../connectors/hl7v2/mllp-server.js';
-import { hl7v2ConnectionStatusMap } from '../connectors/hl7v2/status-map.js';
+import { connectionStatusMap } from '../connectors/registry.js';
 import type { Connections, FeedMessage, PushCommits } from '../store/ports.js';
 import { isTransientDbError } from '../store/transient.js';
 import type { PushIngest, PushResult } from './push-ingest.js';
@@ -230,7 +230,7 @@ export class Hl7Feed {
           if (connection.connector !== 'hl7v2') continue;
           try {
             const config = parseHl7v2Config(connection.config);
-            usable.push({ connection, config, allow: config.allowFrom ? parseAllowList(config.allowFrom, 'config.allowFrom') : null, statusMap: hl7v2ConnectionStatusMap(connection) });
+            usable.push({ connection, config, allow: config.allowFrom ? parseAllowList(config.allowFrom, 'config.allowFrom') : null, statusMap: connectionStatusMap(connection) });
           } catch {
             this.log.warn({ connection_id: connection.id }, 'hl7v2 connection with an unusable config: its messages are refused until it is fixed');
           }

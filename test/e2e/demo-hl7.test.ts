@@ -16,7 +16,7 @@ import type { MappedMessage } from '../../src/connectors/hl7v2/mapping.js';
 import { mapMessage } from '../../src/connectors/hl7v2/mapping.js';
 import { escapeValue, Hl7Message } from '../../src/connectors/hl7v2/message.js';
 import { MllpServer } from '../../src/connectors/hl7v2/mllp-server.js';
-import { hl7v2ConnectionStatusMap } from '../../src/connectors/hl7v2/status-map.js';
+import { connectionStatusMap } from '../../src/connectors/registry.js';
 import type { Hl7Link } from '../../src/demo-ehr/hl7-feed.js';
 import { DEMO_HL7_STATUS_MAP } from '../../src/demo-ehr/hl7-feed.js';
 import type { DemoEhr } from '../../src/demo-ehr/server.js';
@@ -239,7 +239,7 @@ test('demo EHR HL7 feed: in order, resent with the same MSH-10 after a drop or a
   assert.deepEqual(ehr.hl7Feed!.counts, { sent: expected.length - 1, setAside: 1 });
 
   // What ehrsync reads from them (the connection's effective status map, as the listener builds it).
-  const statusMap = hl7v2ConnectionStatusMap({ config: { statusMap: DEMO_HL7_STATUS_MAP }, statusMap: null });
+  const statusMap = connectionStatusMap({ connector: 'hl7v2', config: { statusMap: DEMO_HL7_STATUS_MAP }, statusMap: null });
   const mapped = unique.map((id) => mapMessage(l.arrivals.find((a) => a.controlId === id)!.msg, { timezone: ZONE, statusMap }));
   const appt0 = (m: MappedMessage) => (m.kind === 'appointment' ? m.appointment : assert.fail(`not an appointment: ${m.kind}`));
   const booked = appt0(mapped[0]!);

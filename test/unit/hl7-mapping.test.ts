@@ -9,7 +9,8 @@ import { describe, it } from 'node:test';
 import { hl7DateTimeToIso, hl7DateToIso, parseHl7DateTime } from '../../src/connectors/hl7v2/hl7-time.js';
 import { mapMessage, MappingError, type Hl7MappingOptions, type MappedMessage } from '../../src/connectors/hl7v2/mapping.js';
 import { Hl7Message } from '../../src/connectors/hl7v2/message.js';
-import { HL7_FILLER_STATUS_MAP, hl7v2ConnectionStatusMap } from '../../src/connectors/hl7v2/status-map.js';
+import { HL7_FILLER_STATUS_MAP } from '../../src/connectors/hl7v2/status-map.js';
+import { connectionStatusMap } from '../../src/connectors/registry.js';
 import { validateAppointment, validatePatient } from '../../src/detection/validate.js';
 import { isTimeZone, zonedStartOfDay, zonedWallTimeToEpoch, zoneOffsetMs } from '../../src/domain/clock.js';
 import type { AppointmentRecord, PatientRecord } from '../../src/domain/records.js';
@@ -17,7 +18,7 @@ import { DEFAULT_STATUS_MAP, NORMALIZED_STATUSES, effectiveStatusMap, normalizeS
 
 const NY = 'America/New_York';
 /** An hl7v2 connection's effective status map, built as the sync builds it (no config map unless given). */
-const statusMapOf = (statusMap: Record<string, string> | null, config: Record<string, unknown> = {}) => hl7v2ConnectionStatusMap({ config, statusMap });
+const statusMapOf = (statusMap: Record<string, string> | null, config: Record<string, unknown> = {}) => connectionStatusMap({ connector: 'hl7v2', config, statusMap });
 const opts: Hl7MappingOptions = { timezone: NY, statusMap: statusMapOf(null) };
 
 const fixture = (name: string): Buffer => readFileSync(new URL(`../fixtures/hl7/${name}`, import.meta.url));
@@ -333,7 +334,7 @@ describe('hl7 status map', () => {
   it('the effective map is layered as the sync layers it: default, 0278, config statusMap, connection map; keys as typed', () => {
     const config = { statusMap: { CX: 'cancelled', Booked: 'confirmed' } };
     const connection: Record<string, string> = Object.fromEntries([['CX', 'no-show'], ['__proto__', 'x']]);
-    const m = hl7v2ConnectionStatusMap({ config, statusMap: connection });
+    const m = connectionStatusMap({ connector: 'hl7v2', config, statusMap: connection });
     // What src/sync/sync-engine.ts reads: effectiveStatusMap({ ...connector.statusMap, ...connection.statusMap }),
     // the hl7v2 connector's statusMap being table 0278 with the config's map on top.
     const sync = effectiveStatusMap({ ...{ ...HL7_FILLER_STATUS_MAP, ...config.statusMap }, ...connection });

@@ -110,7 +110,7 @@ export interface Hl7MappingOptions {
   timezone: string;
   /**
    * The connection's effective status map — the same one the sync normalizes with: build it with
-   * `hl7v2ConnectionStatusMap` (status-map.ts; the default map, table 0278, the config's and the
+   * `connectionStatusMap` (registry.ts; the default map, table 0278, the config's and the
    * connection's codes). Used only to judge SCH-25 against an outcome trigger (`siuStatus`).
    */
   statusMap: StatusMap;

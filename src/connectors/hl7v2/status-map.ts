@@ -1,10 +1,9 @@
 /**
  * @module connectors/hl7v2/status-map — HL7 v2 filler status codes (SCH-25, HL7 table 0278) →
- * ehrsync's normalized statuses: the hl7v2 connector's own layer of a connection's status map, and
- * the connection's effective map built from it exactly as src/connectors/registry.ts builds every
- * connection's (`connectionStatusMap`) and the sync reads it (`effectiveStatusMap({ ...connector
- * .statusMap, ...connection.statusMap })`): the default map, then the connector's own codes (this
- * table, then the config's `statusMap`), then the connection's `status_map`. The mapping judges a
+ * ehrsync's normalized statuses: the hl7v2 connector's own layer of a connection's status map.
+ * src/connectors/registry.ts (`connectionStatusMap`) builds the effective map from it as for every
+ * connection: the default map, then the connector's own codes (this table, then the config's
+ * `statusMap`), then the connection's `status_map`. The mapping judges a
  * status with that same map and `normalizeStatus` (exact key first, then the raw code lowercased),
  * so it never disagrees with the sync about what a code means.
  *
@@ -21,7 +20,6 @@
  * overrides them in the connection's map.
  */
 import type { StatusMap } from '../../domain/status.js';
-import { effectiveStatusMap } from '../../domain/status.js';
 
 /**
  * Table 0278 as the hl7v2 connector's own status codes: keys as HL7 spells them (`Booked`), each
@@ -58,22 +56,3 @@ export const HL7_FILLER_STATUS_MAP: StatusMap = Object.freeze(
     ]),
   ),
 );
-
-/** The parts of a stored hl7v2 connection its status map is built from (as registry.ts's `connectionStatusMap` reads them). */
-export interface Hl7StatusMapSource {
-  /** The connector config; its `statusMap`, when an object, is part of the connector's own layer. */
-  config: Record<string, unknown>;
-  /** The connection's `status_map`. */
-  statusMap: StatusMap | null;
-}
-
-/**
- * The effective status map of an hl7v2 connection — what the sync normalizes its statuses with and
- * what `mapMessage` takes as `statusMap`: the default map, then table 0278, then the config's
- * `statusMap`, then the connection's map; keys as typed (nothing lowercased or trimmed).
- */
-export function hl7v2ConnectionStatusMap(connection: Hl7StatusMapSource): StatusMap {
-  const configured = connection.config.statusMap;
-  const fromConfig = typeof configured === 'object' && configured !== null && !Array.isArray(configured) ? (configured as StatusMap) : {};
-  return effectiveStatusMap({ ...HL7_FILLER_STATUS_MAP, ...fromConfig, ...connection.statusMap });
-}
