@@ -107,6 +107,18 @@ export function rawExcerpt(candidate: unknown): string {
   return text.length > RAW_EXCERPT_CHARS ? `${text.slice(0, RAW_EXCERPT_CHARS)}…` : text;
 }
 
+/**
+ * The problems of a validation reason, each with the field it names first: the inverse of how
+ * `validateAppointment` / `validatePatient` write a reason (problems joined by "; ", each starting
+ * with its field's name). `field` is '' for a problem about the whole record.
+ */
+export function reasonProblems(reason: string): { field: string; text: string }[] {
+  return reason.split('; ').map((text) => {
+    const first = text.split(' ')[0] ?? '';
+    return { field: /^[a-z_]+$/.test(first) ? first : '', text };
+  });
+}
+
 /** Validates and normalizes one appointment candidate. `datetime` comes out as UTC ISO with milliseconds. */
 export function validateAppointment(candidate: Candidate<AppointmentRecord>): Validated<AppointmentRecord> {
   if (candidate === null || typeof candidate !== 'object' || Array.isArray(candidate)) {

@@ -18,7 +18,7 @@ import type { QuarantineItem, ProviderRecord } from '../domain/records.js';
 import type { StatusMap } from '../domain/status.js';
 import type { PushedChange } from '../detection/push-plan.js';
 import { overlay, planPush, recordTimeKey } from '../detection/push-plan.js';
-import { storableId } from '../detection/validate.js';
+import { reasonProblems, storableId } from '../detection/validate.js';
 import type { FeedMessage, PushCommit, PushCommits, PushSlice } from '../store/ports.js';
 import { isTransientDbError } from '../store/transient.js';
 
@@ -87,7 +87,7 @@ function keysOf(change: PushedChange | null): { appointmentEhrIds: string[]; pat
  * (validation reasons start with the field's name; see detection/validate.ts).
  */
 export function quarantineText(items: readonly QuarantineItem[]): string {
-  const fields = [...new Set(items.flatMap((q) => q.reason.split('; ').map((r) => r.split(' ')[0] ?? '')))].filter((f) => /^[a-z_]+$/.test(f));
+  const fields = [...new Set(items.flatMap((q) => reasonProblems(q.reason).map((p) => p.field)))].filter((f) => f !== '');
   const kinds = [...new Set(items.map((q) => q.kind))].join(' and ');
   return `the ${kinds} was set aside (quarantine${fields.length > 0 ? `: ${fields.join(', ')}` : ''}); see GET /v1/quarantine`;
 }
@@ -227,11 +227,10 @@ function resultFields(r: Pick<PushResult, 'outcome' | 'ackCode' | 'errorText'>):
  * TQ1-7 or AIS-4, an HL7 DTM]". Each problem starts with its field's name (detection/validate.ts).
  */
 export function withSources(reason: string, sources: Readonly<Record<string, string>>): string {
-  return reason
-    .split('; ')
-    .map((problem) => {
-      const source = sources[problem.split(' ')[0] ?? ''];
-      return source === undefined ? problem : `${problem} [${source}]`;
+  return reasonProblems(reason)
+    .map(({ field, text }) => {
+      const source = Object.hasOwn(sources, field) ? sources[field] : undefined;
+      return source === undefined ? text : `${text} [${source}]`;
     })
     .join('; ')
     .slice(0, 1000);
