@@ -226,7 +226,8 @@ function mergedTimes(ids: readonly string[], survivorId: string | null, fresh: (
   return [...new Set(ids)].filter((id) => id !== survivorId && storableId(id) === id && fresh('patient', id)).map((id) => ({ kind: 'patient' as const, ehrId: id, ms }));
 }
 
-function emptyPlan(): SyncPlan {
+/** A plan that changes nothing (a stale message, one ehrsync does not use). */
+export function emptyPlan(): SyncPlan {
   return { events: [], upsertAppointments: [], deleteAppointmentIds: [], upsertPatients: [], upsertProviders: [], quarantined: [], counts: {} };
 }
 

@@ -17,7 +17,7 @@ import type { Connection } from '../domain/entities.js';
 import type { QuarantineItem, ProviderRecord } from '../domain/records.js';
 import type { StatusMap } from '../domain/status.js';
 import type { PushedChange } from '../detection/push-plan.js';
-import { overlay, planPush, recordTimeKey } from '../detection/push-plan.js';
+import { emptyPlan, overlay, planPush, recordTimeKey } from '../detection/push-plan.js';
 import { reasonProblems, storableId } from '../detection/validate.js';
 import type { FeedMessage, PushCommit, PushCommits, PushSlice } from '../store/ports.js';
 import { isTransientDbError } from '../store/transient.js';
@@ -184,7 +184,7 @@ export class PushIngest {
       const base = { ...req.message, connectionId: req.connection.id };
       if (req.change === null) {
         const quarantined = req.quarantine.length > 0;
-        const plan = { events: [], upsertAppointments: [], deleteAppointmentIds: [], upsertPatients: [], upsertProviders: [], quarantined: [...req.quarantine], counts: {} };
+        const plan = { ...emptyPlan(), quarantined: [...req.quarantine] };
         const result = quarantined
           ? { outcome: 'quarantined' as const, ackCode: 'AE' as const, errorText: req.quarantine.map((q) => q.reason).join('; ').slice(0, 200), events: 0 }
           : { outcome: 'unsupported' as const, ackCode: 'AA' as const, errorText: null, events: 0 };
