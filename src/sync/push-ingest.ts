@@ -202,7 +202,10 @@ export class PushIngest {
       });
       // What the next message of this batch plans against.
       slice.projection = overlay(slice.projection, pushed.plan, pushed.retirePatientEhrIds);
-      for (const t of pushed.recordTimes) slice.recordTimes.set(recordTimeKey(t.kind, t.ehrId), Math.max(t.ms, slice.recordTimes.get(recordTimeKey(t.kind, t.ehrId)) ?? t.ms));
+      for (const t of pushed.recordTimes) {
+        const key = recordTimeKey(t.kind, t.ehrId);
+        slice.recordTimes.set(key, Math.max(t.ms, slice.recordTimes.get(key) ?? t.ms));
+      }
       for (const p of pushed.plan.upsertProviders) slice.providerMap.set(p.ehr_id, p);
       const named = pushed.plan.quarantined.map((q) => (req.sourceFields ? { ...q, reason: withSources(q.reason, req.sourceFields) } : q));
       const plan = { ...pushed.plan, quarantined: [...req.quarantine, ...named] };

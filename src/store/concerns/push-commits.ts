@@ -8,6 +8,8 @@ import { ConflictError } from '../../domain/errors.js';
 import { newId } from '../../domain/ids.js';
 import type { Projected } from '../../domain/projection.js';
 import type { AppointmentRecord, PatientRecord } from '../../domain/records.js';
+import type { RecordKind } from '../../detection/push-plan.js';
+import { recordTimeKey } from '../../detection/push-plan.js';
 import type { FeedMessage, PushCommit, PushCommits, PushSlice } from '../ports.js';
 import { toProvider } from '../rows.js';
 import { all, one, run } from '../sql/statement.js';
@@ -83,7 +85,7 @@ export class SqlPushCommits implements PushCommits {
     return {
       projection: { appointments, patients, version: Number(version?.projection_version ?? 0) },
       providers: providers.map(toProvider),
-      recordTimes: new Map(times.map((t) => [`${t.kind}:${t.ehr_id}`, Number(t.message_time_ms)])),
+      recordTimes: new Map(times.map((t) => [recordTimeKey(t.kind as RecordKind, t.ehr_id), Number(t.message_time_ms)])),
     };
   }
 
